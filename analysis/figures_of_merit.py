@@ -1,0 +1,123 @@
+"""Figures of merit of two-qubit states.
+
+Every function takes a 4x4 density matrix in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 the
+left factor) or a stack of them with shape ``(..., 4, 4)``, and returns a float or an array of
+shape ``(...)``.
+
+* Concurrence: Wootters' formula.
+* Negativity: ``(||rho^T2||_1 - 1) / 2`` (partial transpose on qubit 2), 0.5 for a Bell state;
+  log-negativity ``log2 ||rho^T2||_1``, 1 for a Bell state.
+* Singlet fidelity: ``<S|rho|S>`` with ``|S> = (|eg> - |ge>)/sqrt(2)``; the phase-optimised Bell
+  fidelity maximises ``<S_phi|rho|S_phi>`` over ``|S_phi> = (|eg> - e^{i phi}|ge>)/sqrt(2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GE, EG = 1, 2
+_SIGMA_Y_Y = np.array(
+    [[0, 0, 0, -1], [0, 0, 1, 0], [0, 1, 0, 0], [-1, 0, 0, 0]], dtype=complex
+)  # sigma_y (x) sigma_y
+
+
+def _as_states(rho) -> np.ndarray:
+    rho = np.asarray(rho, dtype=complex)
+    if rho.shape[-2:] != (4, 4):
+        raise ValueError(f"expected two-qubit density matrices of shape (..., 4, 4), got {rho.shape}")
+    return rho
+
+
+def _scalar_or_array(values: np.ndarray):
+    return float(values) if np.ndim(values) == 0 else values
+
+
+def _hermitian_part(rho: np.ndarray) -> np.ndarray:
+    return (rho + np.conj(np.swapaxes(rho, -1, -2))) / 2
+
+
+def _psd_sqrt(rho: np.ndarray) -> np.ndarray:
+    """Square root of (the positive part of) Hermitian matrices."""
+    w, v = np.linalg.eigh(_hermitian_part(rho))
+    return (v * np.sqrt(np.clip(w, 0, None))[..., None, :]) @ np.conj(np.swapaxes(v, -1, -2))
+
+
+def concurrence(rho):
+    """Wootters' concurrence, in [0, 1]."""
+    rho = _as_states(rho)
+    root = _psd_sqrt(rho)
+    flipped = _SIGMA_Y_Y @ np.conj(rho) @ _SIGMA_Y_Y
+    lam = np.sqrt(np.clip(np.linalg.eigvalsh(_hermitian_part(root @ flipped @ root)), 0, None))
+    lam = np.sort(lam, axis=-1)[..., ::-1]
+    return _scalar_or_array(np.clip(lam[..., 0] - lam[..., 1] - lam[..., 2] - lam[..., 3], 0, None))
+
+
+def partial_transpose(rho) -> np.ndarray:
+    """Partial transpose on qubit 2."""
+    rho = _as_states(rho)
+    shaped = rho.reshape(rho.shape[:-2] + (2, 2, 2, 2))  # (i1, i2, j1, j2)
+    return np.swapaxes(shaped, -3, -1).reshape(rho.shape)
+
+
+def _trace_norm_partial_transpose(rho) -> np.ndarray:
+    return np.abs(np.linalg.eigvalsh(_hermitian_part(partial_transpose(rho)))).sum(axis=-1)
+
+
+def negativity(rho):
+    """``(||rho^T2||_1 - 1) / 2``: 0 for PPT states, 0.5 for a Bell state."""
+    return _scalar_or_array(np.clip((_trace_norm_partial_transpose(rho) - 1) / 2, 0, None))
+
+
+def log_negativity(rho):
+    """``log2 ||rho^T2||_1``: 0 for PPT states, 1 for a Bell state."""
+    return _scalar_or_array(np.clip(np.log2(_trace_norm_partial_transpose(rho)), 0, None))
+
+
+def singlet_fidelity(rho):
+    """``<S|rho|S>`` with the singlet ``|S> = (|eg> - |ge>)/sqrt(2)``."""
+    rho = _as_states(rho)
+    value = 0.5 * (rho[..., GE, GE].real + rho[..., EG, EG].real) - rho[..., EG, GE].real
+    return _scalar_or_array(value)
+
+
+def bell_fidelity(rho):
+    """Singlet fidelity maximised over the relative phase phi (a free local Z rotation)."""
+    rho = _as_states(rho)
+    value = 0.5 * (rho[..., GE, GE].real + rho[..., EG, EG].real) + np.abs(rho[..., EG, GE])
+    return _scalar_or_array(value)
+
+
+def optimal_bell_phase(rho):
+    """The phase phi in ``(|eg> - e^{i phi}|ge>)/sqrt(2)`` that maximises the fidelity."""
+    rho = _as_states(rho)
+    return _scalar_or_array(np.angle(-rho[..., EG, GE]))
+
+
+def purity(rho):
+    """``Tr rho^2``."""
+    rho = _as_states(rho)
+    return _scalar_or_array(np.einsum("...ij,...ji->...", rho, rho).real)
+
+
+def uhlmann_fidelity(rho, sigma):
+    """``(Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2``, in [0, 1]."""
+    rho, sigma = _as_states(rho), _as_states(sigma)
+    root = _psd_sqrt(rho)
+    inner = np.linalg.eigvalsh(_hermitian_part(root @ sigma @ root))
+    return _scalar_or_array(np.sqrt(np.clip(inner, 0, None)).sum(axis=-1) ** 2)
+
+
+def trace_distance(rho, sigma):
+    """``||rho - sigma||_1 / 2``, in [0, 1]."""
+    rho, sigma = _as_states(rho), _as_states(sigma)
+    return _scalar_or_array(0.5 * np.abs(np.linalg.eigvalsh(_hermitian_part(rho - sigma))).sum(axis=-1))
+
+
+#: The figures a twin map and a measurement report, by name.
+STATE_FIGURES = {
+    "concurrence": concurrence,
+    "negativity": negativity,
+    "singlet_fidelity": singlet_fidelity,
+    "bell_fidelity": bell_fidelity,
+    "purity": purity,
+}

@@ -1,0 +1,1 @@
+"""QCoDeS drivers for the thermal-link hardware (filter, attenuator, ZI readout)."""

@@ -1,0 +1,1 @@
+"""pyvisa-sim YAML files of the thermalink drivers."""

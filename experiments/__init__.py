@@ -1,0 +1,1 @@
+"""Sweeps, calibrations, the dataset they write and the ``thermalink`` command line."""

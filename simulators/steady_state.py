@@ -1,0 +1,268 @@
+"""Steady state of the two qubits, exact and in the limits of physics.md.
+
+``steady_state(p)`` returns the 4x4 reduced density matrix of the qubits (basis ``|gg>, |ge>,
+|eg>, |ee>``) after tracing out the filter mode.
+
+* ``method="exact"``: the full master equation, solved in its excitation-diagonal sector as the
+  block-tridiagonal system it is (:mod:`.liouvillian_blocks`), by a matrix continued fraction from
+  the top block down and back up. Time and memory are linear in the Fock cutoff.
+  **Truncation bound:** the filter Fock space is cut at the smallest ``M`` whose thermal tail weight
+  ``(n_c / (n_c + 1))**(M + 1)`` is at most ``tol`` (default ``1e-8``); since the filter marginal is
+  exactly thermal, the neglected probability is at most ``tol`` and the qubit state moves by that
+  order (checked in the tests by doubling the cutoff).
+* ``method="adiabatic"``: ``kappa -> 0`` at fixed ``kappa_out * n_c``: the phase average, over a
+  thermal field ``|alpha|^2 = n_c u`` with ``u ~ Exp(1)``, of the qubits' steady state under the
+  coherent drive ``sqrt(kappa_out) alpha`` (for the symmetric resonant link this is physics.md's
+  closed form ``|gg><gg| + s u |S><S|``).
+* ``method="markov"``: ``kappa >> gamma``: each qubit thermalises to the filtered noise it sees,
+  occupation ``kappa_in kappa_out N_h / (kappa^2/4 + delta_j^2)`` (times ``transmission`` for qubit
+  2), combined with its local bath; the qubits are uncorrelated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.integrate
+import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
+from scipy.linalg.lapack import dgesv
+
+from .liouvillian_blocks import (
+    EXCITATIONS,
+    REAL_PARAMS,
+    present_params,
+    sector_blocks,
+)
+from .link_parameters import LinkParameters
+
+DEFAULT_TOL = 1e-8
+MIN_CUTOFF = 4
+_CHUNK = 2048
+_RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
+_IM_GE_EG = REAL_PARAMS.index(("im", 1, 2))
+
+METHODS = ("exact", "adiabatic", "markov")
+
+
+def fock_cutoff(p: LinkParameters, tol: float = DEFAULT_TOL) -> int:
+    """Largest filter photon number kept: thermal tail weight beyond it is at most ``tol``."""
+    if not 0.0 < tol < 1.0:
+        raise ValueError(f"tol={tol!r} is outside the allowed range (0, 1)")
+    n_c = p.n_filter
+    if n_c == 0.0:
+        return MIN_CUTOFF
+    cutoff = math.ceil(math.log(tol) / math.log(n_c / (n_c + 1.0))) - 1
+    return max(cutoff, MIN_CUTOFF)
+
+
+@dataclass(frozen=True)
+class ExactSteadyState:
+    """Result of the exact solver: qubit state and what the truncation left out."""
+
+    rho: np.ndarray  # 4x4, basis gg, ge, eg, ee
+    cutoff: int  # largest filter photon number kept
+    tail_bound: float  # thermal weight of the filter beyond the cutoff
+    filter_distribution: np.ndarray  # P(m) for m = 0..cutoff, as solved
+
+
+def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> ExactSteadyState:
+    """Exact steady state by a matrix continued fraction over the excitation blocks."""
+    if cutoff is None:
+        cutoff = fock_cutoff(p, tol)
+    elif int(cutoff) != cutoff or cutoff < 0:
+        raise ValueError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
+    cutoff = int(cutoff)
+    top = cutoff + 2
+    # Continued fraction downwards: x_N = S_N x_{N-1}, S_N = -(D_N + U_N S_{N+1})^-1 R_N.
+    transfer = np.empty((top + 1, 16, 16))
+    for hi in range(top + 1, 1, -_CHUNK):
+        lo = max(1, hi - _CHUNK)
+        diag, up, down = sector_blocks(p, np.arange(lo, hi), cutoff)
+        for i in range(hi - lo - 1, -1, -1):
+            n = lo + i
+            lhs = diag[i] if n == top else diag[i] + up[i] @ transfer[n + 1]
+            _, _, solution, info = dgesv(lhs, down[i])
+            if info != 0:
+                raise np.linalg.LinAlgError(f"singular block N={n} for {p}")
+            transfer[n] = -solution
+    # Block 0 holds only |0, gg>: fix its weight to 1, propagate up, normalise.
+    x = np.zeros(16)
+    x[0] = 1.0
+    populations = np.zeros((top + 1, 4))
+    coherence = np.zeros(top + 1, dtype=complex)
+    populations[0] = x[:4]
+    for n in range(1, top + 1):
+        x = transfer[n] @ x
+        populations[n] = x[:4]
+        coherence[n] = x[_RE_GE_EG] + 1j * x[_IM_GE_EG]
+    norm = populations.sum()
+    rho = np.zeros((4, 4), dtype=complex)
+    rho[np.arange(4), np.arange(4)] = populations.sum(axis=0) / norm
+    rho[1, 2] = coherence.sum() / norm
+    rho[2, 1] = np.conj(rho[1, 2])
+    photons = np.arange(top + 1)[:, None] - EXCITATIONS[None, :]
+    distribution = np.zeros(cutoff + 1)
+    valid = (photons >= 0) & (photons <= cutoff)
+    np.add.at(distribution, photons[valid], populations[valid] / norm)
+    n_c = p.n_filter
+    tail = (n_c / (n_c + 1.0)) ** (cutoff + 1)
+    return ExactSteadyState(rho=rho, cutoff=cutoff, tail_bound=tail, filter_distribution=distribution)
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+def _driven_liouvillian(p: LinkParameters, alpha: np.ndarray) -> np.ndarray:
+    """Qubit Liouvillians (row-major vec) with the filter replaced by real amplitudes ``alpha``."""
+    g = np.array([[0, 1], [0, 0]], dtype=complex)  # |g><e| in basis (g, e)
+    eye2 = np.eye(2)
+    s1, s2 = np.kron(g, eye2), np.kron(eye2, g)
+    eye = np.eye(4)
+    n1, n2 = s1.T @ s1, s2.T @ s2
+    sz1, sz2 = 2 * n1 - eye, 2 * n2 - eye
+    eta, ko = p.transmission, p.kappa_out
+    a1, a2 = np.sqrt(p.gamma1) * s1, np.sqrt(p.gamma2) * s2
+    alpha = np.asarray(alpha, dtype=float)[:, None, None]
+    a0 = np.sqrt(ko) * alpha * eye  # (n, 4, 4)
+    field = a0 + a1
+    dag = lambda op: np.conj(np.swapaxes(op, -1, -2))  # noqa: E731
+    h = p.delta1 * n1 + p.delta2 * n2 + 0.5j * (dag(a0) @ a1 - a1.T @ a0)
+    h = h + 0.5j * np.sqrt(eta) * (dag(field) @ a2 - a2.T @ field)
+    jumps = [np.sqrt(eta) * field + a2, np.sqrt(1 - eta) * field]
+    rate_down, rate_up = p.gamma_local * (p.n_qubit + 1), p.gamma_local * p.n_qubit
+    jumps += [np.broadcast_to(np.sqrt(rate_down) * op, field.shape) for op in (s1, s2)]
+    jumps += [np.broadcast_to(np.sqrt(rate_up) * op.T, field.shape) for op in (s1, s2)]
+    jumps += [np.broadcast_to(np.sqrt(p.gamma_phi / 2) * op, field.shape) for op in (sz1, sz2)]
+    kron = lambda a, b: np.einsum("nij,nkl->nikjl", a, b).reshape(a.shape[0], 16, 16)  # noqa: E731
+    ident = np.broadcast_to(eye, field.shape)
+    no_jump = -1j * h - 0.5 * sum(dag(j) @ j for j in jumps)
+    out = kron(no_jump, ident) + kron(ident, np.conj(no_jump))
+    for j in jumps:
+        out = out + kron(j, np.conj(j))
+    return out
+
+
+def driven_steady_state(p: LinkParameters, alpha) -> np.ndarray:
+    """Qubit steady states ``(n, 4, 4)`` under a coherent filter amplitude ``alpha`` (real, n values)."""
+    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
+    lindblad = _driven_liouvillian(p, alpha)
+    lindblad[:, 0, :] = np.eye(4).reshape(16)  # replace one equation by the trace
+    rhs = np.zeros((len(alpha), 16), dtype=complex)
+    rhs[:, 0] = 1.0
+    vec = np.linalg.solve(lindblad, rhs[..., None])[..., 0]
+    rho = vec.reshape(-1, 4, 4)
+    return (rho + np.conj(np.swapaxes(rho, -1, -2))) / 2
+
+
+_EXCITATION_DIAGONAL = EXCITATIONS[:, None] == EXCITATIONS[None, :]
+
+
+def adiabatic_steady_state(p: LinkParameters) -> np.ndarray:
+    """Phase average of the coherently driven steady state over a thermal filter field."""
+    n_c = p.n_filter
+    if n_c == 0.0:
+        return driven_steady_state(p, [0.0])[0]
+
+    def integrand(u: float) -> np.ndarray:
+        return np.exp(-u) * driven_steady_state(p, [math.sqrt(n_c * u)])[0].reshape(16)
+
+    # Split at the scale where the drive saturates the qubits: the integrand changes there.
+    scale = (p.gamma1 + p.gamma2 + p.kappa_out) ** 2 / max(p.kappa_out * (p.gamma1 + p.gamma2) * n_c, 1e-300)
+    points = sorted({min(scale, 50.0), 1.0})
+    total = np.zeros(16, dtype=complex)
+    edges = [0.0, *points, math.inf]
+    for a, b in zip(edges[:-1], edges[1:]):
+        value, _ = scipy.integrate.quad_vec(integrand, a, b, epsabs=1e-13, epsrel=1e-11)
+        total += value
+    rho = total.reshape(4, 4) * _EXCITATION_DIAGONAL
+    return rho / np.trace(rho).real
+
+
+def filtered_noise_occupation(p: LinkParameters, detuning: float) -> float:
+    """Thermal photon flux per unit bandwidth of the filter output at ``detuning`` from its centre."""
+    return p.kappa_in * p.kappa_out * p.n_source / (p.kappa**2 / 4 + detuning**2)
+
+
+def markov_steady_state(p: LinkParameters) -> np.ndarray:
+    """Broadband limit: product of the qubits' thermal states (no correlations)."""
+    occupations = (
+        (p.gamma1, filtered_noise_occupation(p, p.delta1)),
+        (p.gamma2, p.transmission * filtered_noise_occupation(p, p.delta2)),
+    )
+    single = []
+    for gamma, n in occupations:
+        up = gamma * n + p.gamma_local * p.n_qubit
+        total = gamma * (2 * n + 1) + p.gamma_local * (2 * p.n_qubit + 1)
+        excited = up / total
+        single.append(np.diag([1 - excited, excited]))
+    return np.kron(single[0], single[1]).astype(complex)
+
+
+def steady_state(
+    p: LinkParameters, method: str = "exact", tol: float = DEFAULT_TOL, cutoff: int | None = None
+) -> np.ndarray:
+    """Qubit steady state, 4x4 complex, basis ``|gg>, |ge>, |eg>, |ee>``.
+
+    ``tol`` (exact only): thermal tail weight of the filter left out by the Fock cutoff; or give
+    ``cutoff`` (largest photon number kept) directly.
+    """
+    if method == "exact":
+        return solve_exact(p, tol=tol, cutoff=cutoff).rho
+    if method == "adiabatic":
+        return adiabatic_steady_state(p)
+    if method == "markov":
+        return markov_steady_state(p)
+    raise ValueError(f"method={method!r} is not one of {METHODS}")
+
+
+# --- relaxation -------------------------------------------------------------------------------
+
+def sector_generator(p: LinkParameters, cutoff: int) -> scipy.sparse.csr_matrix:
+    """The excitation-diagonal sector of the Liouvillian as a sparse real matrix.
+
+    Unknowns are the real parameters of every block that refer to existing states, block by block.
+    """
+    top = cutoff + 2
+    blocks = np.arange(top + 1)
+    diag, up, down = sector_blocks(p, blocks, cutoff)
+    keep = present_params(blocks, cutoff)
+    index = np.full(keep.shape, -1)
+    index[keep] = np.arange(keep.sum())
+    rows, cols, vals = [], [], []
+    for offset, mats in ((0, diag), (1, up), (-1, down)):
+        for n in range(top + 1):
+            m = n + offset
+            if not 0 <= m <= top:
+                continue
+            block = mats[n][np.ix_(keep[n], keep[m])]
+            r, c = np.nonzero(block)
+            rows.append(index[n][keep[n]][r])
+            cols.append(index[m][keep[m]][c])
+            vals.append(block[r, c])
+    size = int(keep.sum())
+    return scipy.sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size)
+    )
+
+
+def relaxation_rate(p: LinkParameters, tol: float = 1e-6) -> float:
+    """Slowest decay rate towards the steady state (the Liouvillian gap, same unit as ``kappa``).
+
+    A change of the source starts from the previous steady state, which lies in the
+    excitation-diagonal sector, so the gap of that sector is the one an experiment waits for.
+    """
+    generator = sector_generator(p, fock_cutoff(p, tol))
+    size = generator.shape[0]
+    if size <= 400:
+        eigenvalues = scipy.linalg.eigvals(generator.toarray())
+    else:
+        scale = min(p.kappa, p.gamma1 + p.gamma_local, p.gamma2 + p.gamma_local)
+        eigenvalues = scipy.sparse.linalg.eigs(
+            generator.tocsc(), k=8, sigma=0.05 * scale, which="LM", return_eigenvectors=False
+        )
+    order = np.argsort(np.abs(eigenvalues))
+    rest = eigenvalues[order[1:]]  # drop the steady state's zero eigenvalue
+    return float(-rest.real.max())
