@@ -1,0 +1,162 @@
+"""The one conversion layer between lab quantities (Hz, K, dB, s) and the unit-free twin.
+
+* Linewidths are quoted as ``kappa / 2pi`` and ``gamma / 2pi`` in Hz (FWHM, energy decay).
+* The twin's rate unit is qubit 1's waveguide linewidth: ``gamma1 = 1`` after conversion, so a
+  twin rate ``r`` is the angular rate ``r * 2pi * qubit1_linewidth_Hz`` in rad/s.
+* Detunings ``delta_j = 2pi (f_qubit_j - f_filter)`` in that same unit.
+* Attenuations are in dB (power); ``A = 10**(dB/10) >= 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import numpy as np
+
+from .link_parameters import LinkParameters
+
+PLANCK = 6.62607015e-34  # J s
+BOLTZMANN = 1.380649e-23  # J / K
+
+
+def bose_einstein(temperature_K, frequency_Hz):
+    """Thermal occupation ``1 / (exp(h f / k_B T) - 1)``; 0 at ``T = 0``."""
+    temperature = np.asarray(temperature_K, dtype=float)
+    frequency = np.asarray(frequency_Hz, dtype=float)
+    if np.any(~(temperature >= 0)):
+        raise ValueError(f"temperature_K={temperature_K!r} is outside the allowed range [0, inf) K")
+    if np.any(~(frequency > 0)):
+        raise ValueError(f"frequency_Hz={frequency_Hz!r} is outside the allowed range (0, inf) Hz")
+    with np.errstate(divide="ignore", over="ignore"):
+        x = PLANCK * frequency / (BOLTZMANN * temperature)
+        occupation = np.where(temperature > 0, 1.0 / np.expm1(x), 0.0)
+    return float(occupation) if occupation.ndim == 0 else occupation
+
+
+def db_to_power_ratio(attenuation_dB: float) -> float:
+    """Linear power attenuation ``A = 10**(dB/10)`` (>= 1 for a non-negative attenuation)."""
+    if not attenuation_dB >= 0:
+        raise ValueError(f"attenuation_dB={attenuation_dB!r} is outside the allowed range [0, inf) dB")
+    return 10.0 ** (attenuation_dB / 10.0)
+
+
+@dataclass(frozen=True)
+class LineStage:
+    """One attenuating stage of the line from the hot load to the filter, at its own temperature."""
+
+    attenuation_dB: float
+    temperature_K: float
+
+    def __post_init__(self) -> None:
+        db_to_power_ratio(self.attenuation_dB)
+        if not self.temperature_K >= 0:
+            raise ValueError(f"temperature_K={self.temperature_K!r} is outside the allowed range [0, inf) K")
+
+
+def line_occupation(n_in: float, stages: Sequence[LineStage], frequency_Hz: float) -> float:
+    """Occupation after the stages, in order from the source: ``n / A + (1 - 1/A) N(T_s, f)``."""
+    if not n_in >= 0:
+        raise ValueError(f"n_in={n_in!r} is outside the allowed range [0, inf)")
+    occupation = float(n_in)
+    for stage in stages:
+        ratio = db_to_power_ratio(stage.attenuation_dB)
+        occupation = occupation / ratio + (1.0 - 1.0 / ratio) * bose_einstein(stage.temperature_K, frequency_Hz)
+    return occupation
+
+
+def source_occupation(temperature_K: float, frequency_Hz: float, stages: Sequence[LineStage] = ()) -> float:
+    """``n_source`` at the filter input: the hot load's occupation carried through the line."""
+    return line_occupation(bose_einstein(temperature_K, frequency_Hz), stages, frequency_Hz)
+
+
+def _positive(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name}={value!r} is outside the allowed range (0, inf)")
+
+
+@dataclass(frozen=True)
+class LabLink:
+    """One operating point of the experiment in lab units.
+
+    Frequencies and linewidths in Hz (linewidth = FWHM / 2pi convention: ``kappa/2pi``), times in
+    s, loss in dB. ``t1_s`` / ``t2_s`` are the measured T1 and Ramsey T2 (taken equal for both
+    qubits); the local decay is what T1 leaves after the waveguide decay, the pure dephasing is
+    ``1/T2 - 1/(2 T1)``.
+    """
+
+    bandwidth_Hz: float
+    source_occupation: float
+    filter_center_Hz: float
+    qubit1_frequency_Hz: float
+    qubit2_frequency_Hz: float
+    qubit1_linewidth_Hz: float
+    qubit2_linewidth_Hz: float
+    in_coupling: float = 0.5
+    link_loss_dB: float = 0.0
+    t1_s: float | None = None
+    t2_s: float | None = None
+    local_occupation: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("bandwidth_Hz", "filter_center_Hz", "qubit1_frequency_Hz", "qubit2_frequency_Hz",
+                     "qubit1_linewidth_Hz", "qubit2_linewidth_Hz"):
+            _positive(name, getattr(self, name))
+        if not self.source_occupation >= 0:
+            raise ValueError(f"source_occupation={self.source_occupation!r} is outside the allowed range [0, inf)")
+        if not 0 <= self.in_coupling <= 1:
+            raise ValueError(f"in_coupling={self.in_coupling!r} is outside the allowed range [0, 1]")
+        if not self.link_loss_dB >= 0:
+            raise ValueError(f"link_loss_dB={self.link_loss_dB!r} is outside the allowed range [0, inf) dB")
+        if not self.local_occupation >= 0:
+            raise ValueError(f"local_occupation={self.local_occupation!r} is outside the allowed range [0, inf)")
+        waveguide_t1 = 1.0 / (2 * math.pi * max(self.qubit1_linewidth_Hz, self.qubit2_linewidth_Hz))
+        if self.t1_s is not None and not 0 < self.t1_s <= waveguide_t1:
+            raise ValueError(
+                f"t1_s={self.t1_s!r} is outside the allowed range (0, {waveguide_t1:.4g}] s: "
+                "T1 cannot exceed the waveguide-limited 1/(2 pi linewidth)"
+            )
+        if self.t2_s is not None:
+            t1 = self.t1_s if self.t1_s is not None else waveguide_t1
+            if not 0 < self.t2_s <= 2 * t1:
+                raise ValueError(f"t2_s={self.t2_s!r} is outside the allowed range (0, 2 T1 = {2 * t1:.4g}] s")
+
+    @property
+    def rate_unit_Hz(self) -> float:
+        """The twin's rate unit as a linewidth: qubit 1's ``gamma / 2pi``."""
+        return self.qubit1_linewidth_Hz
+
+    def to_parameters(self) -> LinkParameters:
+        """Twin parameters, rates in units of qubit 1's waveguide linewidth."""
+        unit = self.rate_unit_Hz
+        angular_unit = 2 * math.pi * unit  # rad/s per twin unit
+        gamma_local = gamma_phi = 0.0
+        if self.t1_s is not None:
+            # 1/T1 = gamma_wg + gamma_local (2 n_q + 1): the local bath's total relaxation rate.
+            waveguide = 2 * math.pi * max(self.qubit1_linewidth_Hz, self.qubit2_linewidth_Hz)
+            gamma_local = max(1.0 / self.t1_s - waveguide, 0.0) / (2 * self.local_occupation + 1) / angular_unit
+        if self.t2_s is not None:
+            t1 = self.t1_s if self.t1_s is not None else 1.0 / (2 * math.pi * self.qubit1_linewidth_Hz)
+            gamma_phi = max(1.0 / self.t2_s - 1.0 / (2 * t1), 0.0) / angular_unit
+        return LinkParameters(
+            kappa=self.bandwidth_Hz / unit,
+            n_source=self.source_occupation,
+            in_coupling=self.in_coupling,
+            gamma1=1.0,
+            gamma2=self.qubit2_linewidth_Hz / unit,
+            delta1=(self.qubit1_frequency_Hz - self.filter_center_Hz) / unit,
+            delta2=(self.qubit2_frequency_Hz - self.filter_center_Hz) / unit,
+            transmission=10.0 ** (-self.link_loss_dB / 10.0),
+            gamma_local=gamma_local,
+            n_qubit=self.local_occupation,
+            gamma_phi=gamma_phi,
+        )
+
+    def seconds(self, rate: float) -> float:
+        """Time constant in s of a twin rate (e.g. ``relaxation_rate``): ``1 / (2pi unit rate)``."""
+        _positive("rate", rate)
+        return 1.0 / (2 * math.pi * self.rate_unit_Hz * rate)
+
+    def as_dict(self) -> dict:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
