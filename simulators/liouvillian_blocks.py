@@ -21,6 +21,7 @@ an excitation) and ``R_N`` (jumps that add one). Entries that refer to states ab
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -127,19 +128,16 @@ def _combine(ops: tuple[np.ndarray, np.ndarray, np.ndarray], coef) -> np.ndarray
 
 def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Batched Kronecker product of ``(n, 4, 4)`` stacks -> ``(n, 16, 16)``."""
-    n = a.shape[0]
-    return np.einsum("nij,nkl->nikjl", a, b).reshape(n, 16, 16)
+    return (a[:, :, None, :, None] * b[:, None, :, None, :]).reshape(a.shape[0], 16, 16)
 
 
 def _to_real(superop: np.ndarray) -> np.ndarray:
+    """``Re(P S T)``: a stack of superoperators on row-major vecs, in the real parametrisation."""
     return (_FROM_VEC @ superop @ _TO_VEC).real
 
 
-def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int):
-    """Real blocks ``(D_N, U_N, R_N)`` for the block numbers ``blocks``, each ``(n, 16, 16)``."""
-    blocks = np.asarray(blocks, dtype=int)
-    here = lowering_operators(blocks, cutoff)
-    above = lowering_operators(blocks + 1, cutoff)
+def _assemble(p: LinkParameters, here, above):
+    """Real blocks from the lowering operators of block N (``here``) and N + 1 (``above``)."""
     rates = jump_rates(p)
     c, s1, s2 = here
 
@@ -152,13 +150,14 @@ def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int):
     hamiltonian = hamiltonian + np.diag(detuning)[None].astype(complex)
 
     # No-jump generator K = -iH - (1/2) sum L^+ L, and the jump superoperators.
+    n = c.shape[0]
     decay = np.zeros(hamiltonian.shape)
-    jumps_in_from_above = np.zeros((len(blocks), 16, 16))
+    jumps_in_from_above = np.zeros((n, 16, 16))
     for coef in rates.lowering:
         low_here, low_above = _combine(here, coef), _combine(above, coef)
         decay += np.swapaxes(low_here, 1, 2) @ low_here
         jumps_in_from_above += _kron(low_above, low_above)
-    jumps_in_from_below = np.zeros((len(blocks), 16, 16))
+    jumps_in_from_below = np.zeros((n, 16, 16))
     for coef in rates.raising:
         up_to_above = np.swapaxes(_combine(above, coef), 1, 2)  # block N -> N + 1
         decay += np.swapaxes(up_to_above, 1, 2) @ up_to_above
@@ -170,13 +169,65 @@ def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int):
     for excited in (QUBIT1_EXCITED, QUBIT2_EXCITED):
         sz = np.broadcast_to(np.diag(2.0 * excited - 1.0), no_jump.shape)
         diagonal = diagonal + 0.5 * p.gamma_phi * _kron(sz, sz)
+    return _to_real(diagonal), _to_real(jumps_in_from_above), _to_real(jumps_in_from_below)
 
-    d_real = _to_real(diagonal)
-    u_real = jumps_in_from_above
-    r_real = jumps_in_from_below
-    # The jump superoperators are real and map Hermitian to Hermitian: convert them too.
-    u_real = _to_real(u_real.astype(complex))
-    r_real = _to_real(r_real.astype(complex))
+
+#: Interior blocks depend on N only through the photon amplitudes v = sqrt(N + 1 - k), k = 0..3:
+#: block N's states (gg, ge, eg, ee) carry sqrt(m) = v1, v2, v2, v3, block N + 1's v0, v1, v1, v2.
+_AMPLITUDE_OF_STATE_HERE = np.array([1, 2, 2, 3])
+_AMPLITUDE_OF_STATE_ABOVE = np.array([0, 1, 1, 2])
+_N_AMPLITUDES = 4
+_PAIRS = [(i, j) for i in range(_N_AMPLITUDES) for j in range(i + 1, _N_AMPLITUDES)]
+
+
+@lru_cache(maxsize=32)
+def _interior_polynomial(p: LinkParameters) -> np.ndarray:
+    """Coefficients ``(n_monomials, 3 * 256)`` of the interior blocks as polynomials in ``v``.
+
+    Away from the edges of the truncated space, a block depends on N only through the photon
+    amplitudes in ``c``, and at most quadratically. Evaluating the assembly at ``v = 0, e_i,
+    2 e_i, e_i + e_j`` recovers the polynomial exactly (checked against direct assembly in tests).
+    """
+    eye = np.eye(_N_AMPLITUDES)
+    v = np.array([np.zeros(_N_AMPLITUDES), *eye, *(2 * eye), *(eye[i] + eye[j] for i, j in _PAIRS)])
+    _, s1, s2 = lowering_operators(np.full(len(v), 3), 3)  # all four states present
+    diagonal_op = lambda amplitudes: amplitudes[:, :, None] * np.eye(4)[None]  # noqa: E731
+    here = (diagonal_op(v[:, _AMPLITUDE_OF_STATE_HERE]), s1, s2)
+    above = (diagonal_op(v[:, _AMPLITUDE_OF_STATE_ABOVE]), s1, s2)
+    values = np.concatenate([m.reshape(len(v), -1) for m in _assemble(p, here, above)], axis=1)
+    k = _N_AMPLITUDES
+    constant = values[0]
+    single, double = values[1 : 1 + k], values[1 + k : 1 + 2 * k]
+    square = (double - 2 * single + constant) / 2
+    linear = single - constant - square
+    cross = [values[1 + 2 * k + n] - constant - linear[i] - linear[j] - square[i] - square[j]
+             for n, (i, j) in enumerate(_PAIRS)]
+    return np.concatenate([constant[None], linear, square, np.array(cross)])
+
+
+def _monomials(v: np.ndarray) -> np.ndarray:
+    """``[1, v_i, v_i^2, v_i v_j (i < j)]`` for each row of ``v``, matching the polynomial order."""
+    i, j = np.array(_PAIRS).T
+    return np.concatenate([np.ones((len(v), 1)), v, v**2, v[:, i] * v[:, j]], axis=1)
+
+
+def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int):
+    """Real blocks ``(D_N, U_N, R_N)`` for the block numbers ``blocks``, each ``(n, 16, 16)``."""
+    blocks = np.asarray(blocks, dtype=int)
+    n = len(blocks)
+    d_real, u_real, r_real = (np.empty((n, 16, 16)) for _ in range(3))
+    interior = (blocks >= 2) & (blocks <= cutoff - 1)
+    edge = blocks[~interior]
+    if len(edge):
+        parts = _assemble(p, lowering_operators(edge, cutoff), lowering_operators(edge + 1, cutoff))
+        for out, part in zip((d_real, u_real, r_real), parts):
+            out[~interior] = part
+    if interior.any():
+        inner = blocks[interior]
+        v = np.sqrt((inner[:, None] + 1 - np.arange(_N_AMPLITUDES)[None, :]).astype(float))
+        values = (_monomials(v) @ _interior_polynomial(p)).reshape(len(inner), 3, 16, 16)
+        for k, out in enumerate((d_real, u_real, r_real)):
+            out[interior] = values[:, k]
 
     absent = ~present_params(blocks, cutoff)
     rows_n, rows_p = np.nonzero(absent)

@@ -77,28 +77,28 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
         raise ValueError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
     cutoff = int(cutoff)
     top = cutoff + 2
-    # Continued fraction downwards: x_N = S_N x_{N-1}, S_N = -(D_N + U_N S_{N+1})^-1 R_N.
-    transfer = np.empty((top + 1, 16, 16))
+    # Continued fraction downwards: x_N = -T_N x_{N-1} with T_N = (D_N - U_N T_{N+1})^-1 R_N.
+    # (Lists of 16x16 blocks: indexing a list is cheaper than slicing a stack in this hot loop.)
+    transfer: list[np.ndarray] = [None] * (top + 1)  # type: ignore[list-item]
+    previous = np.zeros((16, 16))
     for hi in range(top + 1, 1, -_CHUNK):
         lo = max(1, hi - _CHUNK)
-        diag, up, down = sector_blocks(p, np.arange(lo, hi), cutoff)
+        diag, up, down = (list(blocks) for blocks in sector_blocks(p, np.arange(lo, hi), cutoff))
         for i in range(hi - lo - 1, -1, -1):
-            n = lo + i
-            lhs = diag[i] if n == top else diag[i] + up[i] @ transfer[n + 1]
-            _, _, solution, info = dgesv(lhs, down[i])
+            _, _, previous, info = dgesv(diag[i] - up[i] @ previous, down[i], overwrite_a=1)
             if info != 0:
-                raise np.linalg.LinAlgError(f"singular block N={n} for {p}")
-            transfer[n] = -solution
+                raise np.linalg.LinAlgError(f"singular block N={lo + i} for {p}")
+            transfer[lo + i] = previous
     # Block 0 holds only |0, gg>: fix its weight to 1, propagate up, normalise.
     x = np.zeros(16)
     x[0] = 1.0
-    populations = np.zeros((top + 1, 4))
-    coherence = np.zeros(top + 1, dtype=complex)
-    populations[0] = x[:4]
+    states = np.empty((top + 1, 16))
+    states[0] = x
     for n in range(1, top + 1):
-        x = transfer[n] @ x
-        populations[n] = x[:4]
-        coherence[n] = x[_RE_GE_EG] + 1j * x[_IM_GE_EG]
+        x = transfer[n] @ -x
+        states[n] = x
+    populations = states[:, :4]
+    coherence = states[:, _RE_GE_EG] + 1j * states[:, _IM_GE_EG]
     norm = populations.sum()
     rho = np.zeros((4, 4), dtype=complex)
     rho[np.arange(4), np.arange(4)] = populations.sum(axis=0) / norm
