@@ -296,6 +296,26 @@ class FilteredThermalSource(Instrument):
             f"station's configuration"
         )
 
+    def _part_is_open(self, role: str) -> bool:
+        ref = self._parts[role]
+        return not isinstance(ref, str) or Instrument.exist(ref)
+
+    #: Parameters read through each part (skipped by snapshot updates while the part is not open,
+    #: so snapshotting the source never opens instruments behind the station's back).
+    _PART_PARAMETERS: dict[str, tuple[str, ...]] = {
+        "hot_load": ("temperature", "occupation"),
+        "attenuator": ("attenuation", "occupation"),
+        "tunable_filter": ("center_frequency", "bandwidth", "output", "occupation"),
+        "fridge": ("mixing_chamber_temperature",),
+    }
+
+    def snapshot_base(self, update: bool | None = False, params_to_skip_update: Sequence[str] | None = None) -> dict[str, Any]:
+        skip = set(params_to_skip_update or ())
+        for role, names in self._PART_PARAMETERS.items():
+            if not self._part_is_open(role):
+                skip.update(names)
+        return super().snapshot_base(update=update, params_to_skip_update=sorted(skip))
+
     @property
     def heater(self) -> Any:
         """The LakeShore 336 output that heats the hot load."""

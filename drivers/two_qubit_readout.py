@@ -231,6 +231,8 @@ class TwoQubitReadout(Instrument):
             get_cmd=lambda: self.measure(self.settings(), self.shots()).values,
             set_cmd=False,
             setpoints=(self.setting_index, self.outcome_index),
+            snapshot_get=False,
+            snapshot_value=False,
             vals=vals.Arrays(shape=(n_settings, len(OUTCOMES)), valid_types=(np.integer,)),
             docstring="Counts of shape (len(settings), 4) for `settings()` with `shots()` shots each.",
         )

@@ -2,27 +2,10 @@ import logging
 
 import pytest
 
-from thermalink.drivers.step_attenuator import Weinschel8320
 from thermalink.drivers.thermal_source import FilteredThermalSource, InterlockError
 from thermalink.drivers.tunable_filter import GenericTunableFilter
 from thermalink.simulators.lab_units import LineStage, source_occupation
-from thermalink.simulators.virtual_lakeshore import VirtualLakeshoreModel336, VirtualLakeshoreModel372
 from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
-
-SIMS = "thermalink.drivers.sims"
-
-
-@pytest.fixture
-def parts():
-    return {
-        "hot_load": VirtualLakeshoreModel336("hot_load", stage_temperature=4.0, thermal_time_constant=20.0),
-        "fridge": VirtualLakeshoreModel372("fridge"),
-        "attenuator": Weinschel8320("attenuator", "GPIB::7::INSTR", pyvisa_sim_file=f"{SIMS}:Weinschel8320.yaml"),
-        "tunable_filter": GenericTunableFilter(
-            "tunable_filter", "GPIB::10::INSTR", pyvisa_sim_file=f"{SIMS}:TunableFilter.yaml"
-        ),
-    }
-
 
 @pytest.fixture
 def source(parts):
