@@ -54,3 +54,16 @@ def test_virtual_fridge_reading_can_be_forced_for_scenarios():
     assert fridge.ch06.temperature() == pytest.approx(0.3)
     with pytest.raises(ValueError, match="ch17"):
         fridge.set_simulated_temperature("ch17", 0.3)
+
+
+def test_lakeshore_372_heater_rejects_out_of_range_setpoints_and_closes():
+    fridge = LakeshoreModel372(
+        "fridge", "GPIB::13::INSTR", pyvisa_sim_file="thermalink.drivers.sims:LakeshoreModel372.yaml"
+    )
+    fridge.sample_heater.setpoint.post_delay = 0
+    fridge.sample_heater.setpoint(0.1)
+    assert fridge.sample_heater.setpoint() == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="400"):
+        fridge.sample_heater.setpoint(1000)
+    fridge.close()
+    assert not LakeshoreModel372.exist("fridge")

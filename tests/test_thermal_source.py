@@ -123,3 +123,16 @@ def test_a_hot_load_that_never_settles_times_out_into_the_safe_state(source, par
     with pytest.raises(TimeoutError, match="did not settle"):
         source.temperature(10.0)
     assert parts["hot_load"].output_1.output_range() == "off"
+
+
+def test_source_settings_out_of_range_name_the_allowed_range(source):
+    with pytest.raises(ValueError, match="between 1000.0 and 100000000.0"):
+        source.bandwidth(1e9)
+    with pytest.raises(ValueError, match="multiple of 2 between 0 and 60"):
+        source.attenuation(5)
+
+
+def test_source_closes_cleanly_without_touching_its_parts(source, parts):
+    source.close()
+    assert not FilteredThermalSource.exist("source")
+    assert parts["hot_load"].A.temperature() == pytest.approx(4.0)

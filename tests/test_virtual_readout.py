@@ -98,3 +98,9 @@ def test_counts_parameter_goes_into_a_qcodes_dataset(readout, tmp_path):
     counts = data[readout.counts.full_name]
     assert counts.shape == (3, 4)
     np.testing.assert_array_equal(counts.sum(axis=1).values, 100)
+
+
+def test_a_missing_source_is_reported_by_name():
+    readout = VirtualTwoQubitReadout("readout", source="no_such_source")
+    with pytest.raises(KeyError, match="no_such_source"):
+        readout.measure(["ZZ"], shots=10)
