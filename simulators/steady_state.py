@@ -30,6 +30,7 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 from scipy.linalg.lapack import dgesv
+from threadpoolctl import threadpool_limits
 
 from .liouvillian_blocks import (
     EXCITATIONS,
@@ -42,6 +43,10 @@ from .link_parameters import LinkParameters
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
 _CHUNK = 2048
+#: Above this many blocks, BLAS/LAPACK are held to one thread for the solve: the 16x16 calls of
+#: the recursion are far too small to share, and idle worker threads spinning cost more than the
+#: ~2 ms the limit takes to set.
+_SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
 _IM_GE_EG = REAL_PARAMS.index(("im", 1, 2))
 
@@ -76,6 +81,14 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
     elif int(cutoff) != cutoff or cutoff < 0:
         raise ValueError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
     cutoff = int(cutoff)
+    top = cutoff + 2
+    if top > _SINGLE_THREAD_ABOVE:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _continued_fraction(p, cutoff)
+    return _continued_fraction(p, cutoff)
+
+
+def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     top = cutoff + 2
     # Continued fraction downwards: x_N = -T_N x_{N-1} with T_N = (D_N - U_N T_{N+1})^-1 R_N.
     # (Lists of 16x16 blocks: indexing a list is cheaper than slicing a stack in this hot loop.)
