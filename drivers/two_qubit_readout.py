@@ -1,0 +1,288 @@
+"""``TwoQubitReadout``: one interface to two-qubit tomography counts, real (ZI) and virtual.
+
+Counts follow the tomography convention of thermalink: an ``xarray.DataArray`` of ints with dims
+``("setting", "outcome")``. ``setting`` holds two-letter strings over ``X, Y, Z`` (qubit 1's basis
+first; default the 9 Pauli settings ``"XX" .. "ZZ"``), ``outcome`` holds ``"00", "01", "10", "11"``
+(qubit 1's bit first). Bit 0 in basis P is the +1 eigenstate of P (for Z: the ground state |g>).
+
+Readout assignment matrices are per qubit ``A[i, j] = P(read i | state j)``, built from the
+calibrated error probabilities stored as parameters (``qubitN_p1_given_0`` = P(read 1 | |0>),
+``qubitN_p0_given_1`` = P(read 0 | |1>)).
+
+Subclasses implement :meth:`TwoQubitReadout._acquire`; everything else (validation, the counts
+``ParameterWithSetpoints`` for datasets, the lab description of the operating point for the twin)
+lives here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from qcodes import validators as vals
+from qcodes.instrument import Instrument
+from qcodes.parameters import Parameter, ParameterWithSetpoints
+
+from thermalink.simulators.lab_units import LabLink
+
+from .lab_clock import Clock, WallClock
+
+#: The 9 Pauli settings, qubit 1's basis first.
+PAULI_SETTINGS: tuple[str, ...] = tuple(a + b for a, b in itertools.product("XYZ", repeat=2))
+#: Outcome labels, qubit 1's bit first.
+OUTCOMES: tuple[str, ...] = ("00", "01", "10", "11")
+#: Largest number of shots per setting one acquisition accepts.
+MAX_SHOTS = 10_000_000
+
+
+def validate_settings(settings: Sequence[str] | str) -> tuple[str, ...]:
+    """The settings as a tuple of two-letter strings over X, Y, Z; ValueError names bad ones."""
+    if isinstance(settings, str):
+        settings = (settings,)
+    settings = tuple(settings)
+    if not settings:
+        raise ValueError("settings=() is empty; allowed: one or more two-letter strings over X, Y, Z")
+    bad = [s for s in settings if not (isinstance(s, str) and len(s) == 2 and set(s) <= set("XYZ"))]
+    if bad:
+        raise ValueError(
+            f"settings {bad!r} are invalid; allowed: two-letter strings over X, Y, Z (qubit 1 first), "
+            f"e.g. {PAULI_SETTINGS[:3]}"
+        )
+    return settings
+
+
+def validate_shots(shots: int) -> int:
+    """Shots per setting as an int in [1, MAX_SHOTS]; ValueError otherwise."""
+    if isinstance(shots, bool) or not float(shots).is_integer() or not 1 <= shots <= MAX_SHOTS:
+        raise ValueError(f"shots={shots!r} is outside the allowed range: integers in [1, {MAX_SHOTS}]")
+    return int(shots)
+
+
+def counts_array(counts: np.ndarray, settings: Sequence[str], **attrs: Any) -> xr.DataArray:
+    """Wrap an ``(n_settings, 4)`` int array as the tomography counts DataArray."""
+    counts = np.asarray(counts)
+    if counts.shape != (len(settings), len(OUTCOMES)):
+        raise ValueError(f"counts shape {counts.shape} != ({len(settings)}, {len(OUTCOMES)})")
+    return xr.DataArray(
+        counts.astype(np.int64),
+        dims=("setting", "outcome"),
+        coords={"setting": list(settings), "outcome": list(OUTCOMES)},
+        name="counts",
+        attrs=attrs,
+    )
+
+
+def assignment_matrix(p1_given_0: float, p0_given_1: float) -> np.ndarray:
+    """2x2 ``A[i, j] = P(read i | state j)`` from the two error probabilities."""
+    return np.array([[1.0 - p1_given_0, p0_given_1], [p1_given_0, 1.0 - p0_given_1]])
+
+
+class TwoQubitReadout(Instrument):
+    """Abstract two-qubit tomography readout.
+
+    Parameters (units): ``qubit1_frequency``, ``qubit2_frequency`` (Hz), ``qubit1_linewidth``,
+    ``qubit2_linewidth`` (Hz, waveguide decay ``gamma/2pi``), ``t1``, ``t2`` (s, both qubits;
+    ``None`` if not measured), ``residual_excitation`` (occupation of the qubits' local bath),
+    ``link_loss`` (dB, waveguide loss between the qubits), ``qubitN_p1_given_0``,
+    ``qubitN_p0_given_1`` (readout error probabilities), ``settings`` and ``shots`` (what
+    ``counts`` acquires), the axes ``setting_index``/``outcome_index`` and ``counts``
+    (``ParameterWithSetpoints``, shape ``(len(settings), 4)``, for QCoDeS datasets; the setting
+    labels are ``settings()``, in the snapshot).
+
+    Methods: :meth:`measure`, :meth:`assignment_matrices`, :meth:`lab_link`, :meth:`settle`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        qubit1_frequency: float = 6.0e9,
+        qubit2_frequency: float = 6.0e9,
+        qubit1_linewidth: float = 1.0e6,
+        qubit2_linewidth: float = 1.0e6,
+        t1: float | None = None,
+        t2: float | None = None,
+        residual_excitation: float = 0.0,
+        link_loss: float = 0.0,
+        assignment_errors: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
+        shots: int = 2000,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        self.clock: Clock = clock if clock is not None else WallClock()
+        for j, frequency in ((1, qubit1_frequency), (2, qubit2_frequency)):
+            self.add_parameter(
+                f"qubit{j}_frequency",
+                label=f"Qubit {j} frequency",
+                unit="Hz",
+                set_cmd=None,
+                vals=vals.Numbers(1e9, 20e9),
+                initial_value=frequency,
+                docstring=f"Transition frequency of qubit {j}, Hz.",
+            )
+        for j, linewidth in ((1, qubit1_linewidth), (2, qubit2_linewidth)):
+            self.add_parameter(
+                f"qubit{j}_linewidth",
+                label=f"Qubit {j} waveguide linewidth",
+                unit="Hz",
+                set_cmd=None,
+                vals=vals.Numbers(1e3, 1e9),
+                initial_value=linewidth,
+                docstring=f"Decay rate of qubit {j} into the waveguide, gamma/2pi in Hz.",
+            )
+        optional_time = vals.MultiType(vals.Numbers(1e-12, 1.0), vals.Enum(None))
+        self.add_parameter(
+            "t1",
+            label="T1",
+            unit="s",
+            set_cmd=None,
+            vals=optional_time,
+            initial_value=t1,
+            docstring="Measured energy relaxation time of the qubits (both), s; None if unknown.",
+        )
+        self.add_parameter(
+            "t2",
+            label="T2 (Ramsey)",
+            unit="s",
+            set_cmd=None,
+            vals=optional_time,
+            initial_value=t2,
+            docstring="Measured Ramsey coherence time of the qubits (both), s; None if unknown.",
+        )
+        self.add_parameter(
+            "residual_excitation",
+            label="Residual excitation",
+            unit="",
+            set_cmd=None,
+            vals=vals.Numbers(0.0, 1.0),
+            initial_value=residual_excitation,
+            docstring="Thermal occupation of the qubits' local bath (n_qubit).",
+        )
+        self.add_parameter(
+            "link_loss",
+            label="Link loss",
+            unit="dB",
+            set_cmd=None,
+            vals=vals.Numbers(0.0, 60.0),
+            initial_value=link_loss,
+            docstring="Power loss of the waveguide between qubit 1 and qubit 2, dB.",
+        )
+        if len(assignment_errors) != 4:
+            raise ValueError(
+                f"assignment_errors={assignment_errors!r} must hold 4 probabilities: "
+                "qubit1 P(1|0), qubit1 P(0|1), qubit2 P(1|0), qubit2 P(0|1)"
+            )
+        names = ("qubit1_p1_given_0", "qubit1_p0_given_1", "qubit2_p1_given_0", "qubit2_p0_given_1")
+        for pname, value in zip(names, assignment_errors):
+            j, read, state = pname[5], pname[7], pname[-1]
+            self.add_parameter(
+                pname,
+                label=f"Qubit {j} P(read {read} | {state})",
+                unit="",
+                set_cmd=None,
+                vals=vals.Numbers(0.0, 0.5),
+                initial_value=float(value),
+                docstring=f"Readout error probability of qubit {j}: P(read {read} | state {state}).",
+            )
+        self.settings: Parameter = self.add_parameter(
+            "settings",
+            label="Tomography settings",
+            set_cmd=self._set_settings,
+            get_cmd=None,
+            initial_cache_value=PAULI_SETTINGS,
+            docstring="Settings acquired by `counts`: two-letter strings over X, Y, Z.",
+        )
+        self.shots: Parameter = self.add_parameter(
+            "shots",
+            label="Shots per setting",
+            set_cmd=None,
+            vals=vals.Ints(1, MAX_SHOTS),
+            initial_value=shots,
+            docstring="Single shots per setting acquired by `counts`.",
+        )
+        def n_settings() -> int:
+            return len(self.settings())
+
+        self.setting_index: Parameter = self.add_parameter(
+            "setting_index",
+            label="Setting index",
+            get_cmd=lambda: np.arange(len(self.settings())),
+            set_cmd=False,
+            vals=vals.Arrays(shape=(n_settings,)),
+            docstring="Index into `settings()` (the setting labels are in the snapshot).",
+        )
+        self.outcome_index: Parameter = self.add_parameter(
+            "outcome_index",
+            label="Outcome (2 b1 + b2)",
+            get_cmd=lambda: np.arange(len(OUTCOMES)),
+            set_cmd=False,
+            vals=vals.Arrays(shape=(len(OUTCOMES),)),
+            docstring="Outcome index 2*b1 + b2 for outcomes '00', '01', '10', '11'.",
+        )
+        self.counts: ParameterWithSetpoints = self.add_parameter(
+            "counts",
+            label="Tomography counts",
+            parameter_class=ParameterWithSetpoints,
+            get_cmd=lambda: self.measure(self.settings(), self.shots()).values,
+            set_cmd=False,
+            setpoints=(self.setting_index, self.outcome_index),
+            snapshot_get=False,
+            snapshot_value=False,
+            vals=vals.Arrays(shape=(n_settings, len(OUTCOMES)), valid_types=(np.integer,)),
+            docstring="Counts of shape (len(settings), 4) for `settings()` with `shots()` shots each.",
+        )
+
+    def _set_settings(self, settings: Sequence[str]) -> None:
+        validate_settings(settings)
+
+    # ---- the interface ---------------------------------------------------------------------
+    def measure(self, settings: Sequence[str] = PAULI_SETTINGS, shots: int = 2000) -> xr.DataArray:
+        """Acquire ``shots`` single shots per setting; counts DataArray (dims setting, outcome)."""
+        settings = validate_settings(settings)
+        shots = validate_shots(shots)
+        counts = np.asarray(self._acquire(settings, shots))
+        return counts_array(counts, settings, shots=shots, instrument=self.name)
+
+    @abstractmethod
+    def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
+        """Counts ``(len(settings), 4)`` ints, outcomes ordered '00', '01', '10', '11'."""
+
+    def assignment_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated ``(A1, A2)``, each ``A[i, j] = P(read i | state j)``."""
+        return (
+            assignment_matrix(self.qubit1_p1_given_0(), self.qubit1_p0_given_1()),
+            assignment_matrix(self.qubit2_p1_given_0(), self.qubit2_p0_given_1()),
+        )
+
+    def lab_link(self, source: Any) -> LabLink:
+        """The operating point for the twin: the source's current settings (bandwidth,
+        occupation, centre, input coupling) and this readout's qubit parameters."""
+        in_coupling = source.in_coupling() if "in_coupling" in getattr(source, "parameters", {}) else 0.5
+        return LabLink(
+            bandwidth_Hz=float(source.bandwidth()),
+            source_occupation=float(source.occupation()),
+            filter_center_Hz=float(source.center_frequency()),
+            qubit1_frequency_Hz=float(self.qubit1_frequency()),
+            qubit2_frequency_Hz=float(self.qubit2_frequency()),
+            qubit1_linewidth_Hz=float(self.qubit1_linewidth()),
+            qubit2_linewidth_Hz=float(self.qubit2_linewidth()),
+            in_coupling=float(in_coupling),
+            link_loss_dB=float(self.link_loss()),
+            t1_s=self.t1(),
+            t2_s=self.t2(),
+            local_occupation=float(self.residual_excitation()),
+        )
+
+    def settle(self, seconds: float) -> None:
+        """Wait ``seconds`` for the link to reach its steady state (real or simulated time)."""
+        if not seconds >= 0:
+            raise ValueError(f"seconds={seconds!r} is outside the allowed range [0, inf)")
+        self.clock.sleep(seconds)
+
+    def get_idn(self) -> dict[str, str | None]:
+        return {"vendor": "thermalink", "model": type(self).__name__, "serial": None, "firmware": None}

@@ -1,0 +1,108 @@
+"""The virtual two-qubit readout: counts sampled from the twin's steady state.
+
+:class:`VirtualTwoQubitReadout` reads the *current* settings of the source instrument
+(temperature, attenuation, bandwidth, centre, output, via its ``occupation``) and its own qubit
+parameters (frequencies, linewidths in Hz, T1, T2, residual excitation, link loss, readout errors),
+builds the :class:`~thermalink.simulators.lab_units.LabLink` of that operating point, computes
+``steady_state(lab_link.to_parameters())`` (cached while the operating point is unchanged) and
+samples single shots from it (:mod:`.tomography_sampling`). Its assignment matrices are the true
+ones (a perfectly calibrated readout).
+
+Seeded with ``seed`` (parameter and argument): the same seed and the same calls give the same
+counts. Waiting (:meth:`settle`) advances the source's virtual clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qcodes import validators as vals
+from qcodes.instrument import Instrument
+from qcodes.parameters import Parameter
+
+from thermalink.drivers.two_qubit_readout import TwoQubitReadout
+
+from .lab_units import LabLink
+from .steady_state import steady_state
+from .tomography_sampling import sample_counts
+
+
+class VirtualTwoQubitReadout(TwoQubitReadout):
+    """Two-qubit readout of the digital twin.
+
+    Args:
+        name: instrument name (``"readout"`` in the simulated station).
+        source: the source instrument or its name (resolved at first use, loaded from the
+            default station if not open yet).
+        seed: seed of the shot noise (``None``: fresh entropy).
+        steady_state_method: ``steady_state`` method of the twin (``"exact"``).
+        **kwargs: qubit parameters of :class:`TwoQubitReadout` (frequencies, linewidths, ``t1``,
+            ``t2``, ``residual_excitation``, ``link_loss``, ``assignment_errors``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: str | Instrument = "source",
+        *,
+        seed: int | None = None,
+        steady_state_method: str = "exact",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        self._source_ref = source
+        self._method = steady_state_method
+        self._cache: tuple[LabLink, np.ndarray] | None = None
+        self._rng = np.random.default_rng(seed)
+        self.seed: Parameter = self.add_parameter(
+            "seed",
+            label="Shot-noise seed",
+            set_cmd=self._set_seed,
+            get_cmd=None,
+            initial_cache_value=seed,
+            vals=vals.MultiType(vals.Ints(0), vals.Enum(None)),
+            docstring="Seed of the shot noise; setting it restarts the random stream.",
+        )
+
+    def _set_seed(self, seed: int | None) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def source(self) -> Instrument:
+        """The source instrument whose settings the twin reads."""
+        ref = self._source_ref
+        if not isinstance(ref, str):
+            return ref
+        try:
+            return Instrument.find_instrument(ref)
+        except KeyError:
+            pass
+        from qcodes.station import Station
+
+        station = Station.default
+        if station is not None and ref in station.config.get("instruments", {}):
+            return station.load_instrument(ref)
+        raise KeyError(f"{self.name}: source instrument {ref!r} is neither open nor in the default station")
+
+    def current_lab_link(self) -> LabLink:
+        """The lab description of the current operating point (source + qubit parameters)."""
+        return self.lab_link(self.source)
+
+    def state(self) -> np.ndarray:
+        """The twin's steady state (4x4, basis gg, ge, eg, ee) at the current operating point."""
+        link = self.current_lab_link()
+        if self._cache is None or self._cache[0] != link:
+            self._cache = (link, steady_state(link.to_parameters(), method=self._method))
+        return self._cache[1]
+
+    def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
+        return sample_counts(self.state(), settings, shots, self._rng, self.assignment_matrices())
+
+    def settle(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass (advances the source's virtual clock)."""
+        if not seconds >= 0:
+            raise ValueError(f"seconds={seconds!r} is outside the allowed range [0, inf)")
+        clock = getattr(self.source, "clock", None)
+        if clock is not None:
+            clock.sleep(seconds)

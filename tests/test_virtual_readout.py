@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import xarray as xr
+from qcodes.dataset import Measurement, initialise_or_create_database_at, load_or_create_experiment
+
+from thermalink.drivers.two_qubit_readout import OUTCOMES, PAULI_SETTINGS, TwoQubitReadout
+from thermalink.simulators import steady_state
+from thermalink.simulators.virtual_readout import VirtualTwoQubitReadout
+from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
+
+
+@pytest.fixture
+def source(parts):
+    source = VirtualFilteredThermalSource("source", ramp_rate=10.0)
+    source.output(True)
+    source.attenuation(0)
+    source.bandwidth(30e3)
+    return source
+
+
+@pytest.fixture
+def readout(source):
+    return VirtualTwoQubitReadout(
+        "readout", source="source", seed=11, t1=155e-9, t2=300e-9, assignment_errors=(0.02, 0.05, 0.03, 0.06)
+    )
+
+
+def test_virtual_readout_implements_the_two_qubit_readout_interface(readout):
+    assert isinstance(readout, TwoQubitReadout)
+
+
+def test_counts_come_in_the_tomography_format(readout):
+    counts = readout.measure(shots=500)
+    assert isinstance(counts, xr.DataArray)
+    assert counts.dims == ("setting", "outcome")
+    assert list(counts.setting.values) == list(PAULI_SETTINGS)
+    assert list(counts.outcome.values) == list(OUTCOMES)
+    assert np.issubdtype(counts.dtype, np.integer)
+    np.testing.assert_array_equal(counts.sum("outcome").values, 500)
+
+
+def test_same_seed_gives_the_same_counts(readout):
+    first = readout.measure(["ZZ", "XY"], shots=300)
+    readout.seed(11)
+    second = readout.measure(["ZZ", "XY"], shots=300)
+    xr.testing.assert_equal(first, second)
+    assert not np.array_equal(readout.measure(["ZZ", "XY"], shots=300).values, second.values)
+
+
+def test_the_state_is_the_twins_steady_state_at_the_current_settings(readout, source):
+    link = readout.lab_link(source)
+    assert link.source_occupation == pytest.approx(source.occupation())
+    assert link.bandwidth_Hz == pytest.approx(30e3)
+    np.testing.assert_allclose(readout.state(), steady_state(link.to_parameters()), atol=1e-12)
+
+
+def test_the_state_follows_source_changes_and_is_cached_otherwise(readout, source):
+    cold = readout.state()
+    assert readout.state() is cold
+    source.temperature(20.0)
+    hot = readout.state()
+    assert not np.allclose(hot, cold)
+    readout.qubit2_frequency(6.0003e9)
+    assert not np.allclose(readout.state(), hot)
+
+
+def test_assignment_matrices_are_column_stochastic_calibrations(readout):
+    a1, a2 = readout.assignment_matrices()
+    np.testing.assert_allclose(a1, [[0.98, 0.05], [0.02, 0.95]])
+    np.testing.assert_allclose(a2, [[0.97, 0.06], [0.03, 0.94]])
+
+
+def test_bad_settings_and_shots_are_rejected_with_the_allowed_range(readout):
+    with pytest.raises(ValueError, match="two-letter strings over X, Y, Z"):
+        readout.measure(["XQ"], shots=10)
+    with pytest.raises(ValueError, match=r"shots=0 is outside the allowed range"):
+        readout.measure(shots=0)
+    with pytest.raises(ValueError, match="between 0.0 and 0.5"):
+        readout.qubit1_p1_given_0(0.7)
+
+
+def test_settle_advances_the_virtual_clock_of_the_source(readout, source):
+    before = source.clock.now()
+    readout.settle(5.0)
+    assert source.clock.now() == pytest.approx(before + 5.0)
+
+
+def test_counts_parameter_goes_into_a_qcodes_dataset(readout, tmp_path):
+    initialise_or_create_database_at(tmp_path / "counts.db")
+    experiment = load_or_create_experiment("readout_test", sample_name="virtual")
+    readout.settings(["ZZ", "XX", "YY"])
+    readout.shots(100)
+    measurement = Measurement(exp=experiment)
+    measurement.register_parameter(readout.counts)
+    with measurement.run() as datasaver:
+        datasaver.add_result((readout.counts, readout.counts()))
+    data = datasaver.dataset.to_xarray_dataset()
+    counts = data[readout.counts.full_name]
+    assert counts.shape == (3, 4)
+    np.testing.assert_array_equal(counts.sum(axis=1).values, 100)

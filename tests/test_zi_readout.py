@@ -1,0 +1,154 @@
+"""The SHFQC+ readout driver against a fake LabOne connection (no data server here)."""
+
+import numpy as np
+import pytest
+import zhinst.core
+from fake_zi_connection import FakeDAQServer
+
+from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS, TwoQubitReadout
+from thermalink.drivers.zi_readout import SAMPLING_RATE, ZurichInstrumentsSHFQC
+
+DEV = "/dev12345"
+
+
+@pytest.fixture
+def fake():
+    return FakeDAQServer("dev12345")
+
+
+@pytest.fixture
+def readout(fake):
+    return ZurichInstrumentsSHFQC(
+        "readout",
+        "DEV12345",
+        connection=fake,
+        qubit1_frequency=6.0002e9,
+        qubit2_frequency=5.9998e9,
+    )
+
+
+def test_zi_readout_implements_the_two_qubit_readout_interface(readout):
+    assert isinstance(readout, TwoQubitReadout)
+
+
+def test_tomography_acquisition_writes_the_intended_nodes(readout, fake):
+    readout.readout_center_frequency(7.0e9)
+    readout.qubit1_readout_frequency(7.05e9)
+    readout.qubit2_readout_frequency(6.9e9)
+    readout.drive_center_frequency(5.9e9)
+    readout.qubit1_iq_rotation(0.3)
+    readout.qubit2_threshold(0.125)
+    readout.repetition_time(50e-6)
+    readout.measure(PAULI_SETTINGS, shots=100)
+
+    qa = f"{DEV}/qachannels/0"
+    assert fake.value(f"{qa}/mode") == "readout"
+    assert fake.value(f"{qa}/centerfreq") == 7.0e9
+    assert fake.value(f"{qa}/generator/auxtriggers/0/channel") == "internal_trigger"
+    # readout pulses at the intermediate frequencies, weights matched and rotated
+    for slot, intermediate in ((0, 50e6), (1, -100e6)):
+        pulse = fake.value(f"{qa}/generator/waveforms/{slot}/wave")
+        step = np.angle(pulse[101:200] / pulse[100:199])
+        np.testing.assert_allclose(step, 2 * np.pi * intermediate / SAMPLING_RATE, atol=1e-9)
+        weight = fake.value(f"{qa}/readout/integration/weights/{slot}/wave")
+        product = (weight * pulse)[100:200]
+        rotation = 0.3 if slot == 0 else 0.0
+        np.testing.assert_allclose(np.angle(product), -rotation, atol=1e-9)
+    assert fake.value(f"{qa}/readout/discriminators/1/threshold") == 0.125
+    assert fake.value(f"{qa}/readout/result/length") == 9 * 100
+    assert fake.value(f"{qa}/readout/result/source") == "result_of_discrimination"
+    assert fake.value(f"{qa}/readout/result/averages") == 1
+    # drives at the qubit intermediate frequencies, one SG channel per qubit
+    assert fake.value(f"{DEV}/sgchannels/0/oscs/0/freq") == pytest.approx(100.2e6)
+    assert fake.value(f"{DEV}/sgchannels/1/oscs/0/freq") == pytest.approx(99.8e6)
+    assert fake.value(f"{DEV}/sgchannels/0/awg/modulation/enable") == 1
+    assert fake.value(f"{DEV}/synthesizers/0/centerfreq") == 5.9e9
+    # programs uploaded as ELF, triggers for every shot of every setting
+    for path in (f"{qa}/generator/elf/data", f"{DEV}/sgchannels/0/awg/elf/data", f"{DEV}/sgchannels/1/awg/elf/data"):
+        assert bytes(fake.value(path)[:4]) == b"\x7fELF"
+    assert fake.value(f"{DEV}/system/internaltrigger/repetitions") == 900
+    assert fake.value(f"{DEV}/system/internaltrigger/holdoff") == 50e-6
+    # order: configure, arm the result logger, start the sequencers, then trigger
+    assert fake.index(f"{qa}/readout/result/length") < fake.index(f"{qa}/readout/result/enable")
+    assert fake.index(f"{qa}/readout/result/enable") < fake.index(f"{qa}/generator/enable")
+    assert fake.index(f"{DEV}/sgchannels/1/awg/enable") < fake.index(f"{DEV}/system/internaltrigger/enable")
+    assert fake.writes[-1][1] == f"{DEV}/system/internaltrigger/enable"
+
+
+def test_sequencer_programs_compile_offline_with_zhinst_core(readout):
+    programs = readout.sequencer_programs(PAULI_SETTINGS, 2000)
+    assert set(programs) == {"qa", "sg1", "sg2"}
+    elf, _ = zhinst.core.compile_seqc(programs["qa"], "SHFQC", "QC6CH", 0, sequencer="qa")
+    assert elf[:4] == b"\x7fELF"
+    for key in ("sg1", "sg2"):
+        elf, _ = zhinst.core.compile_seqc(programs[key], "SHFQC", "QC6CH", 0, sequencer="sg")
+        assert elf[:4] == b"\x7fELF"
+    assert "const N_TOTAL = 18000;" in programs["qa"]
+
+
+def test_each_qubit_gets_the_pre_rotation_of_its_basis_in_setting_order(readout):
+    settings = ["XY", "ZX", "YZ"]
+    programs = readout.sequencer_programs(settings, 10)
+    for qubit, expected in ((1, "XZY"), (2, "YXZ")):
+        plays = [line for line in programs[f"sg{qubit}"].splitlines() if line.startswith("repeat(SHOTS)")]
+        rotation = {
+            "X": "playWave(1, 2, nothing, 1, 2, minus_pulse);",
+            "Y": "playWave(1, 2, pulse, 1, 2, nothing);",
+            "Z": "playZero(PULSE_LENGTH);",
+        }
+        assert [rotation[basis] in line for basis, line in zip(expected, plays)] == [True] * 3
+
+
+def test_a_program_that_does_not_compile_is_reported_with_its_name(readout):
+    with pytest.raises(RuntimeError, match="'qa' does not compile"):
+        readout.compile_programs({"qa": "this is not seqc;"})
+
+
+def test_discriminated_results_become_counts_per_setting_and_outcome():
+    bits = np.array([[0, 0, 1, 1, 0, 1, 0, 1], [0, 1, 0, 1, 1, 1, 1, 1]])
+    fake = FakeDAQServer("dev12345", states=lambda n: bits[:, :n])
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    counts = readout.measure(["ZZ", "XX"], shots=4)
+    assert list(counts.setting.values) == ["ZZ", "XX"]
+    np.testing.assert_array_equal(counts.sel(setting="ZZ").values, [1, 1, 1, 1])
+    np.testing.assert_array_equal(counts.sel(setting="XX").values, [0, 2, 0, 2])
+
+
+def test_random_single_shots_are_counted_exactly():
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2, size=(2, 9 * 300))
+    fake = FakeDAQServer("dev12345", states=lambda n: bits)
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    counts = readout.measure(shots=300)
+    outcome = (2 * bits[0] + bits[1]).reshape(9, 300)
+    expected = np.stack([np.bincount(row, minlength=4) for row in outcome])
+    np.testing.assert_array_equal(counts.values, expected)
+
+
+def test_out_of_band_frequencies_are_refused_before_anything_is_written(readout, fake):
+    readout.qubit1_readout_frequency(8.4e9)
+    readout.readout_center_frequency(7.0e9)
+    with pytest.raises(ValueError, match=r"qubit1_readout_frequency is 1400.0 MHz .* allowed range \[-1000, 1000\] MHz"):
+        readout.measure(["ZZ"], shots=10)
+    assert fake.writes == []
+
+
+def test_power_ranges_accept_only_5_dB_steps(readout):
+    readout.qa_input_range(-25)
+    with pytest.raises(ValueError):
+        readout.qa_input_range(-23)
+    with pytest.raises(ValueError):
+        readout.sg_output_range(15)
+
+
+def test_a_result_logger_that_never_finishes_times_out(readout, fake):
+    fake._run = lambda: None  # triggers never arrive
+    fake.nodes[f"{DEV}/qachannels/0/readout/result/enable"] = 1
+    readout.acquisition_timeout(0.1)
+    with pytest.raises(TimeoutError, match="missing triggers"):
+        readout.measure(["ZZ"], shots=10)
+
+
+def test_zi_readout_closes_cleanly(readout):
+    readout.close()
+    assert not ZurichInstrumentsSHFQC.exist("readout")
