@@ -14,6 +14,7 @@ from .steady_state import (
     solve_exact,
     steady_state,
 )
+from .twin_map import twin_map  # after steady_state: it imports thermalink.analysis
 
 __all__ = [
     "ExactSteadyState",
@@ -23,4 +24,5 @@ __all__ = [
     "relaxation_rate",
     "solve_exact",
     "steady_state",
+    "twin_map",
 ]

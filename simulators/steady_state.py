@@ -16,7 +16,7 @@
   closed form ``|gg><gg| + s u |S><S|``).
 * ``method="markov"``: ``kappa >> gamma``: each qubit thermalises to the filtered noise it sees,
   occupation ``kappa_in kappa_out N_h / (kappa^2/4 + delta_j^2)`` (times ``transmission`` for qubit
-  2), combined with its local bath; the qubits are uncorrelated.
+  2); the qubits are uncorrelated. Defined for ``gamma_local = 0`` only.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 from scipy.linalg.lapack import dgesv
+from threadpoolctl import threadpool_limits
 
 from .liouvillian_blocks import (
     EXCITATIONS,
@@ -42,6 +43,10 @@ from .link_parameters import LinkParameters
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
 _CHUNK = 2048
+#: Above this many blocks, BLAS/LAPACK are held to one thread for the solve: the 16x16 calls of
+#: the recursion are far too small to share, and idle worker threads spinning cost more than the
+#: ~2 ms the limit takes to set.
+_SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
 _IM_GE_EG = REAL_PARAMS.index(("im", 1, 2))
 
@@ -76,6 +81,14 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
     elif int(cutoff) != cutoff or cutoff < 0:
         raise ValueError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
     cutoff = int(cutoff)
+    top = cutoff + 2
+    if top > _SINGLE_THREAD_ABOVE:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _continued_fraction(p, cutoff)
+    return _continued_fraction(p, cutoff)
+
+
+def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     top = cutoff + 2
     # Continued fraction downwards: x_N = -T_N x_{N-1} with T_N = (D_N - U_N T_{N+1})^-1 R_N.
     # (Lists of 16x16 blocks: indexing a list is cheaper than slicing a stack in this hot loop.)
@@ -169,13 +182,12 @@ def adiabatic_steady_state(p: LinkParameters) -> np.ndarray:
     def integrand(u: float) -> np.ndarray:
         return np.exp(-u) * driven_steady_state(p, [math.sqrt(n_c * u)])[0].reshape(16)
 
-    # Split at the scale where the drive saturates the qubits: the integrand changes there.
-    scale = (p.gamma1 + p.gamma2 + p.kappa_out) ** 2 / max(p.kappa_out * (p.gamma1 + p.gamma2) * n_c, 1e-300)
-    points = sorted({min(scale, 50.0), 1.0})
+    # The integrand varies on the scale where the drive saturates the qubits, which can be far
+    # below u = 1 for a strong source: split the range at every decade.
+    edges = [0.0, *np.logspace(-6, 1, 8), 50.0, math.inf]
     total = np.zeros(16, dtype=complex)
-    edges = [0.0, *points, math.inf]
     for a, b in zip(edges[:-1], edges[1:]):
-        value, _ = scipy.integrate.quad_vec(integrand, a, b, epsabs=1e-13, epsrel=1e-11)
+        value, _ = scipy.integrate.quad_vec(integrand, a, b, epsabs=1e-14, epsrel=1e-12)
         total += value
     rho = total.reshape(4, 4) * _EXCITATION_DIAGONAL
     return rho / np.trace(rho).real
@@ -187,16 +199,23 @@ def filtered_noise_occupation(p: LinkParameters, detuning: float) -> float:
 
 
 def markov_steady_state(p: LinkParameters) -> np.ndarray:
-    """Broadband limit: product of the qubits' thermal states (no correlations)."""
+    """Broadband limit: product of the qubits' thermal states (no correlations).
+
+    Stated for the waveguide-only link (``gamma_local = 0``): with a local bath, qubit 1 re-emits
+    light that is no longer at the waveguide's temperature and the qubits become correlated, so
+    this limit is refused there (use the exact solver at large ``kappa``).
+    """
+    if p.gamma_local != 0.0:
+        raise ValueError(
+            f"method='markov' needs gamma_local=0 (allowed range [0, 0]), got gamma_local={p.gamma_local}"
+        )
     occupations = (
-        (p.gamma1, filtered_noise_occupation(p, p.delta1)),
-        (p.gamma2, p.transmission * filtered_noise_occupation(p, p.delta2)),
+        filtered_noise_occupation(p, p.delta1),
+        p.transmission * filtered_noise_occupation(p, p.delta2),
     )
     single = []
-    for gamma, n in occupations:
-        up = gamma * n + p.gamma_local * p.n_qubit
-        total = gamma * (2 * n + 1) + p.gamma_local * (2 * p.n_qubit + 1)
-        excited = up / total
+    for n in occupations:
+        excited = n / (2 * n + 1)
         single.append(np.diag([1 - excited, excited]))
     return np.kron(single[0], single[1]).astype(complex)
 

@@ -1,9 +1,18 @@
-"""Shared fixtures of the instrument tests: every test starts and ends with no open instrument."""
+"""Shared test set-up: a headless plotting backend, test-only helpers on the path, and every
+test starting and ending with no open instrument."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import matplotlib
 import pytest
 from qcodes.instrument import Instrument
+
+matplotlib.use("Agg")
+# Test-only helpers (e.g. the QuTiP reference) live beside the tests.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,55 @@
+"""Brute-force construction of the physics.md master equation in the full Fock space (QuTiP).
+
+Test-only: the obviously correct, slow reference the block solver is checked against. Operator
+order in the tensor product: filter mode, qubit 1, qubit 2; |g> = basis(2, 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import qutip
+
+from thermalink.simulators import LinkParameters
+
+
+def operators(cutoff: int):
+    c = qutip.tensor(qutip.destroy(cutoff + 1), qutip.qeye(2), qutip.qeye(2))
+    lower = qutip.basis(2, 0) * qutip.basis(2, 1).dag()  # |g><e|
+    s1 = qutip.tensor(qutip.qeye(cutoff + 1), lower, qutip.qeye(2))
+    s2 = qutip.tensor(qutip.qeye(cutoff + 1), qutip.qeye(2), lower)
+    return c, s1, s2
+
+
+def liouvillian(p: LinkParameters, cutoff: int) -> qutip.Qobj:
+    c, s1, s2 = operators(cutoff)
+    a0, a1, a2 = np.sqrt(p.kappa_out) * c, np.sqrt(p.gamma1) * s1, np.sqrt(p.gamma2) * s2
+    field = a0 + a1
+    eta = p.transmission
+    h = p.delta1 * s1.dag() * s1 + p.delta2 * s2.dag() * s2
+    h += 0.5j * (a0.dag() * a1 - a1.dag() * a0)
+    h += 0.5j * np.sqrt(eta) * (field.dag() * a2 - a2.dag() * field)
+    jumps = [
+        np.sqrt(p.kappa_in * (p.n_source + 1)) * c,
+        np.sqrt(p.kappa_in * p.n_source) * c.dag(),
+        np.sqrt(eta) * field + a2,
+        np.sqrt(1 - eta) * field,
+    ]
+    for s in (s1, s2):
+        sz = 2 * s.dag() * s - 1
+        jumps += [
+            np.sqrt(p.gamma_local * (p.n_qubit + 1)) * s,
+            np.sqrt(p.gamma_local * p.n_qubit) * s.dag(),
+            np.sqrt(p.gamma_phi / 2) * sz,
+        ]
+    return qutip.liouvillian(h, jumps)
+
+
+def qubit_steady_state(p: LinkParameters, cutoff: int) -> np.ndarray:
+    """4x4 reduced state of the qubits, basis gg, ge, eg, ee."""
+    rho = qutip.steadystate(liouvillian(p, cutoff), method="direct")
+    return rho.ptrace([1, 2]).full()
+
+
+def filter_distribution(p: LinkParameters, cutoff: int) -> np.ndarray:
+    rho = qutip.steadystate(liouvillian(p, cutoff), method="direct")
+    return np.real(np.diag(rho.ptrace(0).full()))

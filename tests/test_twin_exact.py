@@ -1,0 +1,97 @@
+"""The exact block solver against a brute-force master equation, and its truncation."""
+
+import numpy as np
+import pytest
+
+from qutip_reference import filter_distribution, liouvillian, qubit_steady_state
+from thermalink.simulators import LinkParameters, fock_cutoff, relaxation_rate, solve_exact, steady_state
+from thermalink.simulators.liouvillian_blocks import _assemble, lowering_operators, sector_blocks
+from thermalink.simulators.steady_state import sector_generator
+
+
+def random_parameters(rng: np.random.Generator) -> LinkParameters:
+    """Every parameter of physics.md switched on, at a small source occupation."""
+    return LinkParameters(
+        kappa=rng.uniform(0.05, 3.0),
+        n_source=rng.uniform(0.1, 4.0),
+        in_coupling=rng.uniform(0.1, 0.9),
+        gamma1=rng.uniform(0.3, 2.0),
+        gamma2=rng.uniform(0.3, 2.0),
+        delta1=rng.uniform(-1.0, 1.0),
+        delta2=rng.uniform(-1.0, 1.0),
+        transmission=rng.uniform(0.3, 1.0),
+        gamma_local=rng.uniform(0.0, 0.3),
+        n_qubit=rng.uniform(0.0, 0.5),
+        gamma_phi=rng.uniform(0.0, 0.3),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_solver_matches_brute_force_master_equation(seed):
+    p = random_parameters(np.random.default_rng(seed))
+    cutoff = min(fock_cutoff(p, tol=1e-11), 45)
+    expected = qubit_steady_state(p, cutoff)
+    got = solve_exact(p, cutoff=cutoff).rho
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-8)
+
+
+def test_filter_marginal_is_thermal_with_the_cascaded_occupation():
+    p = LinkParameters(kappa=0.4, n_source=3.0, in_coupling=0.7, delta1=0.2, delta2=-0.2)
+    result = solve_exact(p, tol=1e-12)
+    n_c = p.n_filter
+    m = np.arange(result.cutoff + 1)
+    thermal = n_c**m / (n_c + 1) ** (m + 1)
+    np.testing.assert_allclose(result.filter_distribution, thermal / thermal.sum(), atol=1e-12)
+    np.testing.assert_allclose(result.filter_distribution[:12], filter_distribution(p, 60)[:12], atol=1e-9)
+
+
+def test_interior_blocks_equal_direct_assembly():
+    p = random_parameters(np.random.default_rng(42))
+    blocks = np.arange(2, 30)
+    fast = sector_blocks(p, blocks, cutoff=30)
+    direct = _assemble(p, lowering_operators(blocks, 30), lowering_operators(blocks + 1, 30))
+    for a, b in zip(fast, direct):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_steady_state_is_a_physical_state():
+    p = LinkParameters(kappa=0.05, n_source=300.0, delta1=0.3, delta2=-0.3)
+    rho = steady_state(p)
+    assert rho.shape == (4, 4)
+    np.testing.assert_allclose(rho, rho.conj().T, atol=1e-14)
+    assert abs(np.trace(rho) - 1) < 1e-12
+    assert np.linalg.eigvalsh(rho).min() > -1e-12
+
+
+@pytest.mark.parametrize("kappa, n_source", [(0.01, 100.0), (0.1, 30.0), (1.0, 5.0)])
+def test_doubling_the_cutoff_changes_the_state_by_less_than_the_tolerance(kappa, n_source):
+    p = LinkParameters(kappa=kappa, n_source=n_source)
+    tol = 1e-6
+    first = solve_exact(p, tol=tol)
+    doubled = solve_exact(p, cutoff=2 * first.cutoff)
+    assert first.tail_bound <= tol
+    assert np.abs(first.rho - doubled.rho).max() <= tol
+
+
+def test_cutoff_grows_linearly_with_the_filter_occupation():
+    cutoffs = [fock_cutoff(LinkParameters(kappa=0.01, n_source=n), tol=1e-8) for n in (1000, 2000, 4000)]
+    assert cutoffs[1] / cutoffs[0] == pytest.approx(2, rel=1e-3)
+    assert cutoffs[2] / cutoffs[1] == pytest.approx(2, rel=1e-3)
+    assert cutoffs[0] == pytest.approx(18.42 * 500, rel=0.01)
+
+
+def test_relaxation_rate_is_the_slowest_excitation_diagonal_mode_of_the_full_liouvillian():
+    p = random_parameters(np.random.default_rng(7))
+    cutoff = 5
+    full = np.linalg.eigvals(liouvillian(p, cutoff).full())
+    sector = np.linalg.eigvals(sector_generator(p, cutoff).toarray())
+    # Every mode of the sector is a mode of the full Liouvillian.
+    distance = np.abs(sector[:, None] - full[None, :]).min(axis=1)
+    assert distance.max() < 1e-8
+    rate = relaxation_rate(p)
+    assert 0 < rate <= p.kappa * (1 + 1e-6)
+
+
+def test_relaxation_rate_is_set_by_the_filter_in_the_adiabatic_regime():
+    p = LinkParameters(kappa=0.001, n_source=20.0)
+    assert relaxation_rate(p) == pytest.approx(p.kappa, rel=1e-2)
