@@ -18,7 +18,7 @@ Its pyvisa-sim twin is ``thermalink.drivers.sims:TunableFilter.yaml``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qcodes import validators as vals
 from qcodes.instrument import VisaInstrument
@@ -104,6 +104,3 @@ class GenericTunableFilter(VisaInstrument):
         entries = self.errors()
         if entries:
             raise TunableFilterError(f"{self.name} reported errors: {entries}")
-
-    def get_idn(self) -> dict[str, Any]:
-        return super().get_idn()
