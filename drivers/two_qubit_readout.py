@@ -76,6 +76,17 @@ def counts_array(counts: np.ndarray, settings: Sequence[str], **attrs: Any) -> x
     )
 
 
+def setting_codes(settings: Sequence[str]) -> np.ndarray:
+    """Integer code ``3 i1 + i2`` (X, Y, Z = 0, 1, 2) of each setting: ``"XX"`` = 0 .. ``"ZZ"`` = 8."""
+    return np.array([3 * "XYZ".index(s[0]) + "XYZ".index(s[1]) for s in validate_settings(settings)], dtype=np.int64)
+
+
+def counts_from_codes(counts: np.ndarray, codes: Sequence[int], **attrs: Any) -> xr.DataArray:
+    """The counts DataArray from a stored ``(n, 4)`` record and its ``setting_code`` axis."""
+    settings = ["XYZ"[int(code) // 3] + "XYZ"[int(code) % 3] for code in np.asarray(codes).ravel()]
+    return counts_array(np.asarray(counts), settings, **attrs)
+
+
 def assignment_matrix(p1_given_0: float, p0_given_1: float) -> np.ndarray:
     """2x2 ``A[i, j] = P(read i | state j)`` from the two error probabilities."""
     return np.array([[1.0 - p1_given_0, p0_given_1], [p1_given_0, 1.0 - p0_given_1]])
@@ -89,9 +100,10 @@ class TwoQubitReadout(Instrument):
     ``None`` if not measured), ``residual_excitation`` (occupation of the qubits' local bath),
     ``link_loss`` (dB, waveguide loss between the qubits), ``qubitN_p1_given_0``,
     ``qubitN_p0_given_1`` (readout error probabilities), ``settings`` and ``shots`` (what
-    ``counts`` acquires), the axes ``setting_index``/``outcome_index`` and ``counts``
-    (``ParameterWithSetpoints``, shape ``(len(settings), 4)``, for QCoDeS datasets; the setting
-    labels are ``settings()``, in the snapshot).
+    ``counts`` acquires), the axes ``setting_code`` (:func:`setting_codes`: ``3 i1 + i2`` with
+    X, Y, Z = 0, 1, 2, so ``"XX"`` = 0 .. ``"ZZ"`` = 8) and ``outcome_index`` (``2 b1 + b2``), and
+    ``counts`` (``ParameterWithSetpoints``, shape ``(len(settings), 4)``, for QCoDeS datasets;
+    :func:`counts_from_codes` turns a stored record back into the counts DataArray).
 
     Methods: :meth:`measure`, :meth:`assignment_matrices`, :meth:`lab_link`, :meth:`settle`.
     """
@@ -208,13 +220,13 @@ class TwoQubitReadout(Instrument):
         def n_settings() -> int:
             return len(self.settings())
 
-        self.setting_index: Parameter = self.add_parameter(
-            "setting_index",
-            label="Setting index",
-            get_cmd=lambda: np.arange(len(self.settings())),
+        self.setting_code: Parameter = self.add_parameter(
+            "setting_code",
+            label="Setting code (3 i1 + i2, X,Y,Z = 0,1,2)",
+            get_cmd=lambda: setting_codes(self.settings()),
             set_cmd=False,
-            vals=vals.Arrays(shape=(n_settings,)),
-            docstring="Index into `settings()` (the setting labels are in the snapshot).",
+            vals=vals.Arrays(shape=(n_settings,), valid_types=(np.integer,)),
+            docstring="Code of each setting of `settings()`: 3 i1 + i2 with X, Y, Z = 0, 1, 2.",
         )
         self.outcome_index: Parameter = self.add_parameter(
             "outcome_index",
@@ -230,7 +242,7 @@ class TwoQubitReadout(Instrument):
             parameter_class=ParameterWithSetpoints,
             get_cmd=lambda: self.measure(self.settings(), self.shots()).values,
             set_cmd=False,
-            setpoints=(self.setting_index, self.outcome_index),
+            setpoints=(self.setting_code, self.outcome_index),
             snapshot_get=False,
             snapshot_value=False,
             vals=vals.Arrays(shape=(n_settings, len(OUTCOMES)), valid_types=(np.integer,)),

@@ -3,7 +3,13 @@ import pytest
 import xarray as xr
 from qcodes.dataset import Measurement, initialise_or_create_database_at, load_or_create_experiment
 
-from thermalink.drivers.two_qubit_readout import OUTCOMES, PAULI_SETTINGS, TwoQubitReadout
+from thermalink.drivers.two_qubit_readout import (
+    OUTCOMES,
+    PAULI_SETTINGS,
+    TwoQubitReadout,
+    counts_from_codes,
+    setting_codes,
+)
 from thermalink.simulators import steady_state
 from thermalink.simulators.virtual_readout import VirtualTwoQubitReadout
 from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
@@ -90,14 +96,23 @@ def test_counts_parameter_goes_into_a_qcodes_dataset(readout, tmp_path):
     experiment = load_or_create_experiment("readout_test", sample_name="virtual")
     readout.settings(["ZZ", "XX", "YY"])
     readout.shots(100)
+    readout.seed(3)
+    expected = readout.measure(["ZZ", "XX", "YY"], shots=100)
+    readout.seed(3)
     measurement = Measurement(exp=experiment)
     measurement.register_parameter(readout.counts)
     with measurement.run() as datasaver:
         datasaver.add_result((readout.counts, readout.counts()))
     data = datasaver.dataset.to_xarray_dataset()
-    counts = data[readout.counts.full_name]
-    assert counts.shape == (3, 4)
-    np.testing.assert_array_equal(counts.sum(axis=1).values, 100)
+    stored = data[readout.counts.full_name]
+    assert stored.shape == (3, 4)
+    counts = counts_from_codes(stored.values, stored[readout.setting_code.full_name].values)
+    assert sorted(counts.setting.values) == ["XX", "YY", "ZZ"]
+    xr.testing.assert_equal(counts.sel(setting=["ZZ", "XX", "YY"]).drop_attrs(), expected.drop_attrs())
+
+
+def test_setting_codes_number_the_nine_pauli_settings_in_order():
+    np.testing.assert_array_equal(setting_codes(PAULI_SETTINGS), np.arange(9))
 
 
 def test_a_missing_source_is_reported_by_name():
