@@ -88,9 +88,13 @@ def bell_fidelity(rho):
 
 
 def optimal_bell_phase(rho):
-    """The phase phi in ``(|eg> - e^{i phi}|ge>)/sqrt(2)`` that maximises the fidelity."""
+    """The phase phi in ``(|eg> - e^{i phi}|ge>)/sqrt(2)`` that maximises the fidelity, in (-pi, pi].
+
+    ``<S_phi|rho|S_phi> = (rho_ge,ge + rho_eg,eg)/2 - Re(e^{i phi} rho_eg,ge)`` is largest for
+    ``e^{i phi} rho_eg,ge = -|rho_eg,ge|``, i.e. ``phi = arg(-conj(rho_eg,ge))``.
+    """
     rho = _as_states(rho)
-    return _scalar_or_array(np.angle(-rho[..., EG, GE]))
+    return _scalar_or_array(np.angle(-np.conj(rho[..., EG, GE])))
 
 
 def purity(rho):
@@ -113,6 +117,13 @@ def trace_distance(rho, sigma):
     return _scalar_or_array(0.5 * np.abs(np.linalg.eigvalsh(_hermitian_part(rho - sigma))).sum(axis=-1))
 
 
+def bell_state(phase: float = 0.0) -> np.ndarray:
+    """``|S_phi> = (|eg> - e^{i phi}|ge>)/sqrt(2)`` as a 4x4 density matrix (phase 0: the singlet)."""
+    psi = np.zeros(4, dtype=complex)
+    psi[EG], psi[GE] = 1 / np.sqrt(2), -np.exp(1j * phase) / np.sqrt(2)
+    return np.outer(psi, psi.conj())
+
+
 #: The figures a twin map and a measurement report, by name.
 STATE_FIGURES = {
     "concurrence": concurrence,
@@ -121,3 +132,23 @@ STATE_FIGURES = {
     "bell_fidelity": bell_fidelity,
     "purity": purity,
 }
+
+#: The single-state figures the bootstrap and the twin comparison give intervals for.
+ALL_STATE_FIGURES = {
+    "concurrence": concurrence,
+    "negativity": negativity,
+    "log_negativity": log_negativity,
+    "singlet_fidelity": singlet_fidelity,
+    "bell_fidelity": bell_fidelity,
+    "purity": purity,
+}
+
+
+def figures_of_merit(rho, reference=None) -> dict:
+    """All single-state figures of ``rho`` (``(..., 4, 4)``), by name; with a ``reference`` state
+    also its ``"fidelity"`` (Uhlmann) and ``"trace_distance"`` to that reference."""
+    out = {name: fn(rho) for name, fn in ALL_STATE_FIGURES.items()}
+    if reference is not None:
+        out["fidelity"] = uhlmann_fidelity(rho, reference)
+        out["trace_distance"] = trace_distance(rho, reference)
+    return out

@@ -1,6 +1,11 @@
 """The ``thermalink`` command line.
 
-    thermalink twin map     # concurrence map over kappa/gamma x source occupation (PNG + netCDF)
+    thermalink run                     # bandwidth sweep on the simulated station, analysed and plotted
+    thermalink run --station station_configs/lab.yaml --sweep temperature ...
+    thermalink run --resume RUN_ID     # continue an interrupted run
+    thermalink analyze RUN_ID          # (re)analyse a stored run
+    thermalink report RUN_ID           # PNG/PDF figures + a short text summary
+    thermalink twin map                # twin concurrence map over kappa/gamma x source occupation
     thermalink twin point --kappa 0.01 --n-source 1000   # one state and its figures of merit
 """
 
@@ -15,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_OUTPUT = Path("thermalink_output")
+DEFAULT_DATABASE = Path("thermalink.db")
 
 
 def _positive_float(text: str) -> float:
@@ -118,9 +124,129 @@ def _twin_point(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_plan(args: argparse.Namespace):
+    from thermalink.experiments.sweep_plan import (
+        bandwidth_sweep,
+        bandwidth_temperature_map,
+        log_range,
+        temperature_sweep,
+    )
+
+    options = dict(shots=args.shots, settle_s=args.settle, settle_factor=args.settle_factor, seed=args.seed,
+                   bootstrap=args.bootstrap, attenuation_dB=args.attenuation)
+    bandwidths = log_range(args.bandwidth[0], args.bandwidth[1], args.points)
+    if args.sweep == "bandwidth":
+        return bandwidth_sweep(bandwidths, args.temperature[-1], **options)
+    temperatures = [float(t) for t in np.linspace(args.temperature[0], args.temperature[-1], args.temperature_points)]
+    if args.sweep == "temperature":
+        return temperature_sweep(temperatures, args.bandwidth[0], **options)
+    return bandwidth_temperature_map(bandwidths, temperatures, **options)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from thermalink.experiments.lab_station import LabStation
+    from thermalink.experiments.sweep_analysis import analyse_run, point_row
+    from thermalink.experiments.sweep_report import plot_sweep, summary_table
+    from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
+    from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
+
+    plan = None if args.resume is not None else _sweep_plan(args)
+    conn = database(args.db)
+    lab = LabStation.from_config(args.station)
+    from tqdm.auto import tqdm
+
+    def show(index: int, run) -> None:
+        tqdm.write(point_row(run, index))
+
+    try:
+        outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=show)
+    except SweepStopped as stopped:
+        print(f"thermalink: {stopped}", file=sys.stderr)
+        return 3
+    run = open_sweep_run(conn, outcome.run_id)
+    if outcome.already_complete:
+        print(f"run {outcome.run_id} is already complete")
+    analyse_run(conn, run, progress=True)
+    raw, analysis = load_sweep(run), load_analysis(conn, run)
+    print(summary_table(raw, analysis))
+    paths = plot_sweep(raw, analysis, args.out)
+    if outcome.points_measured:
+        per_point = {phase: 1e3 * float(np.mean(times)) for phase, times in outcome.timings.items()}
+        print("time per point (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in per_point.items()))
+    print(f"run {run.run_id} in {args.db}; figures: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from thermalink.experiments.sweep_analysis import analyse_run
+    from thermalink.experiments.sweep_report import summary_table
+    from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
+
+    conn = database(args.db)
+    run = open_sweep_run(conn, args.run_id)
+    analysis_id = analyse_run(conn, run, method=args.method, progress=True)
+    print(summary_table(load_sweep(run), load_analysis(conn, run)))
+    print(f"analysis of run {run.run_id} saved as run {analysis_id}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from thermalink.experiments.sweep_report import plot_sweep, summary_table
+    from thermalink.experiments.sweep_storage import database, export_netcdf, load_analysis, load_sweep, open_sweep_run
+
+    conn = database(args.db)
+    run = open_sweep_run(conn, args.run_id)
+    raw, analysis = load_sweep(run), load_analysis(conn, run)
+    table = summary_table(raw, analysis)
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = args.out / f"run{run.run_id}_summary.txt"
+    summary.write_text(f"run {run.run_id}, status {raw.attrs['status']}\n{table}\n")
+    paths = plot_sweep(raw, analysis, args.out)
+    netcdf = export_netcdf(run, args.out / f"run{run.run_id}.nc")
+    print(table)
+    print(f"wrote {summary}, {netcdf}, " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser("run", help="measure a sweep (default: bandwidth sweep on the simulated station)")
+    run.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+    run.add_argument("--sweep", choices=("bandwidth", "temperature", "map"), default="bandwidth")
+    run.add_argument("--bandwidth", nargs=2, type=_positive_float, default=[1e3, 1e8], metavar=("MIN_HZ", "MAX_HZ"),
+                     help="filter bandwidth range in Hz (log grid); a temperature sweep uses MIN_HZ")
+    run.add_argument("--points", type=int, default=21, help="bandwidth points")
+    run.add_argument("--temperature", nargs="+", type=_positive_float, default=[40.0], metavar="K",
+                     help="source temperature in K (bandwidth sweep), or MIN MAX for temperature sweeps")
+    run.add_argument("--temperature-points", type=int, default=8)
+    run.add_argument("--attenuation", type=float, default=0.0, help="step attenuator setting in dB (0)")
+    run.add_argument("--shots", type=int, default=2000, help="shots per tomography setting")
+    run.add_argument("--settle", type=float, default=None, help="fixed settle time in s (default: from the twin)")
+    run.add_argument("--settle-factor", type=float, default=5.0, help="settle time in twin relaxation times")
+    run.add_argument("--seed", type=int, default=1234)
+    run.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per point")
+    run.add_argument("--retries", type=int, default=2, help="retries of a failing instrument call")
+    run.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted run")
+    run.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
+    run.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
+    run.set_defaults(handler=_run)
+
+    analyze = commands.add_parser("analyze", help="(re)analyse a stored run")
+    analyze.add_argument("run_id", type=int)
+    analyze.add_argument("--method", choices=("mle", "projected_least_squares", "linear_inversion"), default="mle")
+    analyze.add_argument("--db", type=Path, default=DEFAULT_DATABASE)
+    analyze.set_defaults(handler=_analyze)
+
+    report = commands.add_parser("report", help="figures (PNG/PDF), netCDF and a text summary of a run")
+    report.add_argument("run_id", type=int)
+    report.add_argument("--db", type=Path, default=DEFAULT_DATABASE)
+    report.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
+    report.set_defaults(handler=_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thermalink", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(commands)
 
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)

@@ -1,0 +1,128 @@
+"""The station as the sweep runner sees it: set, wait, measure, read back, make safe.
+
+:class:`LabStation` wraps a QCoDeS station that holds ``source`` (a ``FilteredThermalSource``),
+``readout`` (a ``TwoQubitReadout``) and optionally ``fridge``; it works the same on the simulated
+station (the default) and on a real one. Settings are in lab units (Hz, K, dB).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import qcodes
+
+from thermalink.simulators import relaxation_rate
+from thermalink.simulators.lab_units import LabLink
+from thermalink.station_configs import station_config_path
+
+from .sweep_plan import SOURCE_SETTINGS, SweepPlan
+
+REQUIRED_INSTRUMENTS = ("source", "readout")
+#: Order in which a point's settings are applied: the slow temperature ramp first.
+APPLY_ORDER = ("temperature", "attenuation", "center_frequency", "bandwidth")
+
+
+def load_station(config: str | Path | None = None) -> qcodes.Station:
+    """Load a station YAML (default: the bundled simulated station) and its instruments."""
+    path = station_config_path("simulated") if config is None else Path(config)
+    if not path.is_file():
+        raise ValueError(f"station file {str(path)!r} does not exist")
+    try:
+        station = qcodes.Station(config_file=str(path))
+    except Exception as error:  # noqa: BLE001 - YAML and schema errors come in many types
+        raise ValueError(f"station file {str(path)!r} could not be read: {error}") from error
+    declared = set(station.config.get("instruments", {}) if station.config else {})
+    missing = [name for name in REQUIRED_INSTRUMENTS if name not in declared]
+    if missing:
+        raise ValueError(
+            f"station file {str(path)!r} lacks the instruments {missing}; it declares {sorted(declared)}"
+        )
+    for name in (*REQUIRED_INSTRUMENTS, "fridge"):
+        if name in declared and name not in station.components:
+            station.load_instrument(name)
+    qcodes.Station.default = station
+    return station
+
+
+@lru_cache(maxsize=256)
+def _relaxation_time(link: LabLink) -> float:
+    return link.seconds(relaxation_rate(link.to_parameters()))
+
+
+class LabStation:
+    """What the sweep runner needs from a station (lab units at this boundary)."""
+
+    def __init__(self, station: qcodes.Station, sample_name: str = "simulated"):
+        self.station = station
+        self.source = station.components["source"]
+        self.readout = station.components["readout"]
+        self.fridge = station.components.get("fridge")
+        self.sample_name = sample_name
+
+    @classmethod
+    def from_config(cls, config: str | Path | None = None) -> "LabStation":
+        sample = "simulated" if config is None else Path(config).stem
+        return cls(load_station(config), sample_name=sample)
+
+    # -- before anything moves --------------------------------------------------------------
+    def validate_plan(self, plan: SweepPlan) -> None:
+        """Check every point against the instruments' limits; ValueError names point and value."""
+        for index, point in enumerate(plan.points):
+            for name, value in point.items():
+                parameter = self.source.parameters[name]
+                try:
+                    parameter.validate(value)
+                except (ValueError, TypeError) as error:
+                    raise ValueError(
+                        f"point {index}: {name}={value} {SOURCE_SETTINGS[name]} is rejected by "
+                        f"{parameter.full_name}: {error}"
+                    ) from None
+        self.readout.shots.validate(plan.shots)
+
+    # -- one point ------------------------------------------------------------------------------
+    def apply(self, point: dict) -> None:
+        for name in APPLY_ORDER:
+            if name in point:
+                self.source.parameters[name](point[name])
+        self.source.output(True)
+
+    def settle_time(self, plan: SweepPlan) -> float:
+        """Fixed ``plan.settle_s``, or ``settle_factor`` times the twin's relaxation time (s)."""
+        if plan.settle_s is not None:
+            return float(plan.settle_s)
+        return plan.settle_factor * _relaxation_time(self.lab_link())
+
+    def wait(self, seconds: float) -> None:
+        settle = getattr(self.readout, "settle", None)
+        if settle is not None:
+            settle(seconds)
+        else:
+            time.sleep(seconds)
+
+    def measure(self, settings, shots: int, seed: int | None = None):
+        if seed is not None and "seed" in self.readout.parameters:
+            self.readout.seed(seed)
+        return self.readout.measure(settings, shots)
+
+    def readback(self) -> dict:
+        values = {name: float(self.source.parameters[name]()) for name in SOURCE_SETTINGS}
+        values["occupation"] = float(self.source.occupation())
+        if "mixing_chamber_temperature" in self.source.parameters:
+            values["mxc_temperature"] = float(self.source.mixing_chamber_temperature())
+        return values
+
+    def lab_link(self) -> LabLink:
+        return self.readout.lab_link(self.source)
+
+    def assignment(self) -> np.ndarray:
+        """Per-qubit assignment matrices ``(2, 2, 2)``: ``A[q][i, j] = P(read i | state j)``."""
+        return np.array(self.readout.assignment_matrices())
+
+    def safe_state(self) -> None:
+        self.source.safe_state()
+
+    def snapshot(self) -> dict:
+        return self.station.snapshot(update=False)

@@ -1,0 +1,120 @@
+"""Figures and the text summary of an analysed sweep (PNG and PDF).
+
+Bandwidth sweep: measured concurrence and singlet fidelity (with bootstrap intervals) against the
+filter bandwidth, the twin's curve over them (dense in bandwidth, at the sweep's other settings).
+Temperature sweep: the same against source temperature (twin evaluated at the measured points).
+2D map: measured and predicted concurrence side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity  # noqa: E402
+from thermalink.simulators import steady_state  # noqa: E402
+from thermalink.simulators.lab_units import LabLink  # noqa: E402
+
+TWIN_CURVE_POINTS = 60
+
+
+def summary_table(raw: xr.Dataset, analysis: xr.Dataset) -> str:
+    """One line per point: swept settings, concurrence [interval], fidelity, twin, consistent."""
+    header = (
+        f"{'point':>5} {'bandwidth Hz':>12} {'T K':>6} {'N_h':>7} {'concurrence [95% CI]':>24}"
+        f" {'F_singlet':>9} {'twin C':>7} {'twin F':>7} {'p(fit)':>7} consistent"
+    )
+    lines = [header]
+    for i in analysis["point"].values:
+        r, a = raw.sel(point=i), analysis.sel(point=i)
+        interval = f"{float(a.concurrence):.3f} [{float(a.concurrence_low):.3f}, {float(a.concurrence_high):.3f}]"
+        lines.append(
+            f"{i:>5d} {float(r.bandwidth):>12.4g} {float(r.temperature):>6.2f} {float(r.occupation):>7.2f}"
+            f" {interval:>24} {float(a.singlet_fidelity):>9.3f} {float(a.twin_concurrence):>7.3f}"
+            f" {float(a.twin_singlet_fidelity):>7.3f} {float(a.gof_p_value):>7.3f} {'yes' if a.consistent else 'NO'}"
+        )
+    consistent = int(analysis["consistent"].sum())
+    lines.append(f"{consistent} of {analysis.sizes['point']} points consistent with the twin")
+    return "\n".join(lines)
+
+
+def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    link = json.loads(str(raw["lab_link"].values[0]))
+    low, high = float(raw["bandwidth"].min()), float(raw["bandwidth"].max())
+    bandwidths = np.logspace(np.log10(low), np.log10(high), TWIN_CURVE_POINTS)
+    states = np.array([steady_state(LabLink(**{**link, "bandwidth_Hz": b}).to_parameters()) for b in bandwidths])
+    return bandwidths, concurrence(states), singlet_fidelity(states)
+
+
+def _errorbars(ax, x, analysis: xr.Dataset, name: str, **style) -> None:
+    value = analysis[name].values
+    low, high = analysis[f"{name}_low"].values, analysis[f"{name}_high"].values
+    ax.errorbar(x, value, yerr=[np.clip(value - low, 0, None), np.clip(high - value, 0, None)], fmt="o",
+                capsize=3, **style)
+
+
+def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> list[Path]:
+    """Write ``run<ID>_<kind>.png`` and ``.pdf`` into ``folder``; returns the paths."""
+    plan = json.loads(raw.attrs["plan"])
+    kind = plan["kind"]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = raw.sel(point=analysis["point"].values)
+    if kind == "bandwidth_temperature":
+        fig = _plot_map(raw, analysis)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+        x_name, x_label = ("bandwidth", "filter bandwidth (Hz)") if kind == "bandwidth" else (
+            "temperature", "source temperature (K)")
+        x = raw[x_name].values
+        _errorbars(ax, x, analysis, "concurrence", color="C0", label="concurrence (measured, 95% CI)")
+        _errorbars(ax, x, analysis, "singlet_fidelity", color="C1", label="singlet fidelity (measured, 95% CI)")
+        if kind == "bandwidth":
+            xs, c, f = _twin_curve_over_bandwidth(raw)
+        else:
+            order = np.argsort(x)
+            xs, c, f = x[order], analysis["twin_concurrence"].values[order], analysis["twin_singlet_fidelity"].values[order]
+        ax.plot(xs, c, color="C0", label="concurrence (twin)")
+        ax.plot(xs, f, color="C1", ls="--", label="singlet fidelity (twin)")
+        ax.set_xscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("figure of merit")
+        ax.set_ylim(-0.02, 1.02)
+        ax.axhline(0.5, color="grey", lw=0.5, ls=":")
+        ax.legend(fontsize=8)
+        ax.set_title(f"run {raw.attrs['run_id']}: {kind} sweep")
+    paths = []
+    for suffix in ("png", "pdf"):
+        path = folder / f"run{raw.attrs['run_id']}_{kind}.{suffix}"
+        fig.savefig(path, dpi=150)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _plot_map(raw: xr.Dataset, analysis: xr.Dataset):
+    """Measured and twin concurrence on the planned (not read-back) bandwidth x temperature grid."""
+    planned = json.loads(raw.attrs["plan"])["points"]
+    bandwidths = np.unique([p["bandwidth"] for p in planned])
+    temperatures = np.unique([p["temperature"] for p in planned])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True, sharey=True)
+    for ax, name, title in ((axes[0], "concurrence", "measured"), (axes[1], "twin_concurrence", "twin")):
+        grid = np.full((len(temperatures), len(bandwidths)), np.nan)
+        for i in analysis["point"].values:
+            row = np.searchsorted(temperatures, planned[i]["temperature"])
+            col = np.searchsorted(bandwidths, planned[i]["bandwidth"])
+            grid[row, col] = float(analysis[name].sel(point=i))
+        mesh = ax.pcolormesh(bandwidths, temperatures, grid, shading="nearest", vmin=0, vmax=1, cmap="viridis")
+        ax.set_xscale("log")
+        ax.set_xlabel("filter bandwidth (Hz)")
+        ax.set_title(f"concurrence, {title}")
+    axes[0].set_ylabel("source temperature (K)")
+    fig.colorbar(mesh, ax=axes, label="concurrence")
+    return fig

@@ -1,0 +1,131 @@
+"""How a sweep is executed: one runner sets, waits, measures and saves every point.
+
+The same runner drives the simulated and the real station (through :class:`.lab_station.LabStation`).
+It validates the whole plan before any instrument moves, retries a failing instrument call a
+bounded number of times, and on Ctrl-C or a persistent failure puts the source in its safe state
+and leaves the run resumable: every completed point is already committed to the database, and
+``run_sweep(..., resume_run_id=N)`` continues with the first missing point. Each point's readout
+seed is derived from the plan's seed and the point index, so an interrupted-and-resumed run
+stores the same counts as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .lab_station import LabStation
+from .sweep_plan import SweepPlan
+from .sweep_storage import SweepRun, create_sweep_run, open_sweep_run
+
+log = logging.getLogger(__name__)
+PHASES = ("set", "wait", "measure", "save")
+
+
+class SweepStopped(RuntimeError):
+    """The sweep stopped early (interrupt or instrument failure); it can be resumed."""
+
+    def __init__(self, run_id: int, reason: str):
+        super().__init__(f"run {run_id} stopped: {reason}; resume with 'thermalink run --resume {run_id}'")
+        self.run_id = run_id
+        self.reason = reason
+
+
+@dataclass
+class SweepOutcome:
+    run_id: int
+    points_measured: list[int] = field(default_factory=list)
+    timings: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
+    already_complete: bool = False
+
+
+def with_retries(action: Callable, what: str, retries: int):
+    """Call ``action``; on an exception retry up to ``retries`` more times, then raise."""
+    for attempt in range(retries + 1):
+        try:
+            return action()
+        except Exception as error:  # noqa: BLE001 - instrument errors come in every type
+            if attempt == retries:
+                raise RuntimeError(f"{what} failed {retries + 1} times: {error!r}") from error
+            log.warning("%s failed (attempt %d of %d): %r; retrying", what, attempt + 1, retries + 1, error)
+    raise AssertionError("unreachable")
+
+
+def run_sweep(
+    lab: LabStation,
+    plan: SweepPlan | None,
+    conn,
+    *,
+    resume_run_id: int | None = None,
+    retries: int = 2,
+    progress: bool = True,
+    on_point: Callable[[int, SweepRun], None] | None = None,
+) -> SweepOutcome:
+    """Measure every point of ``plan`` into a new run, or the missing points of ``resume_run_id``.
+
+    ``on_point(index, run)`` is called after each point is saved (e.g. to analyse and print it).
+    Raises :class:`SweepStopped` after Ctrl-C or a persistent instrument failure, with the source
+    in its safe state and all completed points saved.
+    """
+    if resume_run_id is not None:
+        run = open_sweep_run(conn, resume_run_id)
+        if plan is not None and plan.to_json() != run.plan.to_json():
+            raise ValueError(f"run {resume_run_id} follows its own stored plan; do not pass a different plan")
+        plan = run.plan
+        if run.dataset.completed:
+            return SweepOutcome(run_id=run.run_id, already_complete=True)
+        lab.validate_plan(plan)
+    else:
+        if plan is None:
+            raise ValueError("run_sweep needs a plan or a run to resume")
+        lab.validate_plan(plan)  # before any instrument moves
+        run = create_sweep_run(conn, plan, lab.sample_name, lab.snapshot(), lab.assignment())
+
+    outcome = SweepOutcome(run_id=run.run_id)
+    done = set(run.completed_points())
+    todo = [i for i in range(len(plan.points)) if i not in done]
+    run.set_status("running")
+    bar = tqdm(total=len(plan.points), initial=len(done), desc=f"run {run.run_id}", unit="pt", disable=not progress)
+    try:
+        for index in todo:
+            point = plan.points[index]
+            start = time.perf_counter()
+            with_retries(lambda: lab.apply(point), f"setting point {index} {point}", retries)
+            settled = time.perf_counter()
+            settle = lab.settle_time(plan)
+            with_retries(lambda: lab.wait(settle), "waiting", retries)
+            waited = time.perf_counter()
+            counts = with_retries(
+                lambda: lab.measure(plan.settings, plan.shots, seed=plan.point_seed(index)),
+                f"tomography at point {index}",
+                retries,
+            )
+            readback = with_retries(lab.readback, "reading back the settings", retries)
+            lab_link = lab.lab_link()
+            measured = time.perf_counter()
+            run.add_point(index, {**readback, "settle_time": settle}, np.asarray(counts), lab_link.as_dict())
+            saved = time.perf_counter()
+            for phase, seconds in zip(PHASES, (settled - start, waited - settled, measured - waited, saved - measured)):
+                outcome.timings[phase].append(seconds)
+            outcome.points_measured.append(index)
+            bar.update(1)
+            if on_point is not None:
+                on_point(index, run)
+    except KeyboardInterrupt:
+        lab.safe_state()
+        run.set_status("interrupted")
+        raise SweepStopped(run.run_id, "interrupted by the user") from None
+    except RuntimeError as error:
+        lab.safe_state()
+        run.set_status(f"stopped: {error}")
+        raise SweepStopped(run.run_id, str(error)) from error
+    finally:
+        bar.close()
+    run.complete()
+    lab.safe_state()
+    return outcome
