@@ -67,6 +67,23 @@ def parse_line_stages(stages: Iterable[Any]) -> tuple[LineStage, ...]:
     return tuple(parsed)
 
 
+class PartValidator(vals.Validator[Any]):
+    """Validates with the validator of a part's parameter, resolved at validation time, so a plan
+    can be checked against the hardware ranges before anything moves."""
+
+    is_numeric = True
+
+    def __init__(self, source: FilteredThermalSource, role: str, parameter: str) -> None:
+        self._source, self._role, self._parameter = source, role, parameter
+        self._valid_values = ()
+
+    def validate(self, value: Any, context: str = "") -> None:
+        self._source.part(self._role).parameters[self._parameter].validate(value)
+
+    def __repr__(self) -> str:
+        return f"<validated by {self._role}.{self._parameter}>"
+
+
 class FilteredThermalSource(Instrument):
     """Filtered thermal noise source: hot load -> step attenuator -> tunable band-pass filter.
 
@@ -230,6 +247,7 @@ class FilteredThermalSource(Instrument):
             unit="dB",
             get_cmd=lambda: self.part("attenuator").attenuation(),
             set_cmd=lambda value: self.part("attenuator").attenuation(value),
+            vals=PartValidator(self, "attenuator", "attenuation"),
             docstring="Step attenuation between hot load and filter, dB (validated by the attenuator).",
         )
         self.center_frequency: Parameter = self.add_parameter(
@@ -238,6 +256,7 @@ class FilteredThermalSource(Instrument):
             unit="Hz",
             get_cmd=lambda: self.part("tunable_filter").center_frequency(),
             set_cmd=lambda value: self.part("tunable_filter").center_frequency(value),
+            vals=PartValidator(self, "tunable_filter", "center_frequency"),
             docstring="Centre of the filter pass band, Hz.",
         )
         self.bandwidth: Parameter = self.add_parameter(
@@ -246,6 +265,7 @@ class FilteredThermalSource(Instrument):
             unit="Hz",
             get_cmd=lambda: self.part("tunable_filter").bandwidth(),
             set_cmd=lambda value: self.part("tunable_filter").bandwidth(value),
+            vals=PartValidator(self, "tunable_filter", "bandwidth"),
             docstring="Filter FWHM kappa/2pi, Hz.",
         )
         self.output: Parameter = self.add_parameter(

@@ -136,3 +136,17 @@ def test_source_closes_cleanly_without_touching_its_parts(source, parts):
     source.close()
     assert not FilteredThermalSource.exist("source")
     assert parts["hot_load"].A.temperature() == pytest.approx(4.0)
+
+
+def test_source_settings_validate_against_the_parts_before_anything_moves(source, parts):
+    before = parts["tunable_filter"].bandwidth()
+    source.bandwidth.validate(50e3)
+    with pytest.raises(ValueError, match="between 1000.0 and 100000000.0"):
+        source.bandwidth.validate(10.0)
+    with pytest.raises(ValueError, match="between 4000000000.0 and 8000000000.0"):
+        source.center_frequency.validate(9e9)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        source.attenuation.validate(3)
+    with pytest.raises(ValueError, match="between 0.0 and 40.0"):
+        source.temperature.validate(45.0)
+    assert parts["tunable_filter"].bandwidth() == before
