@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -144,8 +145,10 @@ def _sweep_plan(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from thermalink.experiments.lab_station import LabStation
-    from thermalink.experiments.sweep_analysis import analyse_run, point_row
+    from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
     from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
     from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
@@ -153,25 +156,32 @@ def _run(args: argparse.Namespace) -> int:
     plan = None if args.resume is not None else _sweep_plan(args)
     conn = database(args.db)
     lab = LabStation.from_config(args.station)
-    from tqdm.auto import tqdm
+    analyses: dict[int, SweepAnalysis] = {}
 
-    def show(index: int, run) -> None:
-        tqdm.write(point_row(run, index))
+    def analyse_live(index: int, run) -> None:
+        analysis = analyses.setdefault(run.run_id, SweepAnalysis(conn, run))
+        start = time.perf_counter()
+        tqdm.write(analysis.row(index))
+        analyse_seconds.append(time.perf_counter() - start)
 
+    analyse_seconds: list[float] = []
     try:
-        outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=show)
+        outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=analyse_live)
     except SweepStopped as stopped:
         print(f"thermalink: {stopped}", file=sys.stderr)
         return 3
     run = open_sweep_run(conn, outcome.run_id)
     if outcome.already_complete:
         print(f"run {outcome.run_id} is already complete")
-    analyse_run(conn, run, progress=True)
-    raw, analysis = load_sweep(run), load_analysis(conn, run)
-    print(summary_table(raw, analysis))
-    paths = plot_sweep(raw, analysis, args.out)
+    analysis = analyses.get(run.run_id) or SweepAnalysis(conn, run)
+    analysis.run = run
+    analysis.save(progress=True)
+    raw, results = load_sweep(run), load_analysis(conn, run)
+    print(summary_table(raw, results))
+    paths = plot_sweep(raw, results, args.out)
     if outcome.points_measured:
-        per_point = {phase: 1e3 * float(np.mean(times)) for phase, times in outcome.timings.items()}
+        timings = {**outcome.timings, "analyse": analyse_seconds}
+        per_point = {phase: 1e3 * float(np.mean(times)) for phase, times in timings.items() if times}
         print("time per point (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in per_point.items()))
     print(f"run {run.run_id} in {args.db}; figures: {', '.join(str(p) for p in paths)}")
     return 0
@@ -184,7 +194,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
     conn = database(args.db)
     run = open_sweep_run(conn, args.run_id)
-    analysis_id = analyse_run(conn, run, method=args.method, progress=True)
+    analysis_id = analyse_run(conn, run, progress=True, significance=args.significance)
     print(summary_table(load_sweep(run), load_analysis(conn, run)))
     print(f"analysis of run {run.run_id} saved as run {analysis_id}")
     return 0
@@ -232,7 +242,7 @@ def _add_run_parser(commands) -> None:
 
     analyze = commands.add_parser("analyze", help="(re)analyse a stored run")
     analyze.add_argument("run_id", type=int)
-    analyze.add_argument("--method", choices=("mle", "projected_least_squares", "linear_inversion"), default="mle")
+    analyze.add_argument("--significance", type=float, default=0.05, help="goodness-of-fit level for 'consistent'")
     analyze.add_argument("--db", type=Path, default=DEFAULT_DATABASE)
     analyze.set_defaults(handler=_analyze)
 

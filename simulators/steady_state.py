@@ -252,15 +252,13 @@ def sector_generator(p: LinkParameters, cutoff: int) -> scipy.sparse.csr_matrix:
     index[keep] = np.arange(keep.sum())
     rows, cols, vals = [], [], []
     for offset, mats in ((0, diag), (1, up), (-1, down)):
-        for n in range(top + 1):
-            m = n + offset
-            if not 0 <= m <= top:
-                continue
-            block = mats[n][np.ix_(keep[n], keep[m])]
-            r, c = np.nonzero(block)
-            rows.append(index[n][keep[n]][r])
-            cols.append(index[m][keep[m]][c])
-            vals.append(block[r, c])
+        n = np.arange(max(0, -offset), min(top + 1, top + 1 - offset))  # blocks whose partner exists
+        block = mats[n]
+        mask = keep[n][:, :, None] & keep[n + offset][:, None, :] & (block != 0)
+        which, p, q = np.nonzero(mask)
+        rows.append(index[n[which], p])
+        cols.append(index[n[which] + offset, q])
+        vals.append(block[which, p, q])
     size = int(keep.sum())
     return scipy.sparse.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size)

@@ -1,0 +1,115 @@
+"""Analysis of a stored sweep: state, figures of merit with intervals, and the twin's verdict.
+
+Per point: maximum-likelihood state from the counts (readout errors folded in through the run's
+assignment matrices), parametric-bootstrap 95% intervals of every figure of merit, the twin's
+predicted state for the point's lab description, and the likelihood-ratio goodness-of-fit test of
+the counts against that prediction (``consistent`` when p >= 0.05). Results are saved as their own
+QCoDeS run, linked to the raw run (:func:`.sweep_storage.save_analysis`).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity
+from thermalink.analysis.twin_comparison import compare_with_twin
+from thermalink.simulators import steady_state
+from thermalink.simulators.lab_units import LabLink
+
+from .sweep_storage import ANALYSIS_FIGURES, OUTCOMES, SweepRun, assignment_of, save_analysis
+
+SIGNIFICANCE = 0.05
+
+
+@lru_cache(maxsize=512)
+def twin_state(link: LabLink) -> np.ndarray:
+    """The twin's steady state for a lab description (cached: sweeps revisit operating points)."""
+    return steady_state(link.to_parameters())
+
+
+def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,
+                   significance: float = SIGNIFICANCE) -> dict:
+    """Figures of merit with intervals and the twin comparison of one point's counts."""
+    predicted = twin_state(link)
+    comparison = compare_with_twin(
+        counts, predicted, assignment=tuple(assignment), n_resamples=max(n_resamples, 2),
+        n_null_samples=n_resamples, significance=significance, rng=seed,
+    )
+    boot = comparison.bootstrap
+    result = {"rho": boot.reconstruction.density_matrix, "twin_rho": predicted}
+    for name in ANALYSIS_FIGURES:
+        key = "fidelity" if name == "twin_fidelity" else name
+        result[name] = boot.estimate[key]
+        result[f"{name}_low"], result[f"{name}_high"] = boot.intervals[key]
+    p_value = comparison.p_value_simulated if comparison.p_value_simulated is not None else comparison.p_value
+    result.update(
+        twin_concurrence=float(concurrence(predicted)),
+        twin_singlet_fidelity=float(singlet_fidelity(predicted)),
+        gof_statistic=comparison.likelihood_ratio,
+        gof_p_value=p_value,
+        consistent=float(comparison.consistent),
+    )
+    return result
+
+
+class SweepAnalysis:
+    """Analyses the points of a raw run (each once) and saves them beside it."""
+
+    def __init__(self, conn, run: SweepRun, significance: float = SIGNIFICANCE):
+        self.conn = conn
+        self.run = run
+        self.significance = significance
+        self.assignment = assignment_of(run)
+        self.results: dict[int, dict] = {}
+
+    def _counts(self, index: int) -> tuple[xr.DataArray, LabLink]:
+        data = self.run.dataset.get_parameter_data("counts")["counts"]
+        row = int(np.flatnonzero(data["point_index"][:, 0, 0] == index)[0])
+        counts = xr.DataArray(
+            data["counts"][row].astype(np.int64), dims=("setting", "outcome"),
+            coords={"setting": list(self.run.plan.settings), "outcome": list(OUTCOMES)},
+        )
+        lab = self.run.dataset.get_parameter_data("lab_link")["lab_link"]
+        text = lab["lab_link"][int(np.flatnonzero(lab["point_index"] == index)[0])]
+        return counts, LabLink(**json.loads(str(text)))
+
+    def point(self, index: int) -> dict:
+        if index not in self.results:
+            counts, link = self._counts(index)
+            result = analyse_counts(
+                counts, self.assignment, link, n_resamples=self.run.plan.bootstrap,
+                seed=self.run.plan.point_seed(index) + 1, significance=self.significance,
+            )
+            result["point_index"] = index
+            result["bandwidth"] = link.bandwidth_Hz
+            result["occupation"] = link.source_occupation
+            self.results[index] = result
+        return self.results[index]
+
+    def row(self, index: int) -> str:
+        """One line of the live table: bandwidth, concurrence [CI], fidelity, twin, verdict."""
+        r = self.point(index)
+        return (
+            f"point {index:>3d}  bandwidth {r['bandwidth']:>10.4g} Hz  N_h {r['occupation']:>7.2f}  "
+            f"C = {r['concurrence']:.3f} [{r['concurrence_low']:.3f}, {r['concurrence_high']:.3f}]  "
+            f"F_S = {r['singlet_fidelity']:.3f}  twin C = {r['twin_concurrence']:.3f} "
+            f"F_S = {r['twin_singlet_fidelity']:.3f}  p = {r['gof_p_value']:.3f}  "
+            f"{'consistent' if r['consistent'] else 'NOT consistent'}"
+        )
+
+    def save(self, progress: bool = False) -> int:
+        """Analyse every stored point not analysed yet, then store all as a linked run."""
+        indices = self.run.completed_points()
+        for index in tqdm(indices, desc=f"analyse run {self.run.run_id}", unit="pt", disable=not progress):
+            self.point(index)
+        return save_analysis(self.conn, self.run, [self.results[i] for i in indices], method="mle")
+
+
+def analyse_run(conn, run: SweepRun, progress: bool = False, significance: float = SIGNIFICANCE) -> int:
+    """(Re)analyse every stored point of ``run``; returns the analysis run id."""
+    return SweepAnalysis(conn, run, significance).save(progress=progress)

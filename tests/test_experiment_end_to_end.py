@@ -1,0 +1,107 @@
+"""The main job end to end on the simulated station: sweep, analysis, twin verdict, report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from thermalink.experiments.cli import main
+from thermalink.experiments.lab_station import LabStation
+from thermalink.experiments.sweep_analysis import analyse_run
+from thermalink.experiments.sweep_plan import bandwidth_sweep
+from thermalink.experiments.sweep_runner import run_sweep
+from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
+
+BANDWIDTHS = [3e3, 1e4, 3e4, 1e6, 1e7, 1e8]
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """A seeded bandwidth sweep at 40 K with 5000 shots per setting, analysed."""
+    from qcodes.instrument import Instrument
+
+    conn = database(tmp_path_factory.mktemp("e2e") / "sweep.db")
+    lab = LabStation.from_config()
+    plan = bandwidth_sweep(BANDWIDTHS, temperature_K=40.0, attenuation_dB=0.0, shots=5000, bootstrap=100, seed=12)
+    run = open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id)
+    analyse_run(conn, run)
+    raw, analysis = load_sweep(run), load_analysis(conn, run)
+    Instrument.close_all()
+    return conn, run, raw, analysis
+
+
+def test_measured_concurrence_agrees_with_the_twin_within_its_interval_at_every_point(analysed):
+    _, _, _, analysis = analysed
+    low, high = analysis["concurrence_low"].values, analysis["concurrence_high"].values
+    twin = analysis["twin_concurrence"].values
+    assert np.all((low - 1e-9 <= twin) & (twin <= high + 1e-9)), np.c_[low, twin, high]
+    assert analysis["consistent"].all()
+    assert np.all(analysis["twin_fidelity_low"] > 0.9)
+
+
+def test_broadband_points_are_separable_and_narrow_hot_points_entangled(analysed):
+    _, _, raw, analysis = analysed
+    bandwidth = raw["bandwidth"].values
+    assert np.all(analysis["concurrence_high"].values[bandwidth >= 1e6] < 0.02)
+    narrow = analysis.sel(point=np.flatnonzero(bandwidth <= 1e4))
+    assert np.all(narrow["concurrence_low"] > 0.05)
+    assert np.all(narrow["negativity_low"] > 0.0)
+
+
+def test_reconstructed_states_are_physical(analysed):
+    _, _, _, analysis = analysed
+    rho = analysis["rho"].values
+    np.testing.assert_allclose(np.trace(rho, axis1=1, axis2=2), 1, atol=1e-9)
+    assert np.linalg.eigvalsh(rho).min() > -1e-9
+
+
+def test_reanalysis_of_a_stored_run_reproduces_the_results(analysed):
+    conn, run, _, analysis = analysed
+    analyse_run(conn, run)
+    again = load_analysis(conn, run)
+    assert again.attrs["analysis_run_id"] != analysis.attrs["analysis_run_id"]
+    np.testing.assert_allclose(again["concurrence"], analysis["concurrence"])
+    np.testing.assert_allclose(again["concurrence_low"], analysis["concurrence_low"])
+
+
+def test_default_run_command_measures_analyses_and_plots(tmp_path, capsys):
+    db, out = tmp_path / "thermalink.db", tmp_path / "figures"
+    code = main(["run", "--db", str(db), "--out", str(out), "--points", "4", "--bandwidth", "3e3", "3e6",
+                 "--shots", "1000", "--bootstrap", "20"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "consistent with the twin" in printed and "time per point (ms)" in printed
+    assert (out / "run1_bandwidth.png").stat().st_size > 10_000
+    assert (out / "run1_bandwidth.pdf").exists()
+
+    assert main(["report", "1", "--db", str(db), "--out", str(out)]) == 0
+    summary = (out / "run1_summary.txt").read_text()
+    assert summary.count("\n") >= 6
+    exported = xr.open_dataset(out / "run1.nc", engine="h5netcdf")
+    assert exported["counts"].dims == ("point", "setting", "outcome")
+    assert int(exported["counts"].sum()) == 4 * 9 * 1000
+
+    assert main(["analyze", "1", "--db", str(db)]) == 0
+    assert "analysis of run 1 saved as run 3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--station", "no/such/station.yaml"], "station file 'no/such/station.yaml' does not exist"),
+        (["--shots", "-5"], "shots=-5"),
+        (["--bandwidth", "1e3", "1e10"], "bandwidth=10000000000.0 Hz"),
+        (["--temperature", "500"], "temperature=500.0 K"),
+    ],
+)
+def test_bad_run_input_is_rejected_with_the_offending_value(tmp_path, capsys, arguments, message):
+    code = main(["run", "--db", str(tmp_path / "x.db"), "--out", str(tmp_path), "--points", "2", *arguments])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_of_an_unknown_run_names_it(tmp_path, capsys):
+    database(tmp_path / "empty.db")
+    assert main(["report", "7", "--db", str(tmp_path / "empty.db")]) == 2
+    assert "run 7" in capsys.readouterr().err

@@ -1,0 +1,188 @@
+"""The sweep runner on the simulated station: validation, storage, interruption, faults, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from thermalink.experiments.lab_station import LabStation, load_station
+from thermalink.experiments.sweep_plan import SweepPlan, bandwidth_sweep, log_range, temperature_sweep
+from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
+from thermalink.experiments.sweep_storage import database, load_sweep, open_sweep_run
+
+
+def small_plan(**options) -> SweepPlan:
+    defaults = dict(shots=300, bootstrap=20, seed=7)
+    defaults.update(options)
+    return bandwidth_sweep(log_range(1e4, 1e7, 4), temperature_K=30.0, attenuation_dB=0.0, **defaults)
+
+
+@pytest.fixture
+def lab() -> LabStation:
+    return LabStation.from_config()
+
+
+@pytest.fixture
+def conn(tmp_path):
+    return database(tmp_path / "sweeps.db")
+
+
+def heater_is_off(lab: LabStation) -> bool:
+    return lab.source.heater.output_range() == "off"
+
+
+def test_sweep_stores_every_point_with_counts_and_settings(lab, conn):
+    plan = small_plan()
+    outcome = run_sweep(lab, plan, conn, progress=False)
+    run = open_sweep_run(conn, outcome.run_id)
+    data = load_sweep(run)
+    assert run.dataset.completed and data.attrs["status"] == "completed"
+    assert data["counts"].shape == (4, 9, 4)
+    assert (data["counts"].sum("outcome") == 300).all()
+    np.testing.assert_allclose(data["bandwidth"], [p["bandwidth"] for p in plan.points], rtol=1e-6)
+    assert np.all(np.abs(data["temperature"] - 30.0) < 0.1)
+    assert np.all(data["occupation"] > 90)  # ~104 at 30 K and 6 GHz through the line
+    assert np.all(data["settle_time"] > 0)
+    assert SweepPlan.from_json(data.attrs["plan"]) == plan
+    assert "station" in run.dataset.snapshot
+    assert outcome.points_measured == [0, 1, 2, 3]
+    assert not lab.source.output() and heater_is_off(lab)  # left safe at the end
+
+
+def test_settle_time_is_several_relaxation_times_of_the_twin(lab, conn):
+    plan = small_plan(settle_factor=5.0)
+    run = open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id)
+    settle = load_sweep(run)["settle_time"].values
+    bandwidths = np.array([p["bandwidth"] for p in plan.points])
+    # In the adiabatic regime the link relaxes at kappa: 5 / (2 pi * bandwidth).
+    assert settle[0] == pytest.approx(5 / (2 * np.pi * bandwidths[0]), rel=0.05)
+    assert np.all(settle >= 5 / (2 * np.pi * bandwidths) * 0.99)
+
+
+def test_bad_sweep_values_are_rejected_before_any_instrument_moves(lab, conn):
+    start = lab.source.bandwidth()
+    plan = bandwidth_sweep([1e4, 5e9], temperature_K=30.0, shots=100)
+    with pytest.raises(ValueError, match=r"point 1: bandwidth=5000000000.0 Hz"):
+        run_sweep(lab, plan, conn, progress=False)
+    too_hot = temperature_sweep([10.0, 400.0], bandwidth_Hz=1e5, shots=100)
+    with pytest.raises(ValueError, match="point 1: temperature=400.0 K"):
+        run_sweep(lab, too_hot, conn, progress=False)
+    assert lab.source.bandwidth() == start
+    assert lab.source.temperature() < 5.0  # never heated
+
+
+@pytest.mark.parametrize("options, message", [({"shots": -5}, "shots=-5"), ({"settle_s": -1.0}, "settle_s=-1.0")])
+def test_bad_plan_options_name_the_value(options, message):
+    with pytest.raises(ValueError, match=message):
+        small_plan(**options)
+
+
+def test_unknown_station_file_and_missing_instruments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_station(tmp_path / "nope.yaml")
+    config = tmp_path / "partial.yaml"
+    config.write_text("instruments:\n  fridge:\n    type: qcodes.instrument_drivers.mock_instruments.DummyInstrument\n")
+    with pytest.raises(ValueError, match=r"lacks the instruments \['source', 'readout'\]"):
+        load_station(config)
+
+
+def test_interrupted_sweep_resumes_without_repeating_or_losing_points(lab, conn):
+    plan = small_plan()
+    reference = load_sweep(open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id))
+
+    def interrupt_after_second(index, run):
+        if index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SweepStopped) as stopped:
+        run_sweep(lab, plan, conn, progress=False, on_point=interrupt_after_second)
+    run_id = stopped.value.run_id
+    assert not lab.source.output() and heater_is_off(lab)
+    partial = open_sweep_run(conn, run_id)
+    assert partial.completed_points() == [0, 1]
+    assert load_sweep(partial).attrs["status"] == "interrupted"
+
+    outcome = run_sweep(lab, None, conn, resume_run_id=run_id, progress=False)
+    assert outcome.points_measured == [2, 3]
+    resumed = load_sweep(open_sweep_run(conn, run_id))
+    np.testing.assert_array_equal(resumed["counts"].values, reference["counts"].values)
+    assert run_sweep(lab, None, conn, resume_run_id=run_id, progress=False).already_complete
+
+
+def test_a_flaky_instrument_is_retried(lab, conn, monkeypatch):
+    calls = {"n": 0}
+    acquire = type(lab.readout)._acquire
+
+    def flaky(self, settings, shots):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise TimeoutError("VI_ERROR_TMO")
+        return acquire(self, settings, shots)
+
+    monkeypatch.setattr(type(lab.readout), "_acquire", flaky)
+    outcome = run_sweep(lab, small_plan(), conn, progress=False, retries=2)
+    assert outcome.points_measured == [0, 1, 2, 3]
+    assert calls["n"] == 5
+
+
+def test_a_failing_instrument_stops_the_sweep_safely_and_resumably(lab, conn, monkeypatch):
+    plan = small_plan()
+    calls = {"n": 0}
+    set_bandwidth = lab.source.bandwidth.set
+
+    def failing_from_third_point(value):
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            raise ConnectionError("filter controller not responding")
+        return set_bandwidth(value)
+
+    monkeypatch.setattr(lab.source.bandwidth, "set", failing_from_third_point)
+    with pytest.raises(SweepStopped, match="filter controller not responding") as stopped:
+        run_sweep(lab, plan, conn, progress=False, retries=1)
+    assert calls["n"] == 4  # the third point: one try and one retry
+    assert not lab.source.output() and heater_is_off(lab)
+    run = open_sweep_run(conn, stopped.value.run_id)
+    assert run.completed_points() == [0, 1]
+    assert load_sweep(run).attrs["status"].startswith("stopped")
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import os, signal, sys
+    from thermalink.experiments.lab_station import LabStation
+    from thermalink.experiments.sweep_plan import bandwidth_sweep, log_range
+    from thermalink.experiments.sweep_runner import run_sweep
+    from thermalink.experiments.sweep_storage import database
+
+    plan = bandwidth_sweep(log_range(1e4, 1e7, 4), temperature_K=30.0, attenuation_dB=0.0, shots=300, seed=7)
+
+    def die(index, run):
+        if index == 2:
+            print(f"RUN_ID={run.run_id}", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run_sweep(LabStation.from_config(), plan, database(sys.argv[1]), progress=False, on_point=die)
+    """
+)
+
+
+def test_a_run_killed_hard_resumes_to_the_same_dataset_as_an_uninterrupted_one(lab, conn, tmp_path):
+    db = tmp_path / "killed.db"
+    result = subprocess.run([sys.executable, "-c", KILLED_RUN, str(db)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    run_id = int(result.stdout.split("RUN_ID=")[1].split()[0])
+    killed = database(db)
+    assert open_sweep_run(killed, run_id).completed_points() == [0, 1, 2]
+    run_sweep(lab, None, killed, resume_run_id=run_id, progress=False)
+    resumed = load_sweep(open_sweep_run(killed, run_id))
+    plan = small_plan()
+    reference = load_sweep(open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id))
+    np.testing.assert_array_equal(resumed["counts"].values, reference["counts"].values)
+    np.testing.assert_allclose(resumed["bandwidth"].values, reference["bandwidth"].values)
+    assert os.path.getsize(db) > 0
