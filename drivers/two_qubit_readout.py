@@ -9,9 +9,14 @@ Readout assignment matrices are per qubit ``A[i, j] = P(read i | state j)``, bui
 calibrated error probabilities stored as parameters (``qubitN_p1_given_0`` = P(read 1 | |0>),
 ``qubitN_p0_given_1`` = P(read 0 | |1>)).
 
-Subclasses implement :meth:`TwoQubitReadout._acquire`; everything else (validation, the counts
-``ParameterWithSetpoints`` for datasets, the lab description of the operating point for the twin)
-lives here.
+Readout calibration counts (:meth:`TwoQubitReadout.measure_prepared`) have dims
+``("prepared", "outcome")``: ``prepared`` holds the computational basis states the qubits were
+prepared in, two bits with qubit 1's bit first (1 = excited, prepared by a pi pulse on that qubit),
+each measured in Z, Z, so ``counts[j, i] / shots`` estimates ``P(read i | state j)``.
+
+Subclasses implement :meth:`TwoQubitReadout._acquire` and :meth:`TwoQubitReadout._acquire_prepared`;
+everything else (validation, the counts ``ParameterWithSetpoints`` for datasets, the lab
+description of the operating point for the twin) lives here.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from .lab_clock import Clock, WallClock
 PAULI_SETTINGS: tuple[str, ...] = tuple(a + b for a, b in itertools.product("XYZ", repeat=2))
 #: Outcome labels, qubit 1's bit first.
 OUTCOMES: tuple[str, ...] = ("00", "01", "10", "11")
+#: The computational basis states a readout calibration prepares (same labels as the outcomes).
+BASIS_STATES: tuple[str, ...] = OUTCOMES
 #: Largest number of shots per setting one acquisition accepts.
 MAX_SHOTS = 10_000_000
 
@@ -55,6 +62,19 @@ def validate_settings(settings: Sequence[str] | str) -> tuple[str, ...]:
     return settings
 
 
+def validate_basis_states(states: Sequence[str] | str) -> tuple[str, ...]:
+    """The prepared states as a tuple of two-bit strings (qubit 1 first); ValueError names bad ones."""
+    if isinstance(states, str):
+        states = (states,)
+    states = tuple(states)
+    if not states:
+        raise ValueError(f"states=() is empty; allowed: one or more of {BASIS_STATES}")
+    bad = [s for s in states if s not in BASIS_STATES]
+    if bad:
+        raise ValueError(f"states {bad!r} are invalid; allowed: {BASIS_STATES} (qubit 1's bit first, 1 = excited)")
+    return states
+
+
 def validate_shots(shots: int) -> int:
     """Shots per setting as an int in [1, MAX_SHOTS]; ValueError otherwise."""
     if isinstance(shots, bool) or not float(shots).is_integer() or not 1 <= shots <= MAX_SHOTS:
@@ -62,15 +82,18 @@ def validate_shots(shots: int) -> int:
     return int(shots)
 
 
-def counts_array(counts: np.ndarray, settings: Sequence[str], **attrs: Any) -> xr.DataArray:
-    """Wrap an ``(n_settings, 4)`` int array as the tomography counts DataArray."""
+def counts_array(
+    counts: np.ndarray, settings: Sequence[str], *, dim: str = "setting", **attrs: Any
+) -> xr.DataArray:
+    """Wrap an ``(n_settings, 4)`` int array as the counts DataArray, dims ``(dim, "outcome")``
+    (``dim="prepared"`` for readout calibration counts)."""
     counts = np.asarray(counts)
     if counts.shape != (len(settings), len(OUTCOMES)):
         raise ValueError(f"counts shape {counts.shape} != ({len(settings)}, {len(OUTCOMES)})")
     return xr.DataArray(
         counts.astype(np.int64),
-        dims=("setting", "outcome"),
-        coords={"setting": list(settings), "outcome": list(OUTCOMES)},
+        dims=(dim, "outcome"),
+        coords={dim: list(settings), "outcome": list(OUTCOMES)},
         name="counts",
         attrs=attrs,
     )
@@ -105,7 +128,8 @@ class TwoQubitReadout(Instrument):
     ``counts`` (``ParameterWithSetpoints``, shape ``(len(settings), 4)``, for QCoDeS datasets;
     :func:`counts_from_codes` turns a stored record back into the counts DataArray).
 
-    Methods: :meth:`measure`, :meth:`assignment_matrices`, :meth:`lab_link`, :meth:`settle`.
+    Methods: :meth:`measure`, :meth:`measure_prepared`, :meth:`assignment_matrices`,
+    :meth:`lab_link`, :meth:`settle`.
     """
 
     def __init__(
@@ -263,6 +287,24 @@ class TwoQubitReadout(Instrument):
     @abstractmethod
     def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
         """Counts ``(len(settings), 4)`` ints, outcomes ordered '00', '01', '10', '11'."""
+
+    def measure_prepared(self, states: Sequence[str] = BASIS_STATES, shots: int = 2000) -> xr.DataArray:
+        """Prepare each computational basis state ``shots`` times and read both qubits in Z, Z.
+
+        ``states`` are two-bit labels, qubit 1's bit first, 1 = excited (a pi pulse on that qubit
+        before the readout). Returns counts with dims ``("prepared", "outcome")``; row ``j``
+        divided by ``shots`` estimates ``P(read i | state j)``. This is the raw input of the
+        readout calibration (:mod:`thermalink.experiments.readout_calibration`); it does not
+        touch the source (switch its output off first so the qubits start in their ground state).
+        """
+        states = validate_basis_states(states)
+        shots = validate_shots(shots)
+        counts = np.asarray(self._acquire_prepared(states, shots))
+        return counts_array(counts, states, dim="prepared", shots=shots, instrument=self.name)
+
+    @abstractmethod
+    def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
+        """Counts ``(len(states), 4)`` ints of basis-state preparations read in Z, Z."""
 
     def assignment_matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated ``(A1, A2)``, each ``A[i, j] = P(read i | state j)``."""

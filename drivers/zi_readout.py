@@ -10,9 +10,12 @@ One acquisition of ``shots`` single shots for each tomography setting runs as:
 * **SG channels** ``sg_channels`` (one per qubit, digital modulation at ``f_qubit - drive_center``):
   each sequencer plays, per setting and shot, the pre-rotation that maps the measured basis onto Z:
   ``Ry(-pi/2)`` (Q quadrature, negative) for X, ``Rx(pi/2)`` (I quadrature) for Y, nothing for Z.
+* **Readout calibration** (:meth:`TwoQubitReadout.measure_prepared`): the same acquisition with
+  the SG sequencers playing, per prepared basis state and shot, a pi pulse (``Rx(pi)``, I
+  quadrature, ``qubitN_pi_amplitude``) on each qubit to be excited and nothing on the others.
 * **Internal trigger** (``/system/internaltrigger``): ``n_settings * shots`` triggers spaced by
   ``repetition_time`` start the SG and QA sequencers together; the QA sequencer waits
-  ``readout_delay`` (the pre-rotation) and starts the readout of both qubits.
+  ``READOUT_DELAY`` (the drive pulse) and starts the readout of both qubits.
 
 The sequencer programs are compiled offline with ``zhinst.core.compile_seqc`` and uploaded as ELF.
 Results (index ``setting * shots + shot``) become counts ``(setting, outcome)`` with outcome
@@ -27,8 +30,9 @@ to ``host``; tests pass a fake.
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,8 +71,10 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
     ``qubit1_iq_rotation``, ``qubit2_iq_rotation`` (rad), ``qubit1_threshold``,
     ``qubit2_threshold`` (a.u.), ``qa_input_range``, ``qa_output_range``, ``sg_output_range``
     (dBm), ``drive_center_frequency`` (Hz, SG centre), ``qubit1_pi_half_amplitude``,
-    ``qubit2_pi_half_amplitude`` (full scale), ``drive_pulse_length`` (s, Gaussian, sigma a
-    quarter of it), ``repetition_time`` (s, between shots: long enough for the link to return to
+    ``qubit2_pi_half_amplitude``, ``qubit1_pi_amplitude``, ``qubit2_pi_amplitude`` (full scale;
+    pi pulses prepare the basis states of a readout calibration), ``drive_pulse_length`` (s,
+    Gaussian of the same length for pi/2 and pi pulses, sigma an eighth of it),
+    ``repetition_time`` (s, between shots: long enough for the link to return to
     its steady state), ``acquisition_timeout`` (s).
 
     Args:
@@ -138,6 +144,10 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
         add("drive_center_frequency", "Hz", 5.9e9, vals.Numbers(1e9, 8e9), "SG centre frequency, Hz.")
         add("qubit1_pi_half_amplitude", "", 0.25, vals.Numbers(0.0, 1.0), "Amplitude of qubit 1's pi/2 pulse.")
         add("qubit2_pi_half_amplitude", "", 0.25, vals.Numbers(0.0, 1.0), "Amplitude of qubit 2's pi/2 pulse.")
+        add("qubit1_pi_amplitude", "", 0.5, vals.Numbers(0.0, 1.0),
+            "Amplitude of qubit 1's pi pulse (basis-state preparation), full scale.")
+        add("qubit2_pi_amplitude", "", 0.5, vals.Numbers(0.0, 1.0),
+            "Amplitude of qubit 2's pi pulse (basis-state preparation), full scale.")
         add("drive_pulse_length", "s", 40e-9, vals.Numbers(16e-9, 1e-6), "Length of the pre-rotation pulses, s.")
         add("repetition_time", "s", 100e-6, vals.Numbers(2e-6, 1.0), "Time between shots, s.")
         add("acquisition_timeout", "s", 60.0, vals.Numbers(0.1, 3600.0), "Longest wait for the result logger, s.")
@@ -201,10 +211,44 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
         }
 
     # ---- sequencer programs ----------------------------------------------------------------
+    #: SG play statement per tomography basis: the pre-rotation mapping it onto Z.
+    PRE_ROTATIONS = {
+        "X": "playWave(1, 2, nothing, 1, 2, minus_pulse);",  # Ry(-pi/2)
+        "Y": "playWave(1, 2, pulse, 1, 2, nothing);",  # Rx(pi/2)
+        "Z": "playZero(PULSE_LENGTH);",
+    }
+    #: SG play statement per prepared bit: nothing for |g>, an Rx(pi) for |e>.
+    PREPARATIONS = {
+        "0": "playZero(PULSE_LENGTH);",
+        "1": "playWave(1, 2, pi_pulse, 1, 2, nothing);",
+    }
+
     def sequencer_programs(self, settings: Sequence[str], shots: int) -> dict[str, str]:
-        """The seqc programs of one acquisition: ``"qa"``, ``"sg1"``, ``"sg2"``."""
+        """The seqc programs of one tomography acquisition: ``"qa"``, ``"sg1"``, ``"sg2"``."""
+        blocks = {
+            qubit: [(f"setting {setting}: qubit {qubit} measured in {setting[qubit - 1]}",
+                     self.PRE_ROTATIONS[setting[qubit - 1]]) for setting in settings]
+            for qubit in (1, 2)
+        }
+        return self._programs(blocks, shots)
+
+    def prepared_state_programs(self, states: Sequence[str], shots: int) -> dict[str, str]:
+        """The seqc programs of a readout calibration: per prepared state (two bits, qubit 1
+        first) and shot, a pi pulse (``qubitN_pi_amplitude``, I quadrature) on each qubit whose
+        bit is 1, nothing on the others, then the Z, Z readout."""
+        blocks = {
+            qubit: [(f"prepared {state}: qubit {qubit} in |{'ge'[int(state[qubit - 1])]}>",
+                     self.PREPARATIONS[state[qubit - 1]]) for state in states]
+            for qubit in (1, 2)
+        }
+        return self._programs(blocks, shots)
+
+    def _programs(self, blocks: dict[int, list[tuple[str, str]]], shots: int) -> dict[str, str]:
+        """QA program (one readout per trigger) and per-qubit SG programs playing, for each block
+        ``(comment, play statement)`` in order, the statement after each of ``shots`` triggers."""
         drive = _samples(self.drive_pulse_length())
         constants = {"SHOTS": int(shots), "PULSE_LENGTH": drive}
+        n_blocks = len(blocks[1])
         programs = {
             "qa": str(
                 SeqcProgram(
@@ -213,26 +257,27 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
                     "  playZero(READOUT_DELAY);\n"
                     "  startQA(QA_GEN_0 | QA_GEN_1, QA_INT_0 | QA_INT_1, true, 0, 0x0);\n"
                     "}\n",
-                    constants={"N_TOTAL": len(settings) * int(shots), "READOUT_DELAY": drive + 32},
+                    constants={"N_TOTAL": n_blocks * int(shots), "READOUT_DELAY": drive + 32},
                 )
             )
         }
-        quadrature = {  # (I, Q) envelopes of the pre-rotation mapping the basis onto Z
-            "X": "playWave(1, 2, nothing, 1, 2, minus_pulse);",  # Ry(-pi/2)
-            "Y": "playWave(1, 2, pulse, 1, 2, nothing);",  # Rx(pi/2)
-            "Z": "playZero(PULSE_LENGTH);",
+        waves = {  # only the waves a program plays (name -> amplitude)
+            "pulse": lambda q: self.parameters[f"qubit{q}_pi_half_amplitude"](),
+            "minus_pulse": lambda q: -self.parameters[f"qubit{q}_pi_half_amplitude"](),
+            "pi_pulse": lambda q: self.parameters[f"qubit{q}_pi_amplitude"](),
         }
         for qubit in (1, 2):
-            amplitude = self.parameters[f"qubit{qubit}_pi_half_amplitude"]()
+            plays = [play for _, play in blocks[qubit]]
             lines = [
-                f"wave pulse = gauss(PULSE_LENGTH, {amplitude:.6f}, PULSE_LENGTH / 2, PULSE_LENGTH / 8);",
-                f"wave minus_pulse = gauss(PULSE_LENGTH, {-amplitude:.6f}, PULSE_LENGTH / 2, PULSE_LENGTH / 8);",
-                "wave nothing = zeros(PULSE_LENGTH);",
+                f"wave {name} = gauss(PULSE_LENGTH, {amplitude(qubit):.6f}, PULSE_LENGTH / 2, PULSE_LENGTH / 8);"
+                for name, amplitude in waves.items()
+                if any(re.search(rf"\b{name}\b", play) for play in plays)
             ]
-            for setting in settings:
-                basis = setting[qubit - 1]
-                lines.append(f"// setting {setting}: qubit {qubit} measured in {basis}")
-                lines.append(f"repeat(SHOTS) {{ waitDigTrigger(1); {quadrature[basis]} }}")
+            if any(re.search(r"\bnothing\b", play) for play in plays):
+                lines.append("wave nothing = zeros(PULSE_LENGTH);")
+            for comment, play in blocks[qubit]:
+                lines.append(f"// {comment}")
+                lines.append(f"repeat(SHOTS) {{ waitDigTrigger(1); {play} }}")
             programs[f"sg{qubit}"] = str(SeqcProgram("\n".join(lines) + "\n", constants=constants))
         return programs
 
@@ -300,18 +345,26 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
 
     # ---- acquisition -----------------------------------------------------------------------
     def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
+        return self._acquire_blocks(settings, shots, self.sequencer_programs)
+
+    def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
+        return self._acquire_blocks(states, shots, self.prepared_state_programs)
+
+    def _acquire_blocks(
+        self, blocks: tuple[str, ...], shots: int, programs: Callable[[tuple[str, ...], int], dict[str, str]]
+    ) -> np.ndarray:
+        """Counts ``(len(blocks), 4)``: ``programs(chunk, shots)`` run in chunks that fit the
+        result logger."""
         if shots > MAX_RESULT_LENGTH:
             raise ValueError(f"shots={shots} is outside the allowed range [1, {MAX_RESULT_LENGTH}] for the SHFQC")
         per_chunk = max(1, MAX_RESULT_LENGTH // shots)
-        counts = [
-            self._acquire_chunk(settings[start:start + per_chunk], shots)
-            for start in range(0, len(settings), per_chunk)
-        ]
+        chunks = [blocks[start:start + per_chunk] for start in range(0, len(blocks), per_chunk)]
+        counts = [self._acquire_chunk(programs(chunk, shots), len(chunk), shots) for chunk in chunks]
         return np.concatenate(counts, axis=0)
 
-    def _acquire_chunk(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
-        n = len(settings) * shots
-        elves = self.compile_programs(self.sequencer_programs(settings, shots))
+    def _acquire_chunk(self, programs: dict[str, str], n_blocks: int, shots: int) -> np.ndarray:
+        n = n_blocks * shots
+        elves = self.compile_programs(programs)
         configuration = self.configuration_settings(n)  # validates everything before any write
         daq = self.connection
         daq.syncSetInt(f"{self._qa}/generator/clearwave", 1)
@@ -334,7 +387,7 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
         daq.syncSetInt(f"/{self.serial}/system/internaltrigger/enable", 1)
         self._wait_for_results()
         bits = np.stack([self._read_results(slot, n) for slot in (0, 1)])  # (2, n)
-        outcome = (2 * bits[0] + bits[1]).reshape(len(settings), shots)
+        outcome = (2 * bits[0] + bits[1]).reshape(n_blocks, shots)
         return np.stack([np.bincount(row, minlength=4) for row in outcome]).astype(np.int64)
 
     def _wait_for_results(self) -> None:

@@ -8,6 +8,15 @@ builds the :class:`~thermalink.simulators.lab_units.LabLink` of that operating p
 samples single shots from it (:mod:`.tomography_sampling`). Its assignment matrices are the true
 ones (a perfectly calibrated readout).
 
+Basis-state preparation (:meth:`VirtualTwoQubitReadout.measure_prepared`, the readout
+calibration's input) is modelled as ideal: the prepared computational basis state exactly (perfect
+pi pulses, no residual excitation of the qubits, no decay before the readout), then the readout's
+assignment errors. **Decision:** this keeps the calibration honest to test: it must recover exactly
+the readout's ``qubitN_p1_given_0`` / ``qubitN_p0_given_1`` within statistical error. The state of
+the link (source on or off) is deliberately not used, so a calibration with the source on would
+not be caught here; :func:`thermalink.experiments.readout_calibration.calibrate_readout` switches
+it off.
+
 Seeded with ``seed`` (parameter and argument): the same seed and the same calls give the same
 counts. Waiting (:meth:`settle`) advances the source's virtual clock.
 """
@@ -98,6 +107,16 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
 
     def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
         return sample_counts(self.state(), settings, shots, self._rng, self.assignment_matrices())
+
+    def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
+        """The basis state exactly (index ``2 b1 + b2`` in gg, ge, eg, ee), read in Z, Z."""
+        assignment = self.assignment_matrices()
+        counts = []
+        for state in states:
+            rho = np.zeros((4, 4))
+            rho[int(state, 2), int(state, 2)] = 1.0
+            counts.append(sample_counts(rho, ("ZZ",), shots, self._rng, assignment)[0])
+        return np.stack(counts)
 
     def settle(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (advances the source's virtual clock)."""

@@ -119,3 +119,22 @@ def test_a_missing_source_is_reported_by_name():
     readout = VirtualTwoQubitReadout("readout", source="no_such_source")
     with pytest.raises(KeyError, match="no_such_source"):
         readout.measure(["ZZ"], shots=10)
+
+
+def test_prepared_basis_states_are_read_through_the_readouts_assignment_errors(readout):
+    shots = 200_000
+    counts = readout.measure_prepared(shots=shots)
+    assert counts.dims == ("prepared", "outcome")
+    assert list(counts.prepared.values) == ["00", "01", "10", "11"]
+    np.testing.assert_array_equal(counts.sum("outcome").values, shots)
+    a1, a2 = readout.assignment_matrices()
+    expected = np.kron(a1, a2).T  # row: prepared j, column: read i
+    stderr = np.sqrt(expected * (1 - expected) / shots)
+    assert np.all(np.abs(counts.values / shots - expected) <= 5 * stderr + 1e-12)
+
+
+def test_prepared_states_must_be_two_bit_labels(readout):
+    with pytest.raises(ValueError, match=r"states \['0g'\] are invalid; allowed: \('00', '01', '10', '11'\)"):
+        readout.measure_prepared(["00", "0g"], shots=10)
+    with pytest.raises(ValueError, match="shots=0 is outside the allowed range"):
+        readout.measure_prepared(shots=0)

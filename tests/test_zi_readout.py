@@ -152,3 +152,59 @@ def test_a_result_logger_that_never_finishes_times_out(readout, fake):
 def test_zi_readout_closes_cleanly(readout):
     readout.close()
     assert not ZurichInstrumentsSHFQC.exist("readout")
+
+
+def test_prepared_state_programs_compile_offline_with_zhinst_core(readout):
+    programs = readout.prepared_state_programs(["00", "01", "10", "11"], 1000)
+    assert set(programs) == {"qa", "sg1", "sg2"}
+    elf, _ = zhinst.core.compile_seqc(programs["qa"], "SHFQC", "QC6CH", 0, sequencer="qa")
+    assert elf[:4] == b"\x7fELF"
+    for key in ("sg1", "sg2"):
+        elf, _ = zhinst.core.compile_seqc(programs[key], "SHFQC", "QC6CH", 0, sequencer="sg")
+        assert elf[:4] == b"\x7fELF"
+    assert "const N_TOTAL = 4000;" in programs["qa"]
+    # ground states only: no pulse at all, and the program still compiles
+    ground = readout.prepared_state_programs(["00"], 10)["sg1"]
+    assert "wave " not in ground
+    assert zhinst.core.compile_seqc(ground, "SHFQC", "QC6CH", 0, sequencer="sg")[0][:4] == b"\x7fELF"
+
+
+def test_each_qubit_gets_a_pi_pulse_of_its_amplitude_exactly_where_its_bit_is_one(readout):
+    readout.qubit1_pi_amplitude(0.61)
+    readout.qubit2_pi_amplitude(0.47)
+    programs = readout.prepared_state_programs(["10", "00", "11", "01"], 10)
+    for qubit, amplitude, expected in ((1, "0.610000", [1, 0, 1, 0]), (2, "0.470000", [0, 0, 1, 1])):
+        program = programs[f"sg{qubit}"]
+        assert f"wave pi_pulse = gauss(PULSE_LENGTH, {amplitude}," in program
+        plays = [line for line in program.splitlines() if line.startswith("repeat(SHOTS)")]
+        assert [int("playWave(1, 2, pi_pulse, 1, 2, nothing);" in line) for line in plays] == expected
+        assert [int("playZero(PULSE_LENGTH);" in line) for line in plays] == [1 - e for e in expected]
+
+
+def test_prepared_state_acquisition_writes_the_intended_nodes_and_counts_per_state():
+    shots = 3
+    # results in trigger order: state "00" x3, "01" x3, "10" x3, "11" x3, one readout error each
+    bits = np.array([[0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0], [0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1]])
+    fake = FakeDAQServer("dev12345", states=lambda n: bits[:, :n])
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    readout.repetition_time(20e-6)
+    counts = readout.measure_prepared(shots=shots)
+
+    assert counts.dims == ("prepared", "outcome")
+    assert list(counts.prepared.values) == ["00", "01", "10", "11"]
+    np.testing.assert_array_equal(counts.values, [[2, 0, 1, 0], [1, 2, 0, 0], [0, 0, 2, 1], [0, 1, 0, 2]])
+    qa = f"{DEV}/qachannels/0"
+    assert fake.value(f"{qa}/readout/result/length") == 4 * shots
+    assert fake.value(f"{qa}/readout/result/source") == "result_of_discrimination"
+    assert fake.value(f"{DEV}/system/internaltrigger/repetitions") == 4 * shots
+    assert fake.value(f"{DEV}/system/internaltrigger/holdoff") == 20e-6
+    for path in (f"{qa}/generator/elf/data", f"{DEV}/sgchannels/0/awg/elf/data", f"{DEV}/sgchannels/1/awg/elf/data"):
+        assert bytes(fake.value(path)[:4]) == b"\x7fELF"
+    assert fake.index(f"{DEV}/sgchannels/1/awg/enable") < fake.index(f"{DEV}/system/internaltrigger/enable")
+    assert fake.writes[-1][1] == f"{DEV}/system/internaltrigger/enable"
+
+
+def test_pi_amplitude_is_a_validated_full_scale_parameter(readout):
+    assert readout.qubit1_pi_amplitude.unit == ""
+    with pytest.raises(ValueError):
+        readout.qubit2_pi_amplitude(1.2)
