@@ -107,6 +107,22 @@ class LabStation:
             self.readout.seed(seed)
         return self.readout.measure(settings, shots)
 
+    def measure_prepared(self, shots: int, seed: int | None = None):
+        """Counts ``(prepared, outcome)`` of the four computational basis states (readout calibration)."""
+        if seed is not None and "seed" in self.readout.parameters:
+            self.readout.seed(seed)
+        return self.readout.measure_prepared(shots=shots)
+
+    def instrument(self, name: str):
+        """The station instrument ``name`` (e.g. ``"spectrum_analyzer"``), loaded if only declared;
+        ValueError if the station file does not declare it."""
+        if name in self.station.components:
+            return self.station.components[name]
+        declared = self.station.config.get("instruments", {}) if self.station.config else {}
+        if name not in declared:
+            raise ValueError(f"the station has no instrument {name!r}; it declares {sorted(declared)}")
+        return self.station.load_instrument(name)
+
     def readback(self) -> dict:
         values = {name: float(self.source.parameters[name]()) for name in SOURCE_SETTINGS}
         values["occupation"] = float(self.source.occupation())

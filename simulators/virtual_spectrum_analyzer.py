@@ -6,6 +6,10 @@ settings of the source instrument: the filter output carries the Lorentzian occu
 ``n(f) = 4 k_in k_out / k^2 * n_source / (1 + (2 (f - f_c) / B)^2)`` (FWHM ``B`` = the filter
 bandwidth), amplified with gain ``gain`` (dB) and added noise ``amplifier_noise`` (photons), and
 measured in the resolution bandwidth: ``P = h f (n + n_amp) RBW`` in dBm.
+
+With ``radiometer_noise`` on, each trace point fluctuates as a power average of thermal noise
+does: relative standard deviation ``1 / sqrt(RBW * dwell)`` (Gaussian; ``dwell = sweep_time /
+npts``, the radiometer equation), seeded by ``seed``. It is off by default (noiseless traces).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ SIM = "thermalink.drivers.sims:KeysightN9030B.yaml"
 class VirtualKeysightN9030B(KeysightN9030B):
     """Simulated N9030B showing the filtered thermal noise of ``source`` (instrument or name).
 
-    Extra parameters: ``gain`` (dB, amplifier chain before the analyzer) and ``amplifier_noise``
-    (photons, added noise of that chain referred to its input).
+    Extra parameters: ``gain`` (dB, amplifier chain before the analyzer), ``amplifier_noise``
+    (photons, added noise of that chain referred to its input), ``radiometer_noise`` (on/off:
+    finite-averaging fluctuations of the trace) and ``seed`` (of those fluctuations).
     """
 
     def __init__(
@@ -38,6 +43,8 @@ class VirtualKeysightN9030B(KeysightN9030B):
         *,
         gain: float = 60.0,
         amplifier_noise: float = 10.0,
+        radiometer_noise: bool = False,
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("pyvisa_sim_file", SIM)
@@ -47,6 +54,12 @@ class VirtualKeysightN9030B(KeysightN9030B):
                            docstring="Gain of the amplifier chain before the analyzer, dB.")
         self.add_parameter("amplifier_noise", unit="", set_cmd=None, initial_value=amplifier_noise,
                            vals=vals.Numbers(0, 1e6), docstring="Added noise of the chain, photons at its input.")
+        self.add_parameter("radiometer_noise", set_cmd=None, initial_value=bool(radiometer_noise), vals=vals.Bool(),
+                           docstring="Trace points fluctuate by 1/sqrt(RBW * sweep_time / npts) (relative).")
+        self._rng = np.random.default_rng(seed)
+        self.add_parameter("seed", set_cmd=lambda value: setattr(self, "_rng", np.random.default_rng(value)),
+                           get_cmd=None, initial_cache_value=seed, vals=vals.MultiType(vals.Ints(0), vals.Enum(None)),
+                           docstring="Seed of the radiometer noise; setting it restarts the random stream.")
 
     @property
     def source(self) -> Instrument:
@@ -62,5 +75,9 @@ class VirtualKeysightN9030B(KeysightN9030B):
         center = float(source.center_frequency())
         lorentzian = 1.0 / (1.0 + (2.0 * (frequency - center) / bandwidth) ** 2)
         photons = 4 * in_coupling * (1 - in_coupling) * occupation * lorentzian + self.amplifier_noise()
-        power_W = PLANCK * frequency * photons * float(self.sa.res_bw())
+        res_bw = float(self.sa.res_bw())
+        if self.radiometer_noise():
+            samples = res_bw * float(self.sa.sweep_time()) / len(frequency)
+            photons = photons * np.clip(1.0 + self._rng.standard_normal(len(frequency)) / np.sqrt(samples), 1e-6, None)
+        power_W = PLANCK * frequency * photons * res_bw
         return 10 * np.log10(power_W / 1e-3) + self.gain()

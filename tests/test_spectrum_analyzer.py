@@ -50,3 +50,19 @@ def test_a_hotter_source_raises_the_noise_peak(analyzer):
     source.temperature(30.0)
     hot = float(analyzer.noise_spectrum(6.1e9, 20e6, 101).max())
     assert hot > cold + 3.0
+
+
+def test_radiometer_noise_shrinks_as_one_over_root_rbw_times_dwell(analyzer):
+    analyzer, source = analyzer
+    analyzer.radiometer_noise(True)
+    analyzer.seed(3)
+    source.bandwidth(1e8)  # flat over the 1 MHz span
+    analyzer.sa.res_bw(1e4)
+    spreads = []
+    for sweep_time in (0.4, 40.0):
+        analyzer.sa.sweep_time(sweep_time)
+        linear = 10 ** (analyzer.noise_spectrum(6.1e9, 1e6, 401).values / 10)
+        spreads.append(np.std(linear / np.mean(linear)))
+    # dwell 1 ms and 100 ms at 10 kHz: 1/sqrt(10) and 1/sqrt(1000)
+    assert spreads[0] == pytest.approx(10 ** -0.5, rel=0.15)
+    assert spreads[1] == pytest.approx(10 ** -1.5, rel=0.15)
