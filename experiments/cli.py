@@ -7,6 +7,8 @@
     thermalink report RUN_ID           # PNG/PDF figures + a short text summary
     thermalink twin map                # twin concurrence map over kappa/gamma x source occupation
     thermalink twin point --kappa 0.01 --n-source 1000   # one state and its figures of merit
+    thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
+    thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
 """
 
 from __future__ import annotations
@@ -218,6 +220,72 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_readout(args: argparse.Namespace) -> int:
+    from thermalink.experiments.lab_station import LabStation
+    from thermalink.experiments.readout_calibration import calibrate_readout
+
+    lab = LabStation.from_config(args.station)
+    before = lab.assignment()
+    calibration = calibrate_readout(lab, args.shots, apply=args.apply, seed=args.seed)
+    print(calibration.summary())
+    for qubit in (1, 2):
+        print(f"qubit {qubit} A[i, j] = P(read i | state j): "
+              f"{np.array2string(calibration.assignment[qubit - 1], precision=5, separator=', ')}"
+              f"  (readout had {np.array2string(before[qubit - 1], precision=5, separator=', ')})")
+    errors = ", ".join(f"{value:.5f}" for value in calibration.errors.values())
+    if args.apply:
+        print(f"applied to {lab.readout.name} (this session); to keep it, set in the station file:")
+    else:
+        print("not applied (--apply writes it to the readout); station file line:")
+    print(f"      assignment_errors: [{errors}]   # q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)")
+    return 0
+
+
+def _calibrate_source(args: argparse.Namespace) -> int:
+    from thermalink.experiments.lab_station import LabStation
+    from thermalink.experiments.source_characterisation import characterise_source
+
+    lab = LabStation.from_config(args.station)
+    settings = {name: value for name, value in (("temperature", args.temperature), ("attenuation", args.attenuation),
+                ("center_frequency", args.center), ("bandwidth", args.bandwidth)) if value is not None}
+    for name, value in settings.items():
+        parameter = lab.source.parameters[name]
+        try:
+            parameter.validate(value)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"--{name.replace('_', '-')} {value} is rejected by {parameter.full_name}: {error}") from None
+    if settings:
+        lab.apply(settings)
+    result = characterise_source(lab, npts=args.points, chain_gain_dB=args.gain,
+                                 plot_path=args.out / "source_characterisation.png")
+    print(result.summary())
+    print(f"wrote {result.plot}")
+    return 0
+
+
+def _add_calibrate_parser(commands) -> None:
+    calibrate = commands.add_parser("calibrate", help="calibrations the sweeps use (readout, source)")
+    which = calibrate.add_subparsers(dest="calibration", required=True)
+    readout = which.add_parser("readout", help="assignment matrices from prepared basis states (source output off)")
+    readout.add_argument("--shots", type=int, default=20_000, help="shots per prepared state (20000)")
+    readout.add_argument("--apply", action="store_true", help="write the error probabilities into the readout")
+    readout.add_argument("--seed", type=int, default=None, help="shot-noise seed of a virtual readout")
+    readout.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+    readout.set_defaults(handler=_calibrate_readout)
+
+    source = which.add_parser("source", help="noise spectrum -> fitted centre, bandwidth and occupation")
+    source.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+    source.add_argument("--temperature", type=_positive_float, default=None, help="set the hot load first, K")
+    source.add_argument("--attenuation", type=float, default=None, help="set the step attenuator first, dB")
+    source.add_argument("--center", type=_positive_float, default=None, help="set the filter centre first, Hz")
+    source.add_argument("--bandwidth", type=_positive_float, default=None, help="set the filter bandwidth first, Hz")
+    source.add_argument("--gain", type=float, default=None,
+                        help="chain gain from the filter output to the analyzer, dB (default: the analyzer's 'gain')")
+    source.add_argument("--points", type=int, default=401, help="trace points (401)")
+    source.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
+    source.set_defaults(handler=_calibrate_source)
+
+
 def _add_run_parser(commands) -> None:
     run = commands.add_parser("run", help="measure a sweep (default: bandwidth sweep on the simulated station)")
     run.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
@@ -257,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thermalink", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(commands)
+    _add_calibrate_parser(commands)
 
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)

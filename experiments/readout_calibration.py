@@ -112,7 +112,8 @@ def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:
         raise ValueError(
             "readout calibration rejected: "
             + ", ".join(f"{name}={value:.3f}" for name, value in swapped.items())
-            + f" is outside the allowed range [0, {MAX_ASSIGNMENT_ERROR}] (0 and 1 swapped, or the pi "
+            + f" {'is' if len(swapped) == 1 else 'are'} outside the allowed range [0, {MAX_ASSIGNMENT_ERROR}]"
+            " (0 and 1 swapped, or the pi "
             "pulse / discrimination threshold is off)"
         )
     return result

@@ -9,9 +9,10 @@ chain input). A trace point at frequency ``f`` measured in the resolution bandwi
 with the filter's FWHM ``B`` (``kappa/2pi``), centre ``f_c`` and source occupation ``N_h`` at its
 hot input. :func:`characterise_source` measures the spectrum around the set centre with the
 source output on and off (off: the filter sees a cold termination, so the trace is the chain's
-floor ``n_amp``), converts both to photons, fits the Lorentzian plus a constant baseline
-(``scipy.optimize.curve_fit``, weighted by the radiometer noise of each point) to the
-difference, and infers ``N_h = n_peak / (4 c (1 - c))`` with ``c = in_coupling = k_in / k``.
+floor ``n_amp``), converts both to photons, fits the Lorentzian plus a constant baseline to the
+difference (``scipy.optimize.curve_fit``, weighted by the radiometer noise the first-pass model
+predicts at each point, proportional to ``hypot(n_on, n_off)``), and infers
+``N_h = n_peak / (4 c (1 - c))`` with ``c = in_coupling = k_in / k``.
 
 Assumptions (stated once, here): the filter has no internal loss (``k_out = k - k_in``); the
 analyzer's resolution filter is set to its noise-equivalent bandwidth (``res_bw_type NOISE``) and
@@ -170,9 +171,15 @@ def characterise_source(
     half = excess >= excess.max() / 2
     guess = [excess.max(), frequency[np.argmax(excess)],
              max(frequency[half].max() - frequency[half].min(), 2 * (frequency[1] - frequency[0])), 0.0]
+    floor = float(np.mean(n_off))
     try:
-        popt, pcov = curve_fit(lorentzian, frequency, excess, p0=guess, sigma=np.hypot(n_on, n_off),
-                               absolute_sigma=False, maxfev=10_000)
+        # radiometer noise is proportional to the power: weight by the model, not by the noisy data
+        # (data weights favour points that fluctuated low and bias the peak), so fit twice
+        popt, _ = curve_fit(lorentzian, frequency, excess, p0=guess, maxfev=10_000)
+        for _ in range(2):
+            model_on = np.clip(lorentzian(frequency, *popt) - popt[3], 0.0, None) + floor
+            popt, pcov = curve_fit(lorentzian, frequency, excess, p0=popt, sigma=np.hypot(model_on, floor),
+                                   absolute_sigma=False, maxfev=10_000)
     except RuntimeError as error:
         raise ValueError(f"the Lorentzian fit of the source spectrum failed ({error}); is the output reaching "
                          f"the analyzer at {center:g} Hz?") from error
@@ -191,7 +198,7 @@ def characterise_source(
         bandwidth_Hz=float(abs(fwhm)), bandwidth_stderr_Hz=float(stderr[2]),
         peak_occupation=float(peak), peak_occupation_stderr=float(stderr[0]),
         source_occupation=float(peak / transmission), source_occupation_stderr=float(stderr[0] / transmission),
-        amplifier_noise=float(np.mean(n_off)),
+        amplifier_noise=floor,
         set_center_Hz=center, set_bandwidth_Hz=bandwidth, set_occupation=set_occupation,
         in_coupling=in_coupling, chain_gain_dB=float(chain_gain_dB), res_bw_Hz=res_bw, spectrum=spectrum,
     )
