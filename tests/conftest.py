@@ -1,5 +1,6 @@
 """Shared test set-up: a headless plotting backend, test-only helpers on the path, and every
-test starting and ending with no open instrument."""
+test starting and ending with no open instrument and no default station (a default station left
+behind by ``LabStation.from_config`` would let ``source.part`` silently reload closed parts)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from qcodes import Station
 from qcodes.instrument import Instrument
 
 matplotlib.use("Agg")
@@ -18,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(autouse=True)
 def close_instruments():
     Instrument.close_all()
+    Station.default = None
     yield
     Instrument.close_all()
+    Station.default = None
 
 
 SIMS = "thermalink.drivers.sims"
