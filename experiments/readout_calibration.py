@@ -53,18 +53,12 @@ class ReadoutCalibration:
     @property
     def errors(self) -> dict[str, float]:
         """The four error probabilities by readout parameter name (``qubit1_p1_given_0``, ...)."""
-        a, e = self.assignment, []
-        for q in (0, 1):
-            e += [float(a[q, 1, 0]), float(a[q, 0, 1])]
-        return dict(zip(ERROR_PARAMETERS, e))
+        return _by_parameter(self.assignment)
 
     @property
     def errors_stderr(self) -> dict[str, float]:
         """Standard errors of :attr:`errors`."""
-        s, e = self.assignment_stderr, []
-        for q in (0, 1):
-            e += [float(s[q, 1, 0]), float(s[q, 0, 1])]
-        return dict(zip(ERROR_PARAMETERS, e))
+        return _by_parameter(self.assignment_stderr)
 
     @property
     def correlation(self) -> float:
@@ -78,6 +72,13 @@ class ReadoutCalibration:
             lines.append(f"  {name:>18s} = {value:.5f} +- {self.errors_stderr[name]:.5f}")
         lines.append(f"  largest deviation from independent per-qubit errors: {self.correlation:.5f}")
         return "\n".join(lines)
+
+
+def _by_parameter(per_qubit: np.ndarray) -> dict[str, float]:
+    """Entries ``[q, 1, 0]`` (P(1|0)) and ``[q, 0, 1]`` (P(0|1)) of ``(2, 2, 2)`` per-qubit matrices,
+    by readout parameter name."""
+    values = [float(per_qubit[q, i, j]) for q in (0, 1) for i, j in ((1, 0), (0, 1))]
+    return dict(zip(ERROR_PARAMETERS, values))
 
 
 def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:

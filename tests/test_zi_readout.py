@@ -75,15 +75,19 @@ def test_tomography_acquisition_writes_the_intended_nodes(readout, fake):
     assert fake.writes[-1][1] == f"{DEV}/system/internaltrigger/enable"
 
 
-def test_sequencer_programs_compile_offline_with_zhinst_core(readout):
-    programs = readout.sequencer_programs(PAULI_SETTINGS, 2000)
+@pytest.mark.parametrize(
+    "kind, blocks, shots, triggers",
+    [("sequencer_programs", PAULI_SETTINGS, 2000, 18000), ("prepared_state_programs", ("00", "01", "10", "11"), 1000, 4000)],
+)
+def test_sequencer_programs_compile_offline_with_zhinst_core(readout, kind, blocks, shots, triggers):
+    programs = getattr(readout, kind)(blocks, shots)
     assert set(programs) == {"qa", "sg1", "sg2"}
     elf, _ = zhinst.core.compile_seqc(programs["qa"], "SHFQC", "QC6CH", 0, sequencer="qa")
     assert elf[:4] == b"\x7fELF"
     for key in ("sg1", "sg2"):
         elf, _ = zhinst.core.compile_seqc(programs[key], "SHFQC", "QC6CH", 0, sequencer="sg")
         assert elf[:4] == b"\x7fELF"
-    assert "const N_TOTAL = 18000;" in programs["qa"]
+    assert f"const N_TOTAL = {triggers};" in programs["qa"]
 
 
 def test_each_qubit_gets_the_pre_rotation_of_its_basis_in_setting_order(readout):
@@ -154,16 +158,7 @@ def test_zi_readout_closes_cleanly(readout):
     assert not ZurichInstrumentsSHFQC.exist("readout")
 
 
-def test_prepared_state_programs_compile_offline_with_zhinst_core(readout):
-    programs = readout.prepared_state_programs(["00", "01", "10", "11"], 1000)
-    assert set(programs) == {"qa", "sg1", "sg2"}
-    elf, _ = zhinst.core.compile_seqc(programs["qa"], "SHFQC", "QC6CH", 0, sequencer="qa")
-    assert elf[:4] == b"\x7fELF"
-    for key in ("sg1", "sg2"):
-        elf, _ = zhinst.core.compile_seqc(programs[key], "SHFQC", "QC6CH", 0, sequencer="sg")
-        assert elf[:4] == b"\x7fELF"
-    assert "const N_TOTAL = 4000;" in programs["qa"]
-    # ground states only: no pulse at all, and the program still compiles
+def test_a_ground_state_preparation_plays_no_pulse_and_still_compiles(readout):
     ground = readout.prepared_state_programs(["00"], 10)["sg1"]
     assert "wave " not in ground
     assert zhinst.core.compile_seqc(ground, "SHFQC", "QC6CH", 0, sequencer="sg")[0][:4] == b"\x7fELF"
