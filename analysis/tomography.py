@@ -51,6 +51,7 @@ METHODS: tuple[str, ...] = ("linear_inversion", "projected_least_squares", "mle"
 MLE_TOL = 1e-4
 MLE_MAX_ITER = 2000
 _MIX_START = 1e-3
+_TINY = 1e-300
 
 
 @dataclass(frozen=True)
@@ -154,16 +155,28 @@ def project_to_simplex(w: np.ndarray) -> np.ndarray:
     return np.clip(w - theta, 0.0, None)
 
 
-def project_to_states(rho: np.ndarray) -> np.ndarray:
-    """Frobenius-nearest density matrices of Hermitian ``(..., 4, 4)`` (eigenvalues to simplex)."""
-    rho = (rho + np.conj(np.swapaxes(rho, -1, -2))) / 2
-    w, v = np.linalg.eigh(rho)
-    w = project_to_simplex(w)
+def _project_sorted_to_simplex(w: np.ndarray) -> np.ndarray:
+    """:func:`project_to_simplex` for rows already sorted ascending (as ``eigh`` returns them)."""
+    u = w[..., ::-1]
+    css = np.cumsum(u, axis=-1) - 1.0
+    k = np.arange(1, w.shape[-1] + 1)
+    count = np.sum(u * k > css, axis=-1)
+    theta = css[np.arange(len(css)), count - 1] / count if w.ndim == 2 else \
+        np.take_along_axis(css, count[..., None] - 1, axis=-1)[..., 0] / count
+    return np.maximum(w - theta[..., None], 0.0)
+
+
+def _project_hermitian(rho: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(rho)  # reads the lower triangle: inputs are Hermitian up to round-off
+    w = _project_sorted_to_simplex(w)
     return (v * w[..., None, :]) @ np.conj(np.swapaxes(v, -1, -2))
 
 
-def _project_pauli(r: np.ndarray) -> np.ndarray:
-    return state_to_pauli(project_to_states(pauli_to_state(r)))
+def project_to_states(rho) -> np.ndarray:
+    """Frobenius-nearest density matrices of ``(..., 4, 4)`` (Hermitian part, eigenvalues onto
+    the probability simplex)."""
+    rho = np.asarray(rho, dtype=complex)
+    return _project_hermitian((rho + np.conj(np.swapaxes(rho, -1, -2))) / 2)
 
 
 def _linear_inversion(values: np.ndarray, model: MeasurementModel) -> np.ndarray:
@@ -191,43 +204,59 @@ def _domain_ok(p: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return ~np.any(observed & (p <= 0), axis=-1)
 
 
-def _gradient_matrix(n_per_shot, p, observed, design):
-    """Pauli vector of ``R = sum_k f_k E_k / p_k`` (so grad of the per-shot NLL is ``-R``)."""
-    ratio = np.divide(n_per_shot, p, out=np.zeros_like(p), where=observed)
-    return 4.0 * ratio @ design
-
-
 def _nll_change(n_per_shot, p, dp, observed):
     """``NLL(p + dp) - NLL(p)`` per shot, computed without cancellation (inf outside the domain)."""
-    ratio = np.divide(dp, p, out=np.zeros_like(p), where=observed)
+    ratio = dp / np.maximum(p, _TINY)  # p > 0 wherever n > 0 (checked before)
     bad = np.any(observed & (ratio <= -1), axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = -(n_per_shot * np.log1p(np.where(observed & ~(ratio <= -1), ratio, 0.0))).sum(axis=-1)
+    ratio[bad] = 0.0
+    ratio = np.maximum(ratio, -0.5)  # unobserved outcomes (weight 0) must not make log1p nan
+    out = -(n_per_shot * np.log1p(ratio)).sum(axis=-1)
     out[bad] = np.inf
     return out
 
 
+def _real_view(rho: np.ndarray) -> np.ndarray:
+    """(B, 4, 4) complex -> (B, 32) float view (re, im interleaved), no copy."""
+    return np.ascontiguousarray(rho).view(np.float64).reshape(len(rho), 32)
+
+
+def _complex_from_view(v: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(v).view(np.complex128).reshape(len(v), 4, 4)
+
+
+def _mle_operators(model: MeasurementModel) -> tuple[np.ndarray, np.ndarray]:
+    """Real matrices ``D`` (32, K), ``E`` (K, 32) with ``p = view(rho) @ D`` and
+    ``view(sum_k w_k E_k) = w @ E`` for the float view of complex 4x4 matrices."""
+    povm = model.povm.reshape(-1, 4, 4)
+    flat = povm.reshape(len(povm), 16)
+    # p_k = Tr(E_k rho) = sum_m rho_m (E_k^T)_m ; Re(z w) = z.re w.re - z.im w.im
+    g = np.transpose(povm, (0, 2, 1)).reshape(len(povm), 16)
+    d = np.empty((32, len(povm)))
+    d[0::2], d[1::2] = g.real.T, -g.imag.T
+    return d, np.ascontiguousarray(flat).view(np.float64).reshape(len(povm), 32)
+
+
 def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_iter: int = MLE_MAX_ITER,
          start: np.ndarray | None = None):
-    """Batched accelerated projected gradient. Returns (r, converged, iterations, gap).
+    """Batched accelerated projected gradient. Returns (rho, converged, iterations, gap).
 
-    Works on the per-shot negative log-likelihood ``-sum f_k log p_k`` in Pauli coordinates.
-    Function *changes* are evaluated as ``-sum f log1p(dp / p)`` so that the backtracking test
-    stays accurate far below the float resolution of the NLL itself (high-shot data).
+    Minimises the per-shot negative log-likelihood ``-sum f_k log p_k`` over density matrices
+    (stored as complex (B, 4, 4), multiplied as float views). The gradient is ``-R`` with
+    ``R = sum_k f_k E_k / p_k``. Function *changes* are evaluated as ``-sum f log1p(dp / p)`` so
+    that the backtracking test stays accurate far below the float resolution of the NLL itself.
     """
     n = values.reshape(len(values), -1).astype(float)
     total = n.sum(axis=-1)
     f = n / total[:, None]
     observed = n > 0
-    design = model.design
+    dmat, emat = _mle_operators(model)
     b = len(n)
     if start is None:
-        start = _project_pauli(_linear_inversion(values, model))
-    x = (1 - _MIX_START) * start
-    x[:, 0] += _MIX_START  # + 1e-3 * I/4  (the Pauli vector of I/4 is e_0)
+        start = project_to_states(pauli_to_state(_linear_inversion(values, model)))
+    x = (1 - _MIX_START) * np.array(start, dtype=complex) + _MIX_START * np.eye(4) / 4
     y = x.copy()
     theta = np.ones(b)
-    step = np.full(b, 1.0 / max(4 * model.n_settings, 1))
+    step = np.full(b, 0.25)  # initial step (adapted per table: x1.25 on success, /2 on backtrack)
     converged = np.zeros(b, dtype=bool)
     iterations = np.zeros(b, dtype=int)
     gap = np.full(b, np.inf)
@@ -237,40 +266,42 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     for it in range(1, max_iter + 1):
         fa, oa = f[active], observed[active]
         ya, xa = y[active], x[active]
-        py = ya @ design.T
+        py = _real_view(ya) @ dmat
         bad = ~_domain_ok(py, oa)
         if np.any(bad):  # extrapolated point left the domain: restart the momentum there
             ya[bad] = xa[bad]
-            py[bad] = ya[bad] @ design.T
+            py[bad] = _real_view(ya[bad]) @ dmat
             theta[active[bad]] = 1.0
-        grad = _gradient_matrix(fa, py, oa, design)  # R: the NLL decreases along +R
+        grad = (fa / np.maximum(py, _TINY)) @ emat  # view of R: the NLL decreases along +R
+        yv = _real_view(ya)
         ta = step[active]
         cand = xa.copy()
+        pc = np.empty_like(py)
         todo = np.arange(len(active))
         for _ in range(60):
-            c = _project_pauli(ya[todo] + ta[todo, None] * grad[todo])
-            d = c - ya[todo]
-            change = _nll_change(fa[todo], py[todo], d @ design.T, oa[todo])
-            bound = -0.25 * np.einsum("ba,ba->b", grad[todo], d) + np.einsum("ba,ba->b", d, d) / (8 * ta[todo])
+            c = _project_hermitian(_complex_from_view(yv[todo] + ta[todo, None] * grad[todo]))
+            d = _real_view(c) - yv[todo]
+            dp = d @ dmat
+            change = _nll_change(fa[todo], py[todo], dp, oa[todo])
+            bound = -np.einsum("ba,ba->b", grad[todo], d) + np.einsum("ba,ba->b", d, d) / (2 * ta[todo])
             ok = change <= bound
-            cand[todo[ok]] = c[ok]
+            cand[todo[ok]], pc[todo[ok]] = c[ok], py[todo[ok]] + dp[ok]
             todo = todo[~ok]
             if todo.size == 0:
                 break
             ta[todo] *= 0.5
         step[active] = ta * 1.25
         # adaptive (gradient) restart: keep momentum only while it points downhill
-        restart = np.einsum("ba,ba->b", grad, cand - xa) < 0
+        restart = np.einsum("ba,ba->b", grad, _real_view(cand) - _real_view(xa)) < 0
         th = theta[active]
         th_new = (1 + np.sqrt(1 + 4 * th**2)) / 2
         beta = np.where(restart, 0.0, (th - 1) / th_new)
         theta[active] = np.where(restart, 1.0, th_new)
-        y[active] = cand + beta[:, None] * (cand - xa)
+        y[active] = cand + beta[:, None, None] * (cand - xa)
         x[active] = cand
         iterations[active] = it
         if it % 4 == 0 or it == max_iter:
-            rmat = pauli_to_state(_gradient_matrix(fa, cand @ design.T, oa, design))
-            g = np.linalg.eigvalsh(rmat)[:, -1] - 1.0
+            g = np.linalg.eigvalsh(_complex_from_view((fa / np.maximum(pc, _TINY)) @ emat))[:, -1] - 1.0
             gap[active] = np.maximum(g, 0.0) * total[active]
             done = g <= tol_per_shot[active]
             converged[active[done]] = True
@@ -293,8 +324,8 @@ def _fit(values: np.ndarray, model: MeasurementModel, method: str, tol: float = 
     elif method == "projected_least_squares":
         rho = project_to_states(pauli_to_state(r))
     else:
-        r, converged, iterations, gap = _mle(values, model, tol, max_iter, start=_project_pauli(r))
-        rho = project_to_states(pauli_to_state(r))
+        rho, converged, iterations, gap = _mle(values, model, tol, max_iter,
+                                               start=project_to_states(pauli_to_state(r)))
     p = (state_to_pauli(rho) @ model.design.T).reshape(values.shape)
     return rho, log_likelihood(values, p), converged, iterations, gap
 
