@@ -30,6 +30,7 @@ Methods
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,68 +248,93 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     """
     n = values.reshape(len(values), -1).astype(float)
     total = n.sum(axis=-1)
-    f = n / total[:, None]
-    observed = n > 0
     dmat, emat = _mle_operators(model)
     b = len(n)
     if start is None:
         start = project_to_states(pauli_to_state(_linear_inversion(values, model)))
-    x = (1 - _MIX_START) * np.array(start, dtype=complex) + _MIX_START * np.eye(4) / 4
-    y = x.copy()
-    theta = np.ones(b)
-    step = np.full(b, 0.25)  # initial step (adapted per table: x1.25 on success, /2 on backtrack)
+    x_out = (1 - _MIX_START) * np.array(start, dtype=complex) + _MIX_START * np.eye(4) / 4
     converged = np.zeros(b, dtype=bool)
     iterations = np.zeros(b, dtype=int)
     gap = np.full(b, np.inf)
+    # working arrays hold only the tables still iterating (compacted at every convergence check)
     active = np.arange(b)
+    f = n / total[:, None]
+    observed = n > 0
     tol_per_shot = tol / total
+    x = x_out.copy()
+    y = x.copy()
+    theta = np.ones(b)
+    step = np.full(b, 0.25)  # initial step (adapted per table: x1.25 on success, /2 on backtrack)
 
     for it in range(1, max_iter + 1):
-        fa, oa = f[active], observed[active]
-        ya, xa = y[active], x[active]
-        py = _real_view(ya) @ dmat
-        bad = ~_domain_ok(py, oa)
+        py = _real_view(y) @ dmat
+        bad = ~_domain_ok(py, observed)
         if np.any(bad):  # extrapolated point left the domain: restart the momentum there
-            ya[bad] = xa[bad]
-            py[bad] = _real_view(ya[bad]) @ dmat
-            theta[active[bad]] = 1.0
-        grad = (fa / np.maximum(py, _TINY)) @ emat  # view of R: the NLL decreases along +R
-        yv = _real_view(ya)
-        ta = step[active]
-        cand = xa.copy()
+            y[bad] = x[bad]
+            py[bad] = _real_view(y[bad]) @ dmat
+            theta[bad] = 1.0
+        grad = (f / np.maximum(py, _TINY)) @ emat  # view of R: the NLL decreases along +R
+        yv = _real_view(y)
+        cand = x.copy()
         pc = np.empty_like(py)
-        todo = np.arange(len(active))
+        todo = None  # all tables on the first try
         for _ in range(60):
-            c = _project_hermitian(_complex_from_view(yv[todo] + ta[todo, None] * grad[todo]))
-            d = _real_view(c) - yv[todo]
+            sel = slice(None) if todo is None else todo
+            c = _project_hermitian(_complex_from_view(yv[sel] + step[sel, None] * grad[sel]))
+            d = _real_view(c) - yv[sel]
             dp = d @ dmat
-            change = _nll_change(fa[todo], py[todo], dp, oa[todo])
-            bound = -np.einsum("ba,ba->b", grad[todo], d) + np.einsum("ba,ba->b", d, d) / (2 * ta[todo])
+            change = _nll_change(f[sel], py[sel], dp, observed[sel])
+            bound = -np.einsum("ba,ba->b", grad[sel], d) + np.einsum("ba,ba->b", d, d) / (2 * step[sel])
             ok = change <= bound
-            cand[todo[ok]], pc[todo[ok]] = c[ok], py[todo[ok]] + dp[ok]
-            todo = todo[~ok]
+            idx = np.flatnonzero(ok) if todo is None else todo[ok]
+            cand[idx], pc[idx] = c[ok], py[idx] + dp[ok]
+            todo = np.flatnonzero(~ok) if todo is None else todo[~ok]
             if todo.size == 0:
                 break
-            ta[todo] *= 0.5
-        step[active] = ta * 1.25
+            step[todo] *= 0.5
+        step *= 1.25
         # adaptive (gradient) restart: keep momentum only while it points downhill
-        restart = np.einsum("ba,ba->b", grad, _real_view(cand) - _real_view(xa)) < 0
-        th = theta[active]
-        th_new = (1 + np.sqrt(1 + 4 * th**2)) / 2
-        beta = np.where(restart, 0.0, (th - 1) / th_new)
-        theta[active] = np.where(restart, 1.0, th_new)
-        y[active] = cand + beta[:, None, None] * (cand - xa)
-        x[active] = cand
-        iterations[active] = it
+        restart = np.einsum("ba,ba->b", grad, _real_view(cand) - _real_view(x)) < 0
+        theta_new = (1 + np.sqrt(1 + 4 * theta**2)) / 2
+        beta = np.where(restart, 0.0, (theta - 1) / theta_new)
+        theta = np.where(restart, 1.0, theta_new)
+        y = cand + beta[:, None, None] * (cand - x)
+        x = cand
         if it % 4 == 0 or it == max_iter:
-            g = np.linalg.eigvalsh(_complex_from_view((fa / np.maximum(pc, _TINY)) @ emat))[:, -1] - 1.0
-            gap[active] = np.maximum(g, 0.0) * total[active]
-            done = g <= tol_per_shot[active]
-            converged[active[done]] = True
-            active = active[~done]
-            if active.size == 0:
+            g = np.linalg.eigvalsh(_complex_from_view((f / np.maximum(pc, _TINY)) @ emat))[:, -1] - 1.0
+            done = g <= tol_per_shot
+            if it == max_iter:
+                done[:] = True
+            finished = active[done]
+            x_out[finished] = x[done]
+            gap[finished] = np.maximum(g[done], 0.0) * total[finished]
+            converged[finished] = g[done] <= tol_per_shot[done]
+            iterations[finished] = it
+            keep = ~done
+            if not keep.any():
                 break
-    return x, converged, iterations, gap
+            active, f, observed, tol_per_shot = active[keep], f[keep], observed[keep], tol_per_shot[keep]
+            x, y, theta, step = x[keep], y[keep], theta[keep], step[keep]
+    return x_out, converged, iterations, gap
+
+
+_BLAS_CONTROLLER = None
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread while the MLE iterates (if ``threadpoolctl`` is installed).
+
+    The MLE multiplies many small (B, 32) x (32, K) matrices; BLAS threads only add overhead there,
+    and on a busy 2-core machine they made the MLE three times slower.
+    """
+    global _BLAS_CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # optional: without it BLAS keeps its default threads
+        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _fit(values: np.ndarray, model: MeasurementModel, method: str, tol: float = MLE_TOL,
@@ -324,8 +350,9 @@ def _fit(values: np.ndarray, model: MeasurementModel, method: str, tol: float = 
     elif method == "projected_least_squares":
         rho = project_to_states(pauli_to_state(r))
     else:
-        rho, converged, iterations, gap = _mle(values, model, tol, max_iter,
-                                               start=project_to_states(pauli_to_state(r)))
+        with _single_threaded_blas():
+            rho, converged, iterations, gap = _mle(values, model, tol, max_iter,
+                                                   start=project_to_states(pauli_to_state(r)))
     p = (state_to_pauli(rho) @ model.design.T).reshape(values.shape)
     return rho, log_likelihood(values, p), converged, iterations, gap
 
