@@ -31,6 +31,7 @@ Methods
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -357,6 +358,18 @@ def _fit(values: np.ndarray, model: MeasurementModel, method: str, tol: float = 
     return rho, log_likelihood(values, p), converged, iterations, gap
 
 
+def _warn_unconverged(converged, gap, max_iter: int) -> None:
+    failed = ~np.asarray(converged, dtype=bool)
+    if np.any(failed):
+        warnings.warn(
+            f"MLE did not reach its tolerance in max_iter={max_iter} iterations for {int(failed.sum())} "
+            f"of {failed.size} count tables (largest certified log-likelihood gap "
+            f"{np.max(np.asarray(gap)[failed]):.3g} nats); see result.converged",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def _unstack(x, lead_shape):
     x = np.asarray(x)
     x = x.reshape(lead_shape + x.shape[1:])
@@ -394,6 +407,7 @@ def reconstruct(counts: xr.DataArray, method: str = "mle", assignment=None, *, t
     _check_method(method)
     values, model, _, _ = _prepare(counts, assignment, stacked=False)
     rho, logl, conv, its, gap = _fit(values, model, method, tol, max_iter)
+    _warn_unconverged(conv, gap, max_iter)
     return TomographyResult(rho[0], method, float(logl[0]), bool(conv[0]), int(its[0]), float(gap[0]),
                             model.settings)
 
@@ -408,6 +422,7 @@ def reconstruct_many(counts: xr.DataArray, method: str = "mle", assignment=None,
     _check_method(method)
     values, model, lead_shape, dims = _prepare(counts, assignment, stacked=True)
     rho, logl, conv, its, gap = _fit(values, model, method, tol, max_iter)
+    _warn_unconverged(conv, gap, max_iter)
     return TomographyResult(
         rho.reshape(lead_shape + (4, 4)), method, _unstack(logl, lead_shape), _unstack(conv, lead_shape),
         _unstack(its, lead_shape), _unstack(gap, lead_shape), model.settings, dims,
@@ -418,5 +433,5 @@ def state_log_likelihood(counts: xr.DataArray, rho, assignment=None) -> float | 
     """``sum n log p`` of counts ``(..., "setting", "outcome")`` under states ``rho`` (broadcast)."""
     values, settings, _ = validate_counts(counts, stacked=True)
     model = measurement_model(settings, assignment)
-    return _unstack(np.atleast_1d(log_likelihood(values, model.probabilities(rho))), ()) \
-        if values.ndim == 2 else log_likelihood(values, model.probabilities(rho))
+    logl = log_likelihood(values, model.probabilities(rho))
+    return float(logl) if np.ndim(logl) == 0 else logl

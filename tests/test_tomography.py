@@ -142,6 +142,14 @@ def test_mle_is_converged_within_its_tolerance_and_beats_projected_least_squares
     assert mle.log_likelihood >= pls.log_likelihood
 
 
+def test_mle_warns_when_it_stops_before_its_tolerance():
+    counts = sample_counts(STATES["rank_two"], 10**5, rng=6)
+    with pytest.warns(RuntimeWarning, match="did not reach its tolerance in max_iter=2"):
+        result = reconstruct(counts, "mle", max_iter=2)
+    assert not result.converged and result.likelihood_gap > 1e-4
+    assert _is_physical(result.density_matrix)
+
+
 def test_mle_is_a_maximum_over_nearby_physical_states():
     counts = sample_counts(STATES["full_rank"], 500, rng=9)
     mle = reconstruct(counts, "mle", tol=1e-8)
