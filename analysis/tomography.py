@@ -147,24 +147,14 @@ def log_likelihood(values: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     return terms.sum(axis=(-2, -1))
 
 
-def project_to_simplex(w: np.ndarray) -> np.ndarray:
-    """Euclidean projection of each row of ``w`` (..., d) onto the probability simplex."""
-    u = np.sort(w, axis=-1)[..., ::-1]
-    css = np.cumsum(u, axis=-1) - 1.0
-    k = np.arange(1, w.shape[-1] + 1)
-    count = np.sum(u - css / k > 0, axis=-1, keepdims=True)
-    theta = np.take_along_axis(css, count - 1, axis=-1) / count
-    return np.clip(w - theta, 0.0, None)
-
-
 def _project_sorted_to_simplex(w: np.ndarray) -> np.ndarray:
-    """:func:`project_to_simplex` for rows already sorted ascending (as ``eigh`` returns them)."""
+    """Euclidean projection of rows ``w`` (..., d), sorted ascending as ``eigh`` returns them,
+    onto the probability simplex: ``max(w - theta, 0)`` with ``theta`` fixing the sum to 1."""
     u = w[..., ::-1]
     css = np.cumsum(u, axis=-1) - 1.0
     k = np.arange(1, w.shape[-1] + 1)
     count = np.sum(u * k > css, axis=-1)
-    theta = css[np.arange(len(css)), count - 1] / count if w.ndim == 2 else \
-        np.take_along_axis(css, count[..., None] - 1, axis=-1)[..., 0] / count
+    theta = np.take_along_axis(css, count[..., None] - 1, axis=-1)[..., 0] / count
     return np.maximum(w - theta[..., None], 0.0)
 
 

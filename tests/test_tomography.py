@@ -9,6 +9,7 @@ from thermalink.analysis import (
     SIGNED_SETTINGS,
     bell_state,
     measurement_model,
+    project_to_states,
     reconstruct,
     reconstruct_many,
     sample_counts,
@@ -172,6 +173,16 @@ def test_reported_log_likelihood_is_that_of_the_returned_state():
     for method in ("mle", "projected_least_squares"):
         result = reconstruct(counts, method)
         assert result.log_likelihood == pytest.approx(state_log_likelihood(counts, result.density_matrix))
+
+
+def test_projection_moves_eigenvalues_onto_the_simplex_and_keeps_eigenvectors():
+    u = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)) + 1j)[0]
+    rho = u @ np.diag([0.5, 0.5, 0.1, -0.1]) @ u.conj().T
+    projected = project_to_states(rho)
+    expected = u @ np.diag([0.5 - 0.1 / 3, 0.5 - 0.1 / 3, 0.1 - 0.1 / 3, 0]) @ u.conj().T
+    np.testing.assert_allclose(projected, expected, atol=1e-12)
+    np.testing.assert_allclose(project_to_states(np.diag([1.2, -0.1, -0.1, 0])), np.diag([1, 0, 0, 0]), atol=1e-12)
+    assert project_to_states(np.array([rho, rho])).shape == (2, 4, 4)
 
 
 def test_unknown_method_is_rejected_listing_the_methods():
