@@ -198,10 +198,9 @@ def _domain_ok(p: np.ndarray, observed: np.ndarray) -> np.ndarray:
 
 def _nll_change(n_per_shot, p, dp, observed):
     """``NLL(p + dp) - NLL(p)`` per shot, computed without cancellation (inf outside the domain)."""
-    ratio = dp / np.maximum(p, _TINY)  # p > 0 wherever n > 0 (checked before)
-    bad = np.any(observed & (ratio <= -1), axis=-1)
+    ratio = np.where(observed, dp / np.maximum(p, _TINY), 0.0)  # p > 0 wherever n > 0 (checked)
+    bad = np.any(ratio <= -1, axis=-1)
     ratio[bad] = 0.0
-    ratio = np.maximum(ratio, -0.5)  # unobserved outcomes (weight 0) must not make log1p nan
     out = -(n_per_shot * np.log1p(ratio)).sum(axis=-1)
     out[bad] = np.inf
     return out

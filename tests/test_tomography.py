@@ -160,6 +160,31 @@ def test_mle_is_a_maximum_over_nearby_physical_states():
         assert state_log_likelihood(counts, other) <= mle.log_likelihood + 1e-8
 
 
+@pytest.mark.parametrize("name", ["full_rank", "rank_two"])
+def test_mle_is_at_least_as_likely_as_an_independent_cholesky_optimisation(name):
+    """scipy L-BFGS over rho = T T^+ / Tr(T T^+) (T lower triangular) is a slow, obvious check."""
+    from scipy.optimize import minimize
+
+    counts = sample_counts(STATES[name], 2000, rng=13)
+    tril = np.tril_indices(4)
+
+    def to_state(params):
+        t = np.zeros((4, 4), dtype=complex)
+        t[tril] = params[:10] + 1j * params[10:]
+        rho = t @ t.conj().T
+        return rho / np.trace(rho).real
+
+    start = np.linalg.cholesky(0.9 * STATES[name] + 0.1 * np.eye(4) / 4)[tril]
+    best = minimize(lambda x: -state_log_likelihood(counts, to_state(x)),
+                    np.concatenate([start.real, start.imag]), method="L-BFGS-B",
+                    options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
+    mle = reconstruct(counts, "mle")
+    assert best.success
+    # the certificate: no state is more likely than the MLE by more than likelihood_gap (<= tol)
+    assert -best.fun - mle.log_likelihood <= mle.likelihood_gap + 1e-9
+    assert mle.likelihood_gap <= 1e-4
+
+
 def test_mle_of_a_rank_deficient_state_is_rank_deficient_and_converged():
     counts = sample_counts(bell_state(), 10**4, rng=12)
     result = reconstruct(counts, "mle")
