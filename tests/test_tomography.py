@@ -280,6 +280,15 @@ def test_reconstruct_many_keeps_two_leading_dims():
     assert np.shape(result.log_likelihood) == (2, 3) and result.dims == ("kappa", "n_source")
 
 
+def test_results_convert_to_labelled_density_matrices():
+    counts = sample_counts(np.array([bell_state()] * 3), 100, rng=1, leading_dims=("point",))
+    many = reconstruct_many(counts).to_xarray()
+    assert many.dims == ("point", "ket", "bra")
+    one = reconstruct(counts.isel(point=0)).to_xarray()
+    assert one.sel(ket="eg", bra="eg").real.item() == pytest.approx(0.5, abs=0.1)
+    assert one.attrs["method"] == "mle" and one.attrs["log_likelihood"] < 0
+
+
 def test_probabilities_of_the_measurement_model_sum_to_one_per_setting():
     model = measurement_model(PAULI_SETTINGS, READOUT)
     p = model.probabilities(STATES["full_rank"])
