@@ -172,6 +172,11 @@ def test_assignment_of_the_wrong_shape_is_rejected_naming_the_shape(shape):
         reconstruct(good_counts(), assignment=np.full(shape, 0.5))
 
 
+def test_shots_of_the_wrong_length_are_rejected_naming_the_number_of_settings():
+    with pytest.raises(ValueError, match=r"one per setting \(9\)"):
+        sample_counts(SINGLET, [10, 20], rng=0)
+
+
 def test_counts_array_labels_a_plain_array():
     counts = counts_array(np.ones((2, 9, 4), dtype=int))
     assert counts.dims == ("sample", "setting", "outcome")
