@@ -33,12 +33,13 @@ Methods
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+
+from thermalink.simulators.blas_threads import single_threaded_blas
 
 from .tomography_data import (
     PAULI_SETTINGS,
@@ -324,25 +325,6 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     return x_out, converged, iterations, gap
 
 
-_BLAS_CONTROLLER = None
-
-
-def _single_threaded_blas():
-    """Limit BLAS to one thread while the MLE iterates (if ``threadpoolctl`` is installed).
-
-    The MLE multiplies many small (B, 32) x (32, K) matrices; BLAS threads only add overhead there,
-    and on a busy 2-core machine they made the MLE three times slower.
-    """
-    global _BLAS_CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it BLAS keeps its default threads
-        return contextlib.nullcontext()
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
 def _fit(values: np.ndarray, model: MeasurementModel, method: str, tol: float = MLE_TOL,
          max_iter: int = MLE_MAX_ITER):
     """Fit flat stacks ``(B, S, 4)``; returns (rho (B,4,4), logL, converged, iterations, gap)."""
@@ -356,7 +338,7 @@ def _fit(values: np.ndarray, model: MeasurementModel, method: str, tol: float = 
     elif method == "projected_least_squares":
         rho = project_to_states(pauli_to_state(r))
     else:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             rho, converged, iterations, gap = _mle(values, model, tol, max_iter,
                                                    start=project_to_states(pauli_to_state(r)))
     p = (state_to_pauli(rho) @ model.design.T).reshape(values.shape)
