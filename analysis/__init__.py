@@ -23,6 +23,7 @@ from .figures_of_merit import (
     uhlmann_fidelity,
 )
 from .tomography import (
+    BASIS_LABELS,
     METHODS,
     TomographyResult,
     project_to_states,
@@ -43,6 +44,7 @@ from .tomography_data import (
 from .twin_comparison import TwinComparison, compare_with_twin
 
 __all__ = [
+    "BASIS_LABELS",
     "METHODS",
     "OUTCOMES",
     "PAULI_SETTINGS",

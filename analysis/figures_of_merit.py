@@ -36,19 +36,37 @@ def _hermitian_part(rho: np.ndarray) -> np.ndarray:
     return (rho + np.conj(np.swapaxes(rho, -1, -2))) / 2
 
 
+#: Eigenvalues below this (relative to the largest) count as exact zeros in square roots: float
+#: round-off leaves ~1e-16 "eigenvalues" on rank-deficient states, whose square roots (~1e-8)
+#: would otherwise leak into fidelities and concurrences.
+EIGENVALUE_CUTOFF = 1e-14
+
+
+def _sqrt_factor(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, V)`` with ``W = V sqrt(w)`` for ``rho = V w V^+`` (so ``rho = W W^+``, ``sqrt(rho) = W V^+``)."""
+    w, v = np.linalg.eigh(_hermitian_part(rho))
+    cutoff = EIGENVALUE_CUTOFF * np.max(np.abs(w), axis=-1, keepdims=True)
+    root = np.sqrt(np.where(w > cutoff, w, 0.0))
+    return v * root[..., None, :], v
+
+
 def _psd_sqrt(rho: np.ndarray) -> np.ndarray:
     """Square root of (the positive part of) Hermitian matrices."""
-    w, v = np.linalg.eigh(_hermitian_part(rho))
-    return (v * np.sqrt(np.clip(w, 0, None))[..., None, :]) @ np.conj(np.swapaxes(v, -1, -2))
+    factor, v = _sqrt_factor(rho)
+    return factor @ np.conj(np.swapaxes(v, -1, -2))
 
 
 def concurrence(rho):
-    """Wootters' concurrence, in [0, 1]."""
+    """Wootters' concurrence, in [0, 1].
+
+    ``C = max(0, l1 - l2 - l3 - l4)`` with ``l_i`` the decreasing square roots of the eigenvalues
+    of ``rho (sy x sy) rho* (sy x sy)``, computed as the singular values of ``W^T (sy x sy) W`` for
+    ``rho = W W^+`` (no square roots of small eigenvalues, so exact zeros stay zeros).
+    """
     rho = _as_states(rho)
-    root = _psd_sqrt(rho)
-    flipped = _SIGMA_Y_Y @ np.conj(rho) @ _SIGMA_Y_Y
-    lam = np.sqrt(np.clip(np.linalg.eigvalsh(_hermitian_part(root @ flipped @ root)), 0, None))
-    lam = np.sort(lam, axis=-1)[..., ::-1]
+    factor, _ = _sqrt_factor(rho)
+    tau = np.swapaxes(factor, -1, -2) @ _SIGMA_Y_Y @ factor
+    lam = np.linalg.svd(tau, compute_uv=False)  # decreasing
     return _scalar_or_array(np.clip(lam[..., 0] - lam[..., 1] - lam[..., 2] - lam[..., 3], 0, None))
 
 
@@ -104,11 +122,16 @@ def purity(rho):
 
 
 def uhlmann_fidelity(rho, sigma):
-    """``(Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2``, in [0, 1]."""
+    """``(Tr sqrt(sqrt(rho) sigma sqrt(rho)))^2``, in [0, 1].
+
+    Computed as the squared sum of the singular values of ``W_rho^+ W_sigma`` (``rho = W W^+``),
+    i.e. the squared trace norm of ``sqrt(rho) sqrt(sigma)``.
+    """
     rho, sigma = _as_states(rho), _as_states(sigma)
-    root = _psd_sqrt(rho)
-    inner = np.linalg.eigvalsh(_hermitian_part(root @ sigma @ root))
-    return _scalar_or_array(np.sqrt(np.clip(inner, 0, None)).sum(axis=-1) ** 2)
+    w_rho, _ = _sqrt_factor(rho)
+    w_sigma, _ = _sqrt_factor(sigma)
+    overlap = np.conj(np.swapaxes(w_rho, -1, -2)) @ w_sigma
+    return _scalar_or_array(np.linalg.svd(overlap, compute_uv=False).sum(axis=-1) ** 2)
 
 
 def trace_distance(rho, sigma):

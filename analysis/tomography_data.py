@@ -246,7 +246,9 @@ def counts_array(values, settings=PAULI_SETTINGS, leading_dims: tuple[str, ...] 
     """Wrap an integer array ``(..., S, 4)`` as a counts ``DataArray`` with the standard labels."""
     values = np.asarray(values)
     extra = values.ndim - 2
-    if len(leading_dims) != extra:
+    if leading_dims and len(leading_dims) != extra:
+        raise ValueError(f"leading_dims {tuple(leading_dims)} do not match the {extra} leading axes of the counts")
+    if not leading_dims:
         leading_dims = ("sample",) if extra == 1 else tuple(f"dim_{k}" for k in range(extra))
     return xr.DataArray(
         values,
@@ -291,7 +293,12 @@ def sample_counts(rho, shots, settings=PAULI_SETTINGS, assignment=None, rng=None
     rho = np.asarray(rho, dtype=complex)
     if rho.shape[-2:] != (4, 4):
         raise ValueError(f"rho must have shape (..., 4, 4), got {rho.shape}")
-    shots_arr = np.broadcast_to(np.asarray(shots), (model.n_settings,))
+    try:
+        shots_arr = np.broadcast_to(np.asarray(shots), (model.n_settings,))
+    except ValueError:
+        raise ValueError(
+            f"shots must be one integer or one per setting ({model.n_settings}), got {np.asarray(shots).tolist()}"
+        ) from None
     if np.any(shots_arr < 0) or np.any(shots_arr != np.round(shots_arr)):
         raise ValueError(f"shots must be non-negative integers per setting, got {np.asarray(shots).tolist()}")
     p = np.clip(model.probabilities(rho), 0.0, None)

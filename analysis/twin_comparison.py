@@ -12,6 +12,11 @@ Two answers, for counts measured in any informationally complete set of settings
   data sets from the twin itself (parametric bootstrap under the null, ``(1 + #{LR_i >= LR}) /
   (1 + n)``). The verdict ``consistent`` uses the simulated p-value when available.
 
+The fidelity of an estimate to the true state is biased below 1 by the shot noise (about 1e-2 at
+1000 shots per setting for the twin's states), so a fidelity interval that excludes 1 does not by
+itself mean disagreement: the likelihood-ratio test is the consistency verdict, the fidelity and
+trace distance say by how much the states differ.
+
 Conventions are those of :mod:`thermalink.analysis.tomography_data` (basis gg, ge, eg, ee; qubit 1
 first in settings and outcomes; ``A[i, j] = P(read i | state j)``).
 """

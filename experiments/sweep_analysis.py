@@ -21,7 +21,9 @@ from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators import steady_state
 from thermalink.simulators.lab_units import LabLink
 
-from .sweep_storage import ANALYSIS_FIGURES, OUTCOMES, SweepRun, assignment_of, save_analysis
+from thermalink.analysis.tomography_data import OUTCOMES
+
+from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, save_analysis
 
 SIGNIFICANCE = 0.05
 

@@ -16,7 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-PAULI_SETTINGS = tuple(a + b for a in "XYZ" for b in "XYZ")
+from thermalink.analysis.tomography_data import PAULI_SETTINGS
+
 #: Source parameters a sweep may set, with their units.
 SOURCE_SETTINGS = {"bandwidth": "Hz", "temperature": "K", "attenuation": "dB", "center_frequency": "Hz"}
 SWEEP_KINDS = ("bandwidth", "temperature", "bandwidth_temperature")
@@ -63,14 +64,6 @@ class SweepPlan:
             raise ValueError(f"settle_factor={self.settle_factor!r} is outside the allowed range (0, inf)")
         if not (isinstance(self.bootstrap, (int, np.integer)) and self.bootstrap >= 0):
             raise ValueError(f"bootstrap={self.bootstrap!r} is outside the allowed range: integers >= 0")
-
-    @property
-    def swept(self) -> tuple[str, ...]:
-        """Names of the settings that change between points, in first-seen order."""
-        names: list[str] = []
-        for point in self.points:
-            names += [n for n in point if n not in names]
-        return tuple(n for n in names if len({p.get(n) for p in self.points}) > 1) or tuple(names)
 
     def point_seed(self, index: int) -> int:
         """Seed of point ``index``: independent of interruptions and of the other points."""

@@ -24,10 +24,11 @@ from qcodes.dataset.descriptions.dependencies import InterDependencies_
 from qcodes.parameters import ParamSpecBase
 from qcodes.dataset.sqlite.database import connect
 
+from thermalink.analysis.tomography_data import OUTCOMES
+
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
 EXPERIMENT_NAME = "thermalink"
-OUTCOMES = ("00", "01", "10", "11")
 PLAN_KEY = "thermalink_plan"
 STATUS_KEY = "thermalink_status"
 ASSIGNMENT_KEY = "thermalink_assignment"

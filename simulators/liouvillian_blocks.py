@@ -236,8 +236,3 @@ def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int):
     u_real[rows_n, rows_p, :] = 0.0
     r_real[rows_n, rows_p, :] = 0.0
     return d_real, u_real, r_real
-
-
-def block_to_matrix(x: np.ndarray) -> np.ndarray:
-    """Hermitian ``(..., 4, 4)`` blocks from real parameters ``(..., 16)``."""
-    return np.einsum("ij,...j->...i", _TO_VEC, x).reshape(x.shape[:-1] + (4, 4))

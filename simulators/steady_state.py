@@ -30,8 +30,8 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 from scipy.linalg.lapack import dgesv
-from threadpoolctl import threadpool_limits
 
+from .blas_threads import single_threaded_blas
 from .liouvillian_blocks import (
     EXCITATIONS,
     REAL_PARAMS,
@@ -43,9 +43,7 @@ from .link_parameters import LinkParameters
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
 _CHUNK = 2048
-#: Above this many blocks, BLAS/LAPACK are held to one thread for the solve: the 16x16 calls of
-#: the recursion are far too small to share, and idle worker threads spinning cost more than the
-#: ~2 ms the limit takes to set.
+#: Above this many blocks, BLAS/LAPACK are held to one thread for the solve (see .blas_threads).
 _SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
 _IM_GE_EG = REAL_PARAMS.index(("im", 1, 2))
@@ -83,7 +81,7 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
     cutoff = int(cutoff)
     top = cutoff + 2
     if top > _SINGLE_THREAD_ABOVE:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             return _continued_fraction(p, cutoff)
     return _continued_fraction(p, cutoff)
 
