@@ -3,7 +3,7 @@
 Run: ``python benchmarks/virtual_readout_speed.py``. Loads the simulated station, puts the source
 at a narrow, hot operating point, computes the state once, then times ``readout.measure`` (which
 still reads the source's current settings over pyvisa-sim to check the cached state) and the bare
-sampler.
+sampler (measurement model + multinomial draw).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import time
 import numpy as np
 import qcodes as qc
 
-from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS
-from thermalink.simulators.tomography_sampling import sample_counts
+from thermalink.analysis.tomography_data import PAULI_SETTINGS
 from thermalink.station_configs import station_config_path
 
 
@@ -40,9 +39,7 @@ def main() -> None:
     print(f"steady state (first call, exact twin): {1e3 * (time.perf_counter() - start):8.2f} ms")
     best, median = best_of(lambda: readout.measure(PAULI_SETTINGS, shots=2000))
     print(f"readout.measure, 9 settings x 2000 shots:  best {1e3 * best:6.2f} ms, median {1e3 * median:6.2f} ms")
-    rng = np.random.default_rng(0)
-    assignment = readout.assignment_matrices()
-    best, median = best_of(lambda: sample_counts(rho, PAULI_SETTINGS, 2000, rng, assignment))
+    best, median = best_of(lambda: readout._sample(rho, PAULI_SETTINGS, 2000))
     print(f"sampler alone, 9 settings x 2000 shots:    best {1e3 * best:6.3f} ms, median {1e3 * median:6.3f} ms")
     station.close_all_registered_instruments()
 

@@ -37,6 +37,7 @@ from qcodes.parameters import Parameter, create_on_off_val_mapping
 
 from thermalink.simulators.lab_units import LineStage, source_occupation
 
+from .instrument_lookup import resolve_instrument
 from .lab_clock import Clock, WallClock
 
 log = logging.getLogger(__name__)
@@ -299,22 +300,7 @@ class FilteredThermalSource(Instrument):
         ``fridge``), resolved by name at each use so a reloaded instrument is picked up."""
         if role not in self._parts:
             raise KeyError(f"role={role!r} is not one of {sorted(self._parts)}")
-        ref = self._parts[role]
-        if not isinstance(ref, str):
-            return ref
-        try:
-            return Instrument.find_instrument(ref)
-        except KeyError:
-            pass
-        from qcodes.station import Station
-
-        station = Station.default
-        if station is not None and ref in station.config.get("instruments", {}):
-            return station.load_instrument(ref)
-        raise KeyError(
-            f"{self.name}: the {role} instrument {ref!r} is neither open nor in the default "
-            f"station's configuration"
-        )
+        return resolve_instrument(self._parts[role], self.name, role)
 
     def _part_is_open(self, role: str) -> bool:
         ref = self._parts[role]

@@ -21,7 +21,6 @@ description of the operating point for the twin) lives here.
 
 from __future__ import annotations
 
-import itertools
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -32,14 +31,11 @@ from qcodes import validators as vals
 from qcodes.instrument import Instrument
 from qcodes.parameters import Parameter, ParameterWithSetpoints
 
+from thermalink.analysis.tomography_data import OUTCOMES, PAULI_SETTINGS  # the one home of the conventions
 from thermalink.simulators.lab_units import LabLink
 
 from .lab_clock import Clock, WallClock
 
-#: The 9 Pauli settings, qubit 1's basis first.
-PAULI_SETTINGS: tuple[str, ...] = tuple(a + b for a, b in itertools.product("XYZ", repeat=2))
-#: Outcome labels, qubit 1's bit first.
-OUTCOMES: tuple[str, ...] = ("00", "01", "10", "11")
 #: The computational basis states a readout calibration prepares (same labels as the outcomes).
 BASIS_STATES: tuple[str, ...] = OUTCOMES
 #: Largest number of shots per setting one acquisition accepts.

@@ -5,7 +5,7 @@
 parameters (frequencies, linewidths in Hz, T1, T2, residual excitation, link loss, readout errors),
 builds the :class:`~thermalink.simulators.lab_units.LabLink` of that operating point, computes
 ``steady_state(lab_link.to_parameters())`` (cached while the operating point is unchanged) and
-samples single shots from it (:mod:`.tomography_sampling`). Its assignment matrices are the true
+samples single shots from it with the tomography estimator's own measurement model. Its assignment matrices are the true
 ones (a perfectly calibrated readout).
 
 Basis-state preparation (:meth:`VirtualTwoQubitReadout.measure_prepared`, the readout
@@ -30,11 +30,12 @@ from qcodes import validators as vals
 from qcodes.instrument import Instrument
 from qcodes.parameters import Parameter
 
+from thermalink.analysis.tomography_data import measurement_model
+from thermalink.drivers.instrument_lookup import resolve_instrument
 from thermalink.drivers.two_qubit_readout import TwoQubitReadout
 
 from .lab_units import LabLink
 from .steady_state import steady_state
-from .tomography_sampling import sample_counts
 
 
 class VirtualTwoQubitReadout(TwoQubitReadout):
@@ -80,19 +81,7 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
     @property
     def source(self) -> Instrument:
         """The source instrument whose settings the twin reads."""
-        ref = self._source_ref
-        if not isinstance(ref, str):
-            return ref
-        try:
-            return Instrument.find_instrument(ref)
-        except KeyError:
-            pass
-        from qcodes.station import Station
-
-        station = Station.default
-        if station is not None and ref in station.config.get("instruments", {}):
-            return station.load_instrument(ref)
-        raise KeyError(f"{self.name}: source instrument {ref!r} is neither open nor in the default station")
+        return resolve_instrument(self._source_ref, self.name, "source")
 
     def current_lab_link(self) -> LabLink:
         """The lab description of the current operating point (source + qubit parameters)."""
@@ -105,17 +94,24 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             self._cache = (link, steady_state(link.to_parameters(), method=self._method))
         return self._cache[1]
 
+    def _sample(self, rho: np.ndarray, settings: tuple[str, ...], shots: int) -> np.ndarray:
+        """Counts ``(len(settings), 4)``: the estimator's own measurement model (same conventions,
+        readout errors folded in), ``shots`` independent single shots per setting."""
+        probabilities = measurement_model(settings, self.assignment_matrices()).probabilities(rho)
+        probabilities = np.clip(probabilities, 0.0, None)
+        probabilities /= probabilities.sum(axis=-1, keepdims=True)
+        return self._rng.multinomial(shots, probabilities).astype(np.int64)
+
     def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
-        return sample_counts(self.state(), settings, shots, self._rng, self.assignment_matrices())
+        return self._sample(self.state(), settings, shots)
 
     def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
         """The basis state exactly (index ``2 b1 + b2`` in gg, ge, eg, ee), read in Z, Z."""
-        assignment = self.assignment_matrices()
         counts = []
         for state in states:
             rho = np.zeros((4, 4))
             rho[int(state, 2), int(state, 2)] = 1.0
-            counts.append(sample_counts(rho, ("ZZ",), shots, self._rng, assignment)[0])
+            counts.append(self._sample(rho, ("ZZ",), shots)[0])
         return np.stack(counts)
 
     def settle(self, seconds: float) -> None:

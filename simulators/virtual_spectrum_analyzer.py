@@ -20,6 +20,7 @@ import numpy as np
 from qcodes import validators as vals
 from qcodes.instrument import Instrument
 
+from thermalink.drivers.instrument_lookup import resolve_instrument
 from thermalink.drivers.spectrum_analyzer import KeysightN9030B
 
 from .lab_units import PLANCK
@@ -63,8 +64,7 @@ class VirtualKeysightN9030B(KeysightN9030B):
 
     @property
     def source(self) -> Instrument:
-        ref = self._source_ref
-        return ref if not isinstance(ref, str) else Instrument.find_instrument(ref)
+        return resolve_instrument(self._source_ref, self.name, "source")
 
     def _trace_data(self, trace_number: int) -> np.ndarray:
         frequency = np.asarray(self.sa.freq_axis(), dtype=float)

@@ -53,6 +53,16 @@ def test_same_seed_gives_the_same_counts(readout):
     assert not np.array_equal(readout.measure(["ZZ", "XY"], shots=300).values, second.values)
 
 
+def test_sampled_frequencies_follow_the_born_rule_through_the_readout_errors(readout):
+    from thermalink.analysis.tomography_data import measurement_model
+
+    shots = 200_000
+    counts = readout.measure(shots=shots).values
+    p = measurement_model(PAULI_SETTINGS, readout.assignment_matrices()).probabilities(readout.state())
+    sigma = np.sqrt(p * (1 - p) / shots) + 1e-12
+    assert np.all(np.abs(counts / shots - p) < 5 * sigma)
+
+
 def test_the_state_is_the_twins_steady_state_at_the_current_settings(readout, source):
     link = readout.lab_link(source)
     assert link.source_occupation == pytest.approx(source.occupation())
