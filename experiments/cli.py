@@ -150,14 +150,28 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from thermalink.experiments.lab_station import LabStation
+    from thermalink.experiments.readout_calibration import calibrate_readout
     from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
     from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
-    from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
+    from thermalink.experiments.sweep_storage import (
+        CALIBRATION_KEY,
+        database,
+        load_analysis,
+        load_sweep,
+        open_sweep_run,
+    )
 
     plan = None if args.resume is not None else _sweep_plan(args)
     conn = database(args.db)
     lab = LabStation.from_config(args.station)
+    metadata = {}
+    if plan is not None:
+        lab.validate_plan(plan)  # before the calibration touches the source
+        if args.calibrate_readout:
+            calibration = calibrate_readout(lab, shots=args.calibration_shots, apply=True, seed=args.seed)
+            print(calibration.summary())
+            metadata[CALIBRATION_KEY] = calibration.to_json()
     analyses: dict[int, SweepAnalysis] = {}
 
     def analyse_live(index: int, run) -> None:
@@ -168,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
 
     analyse_seconds: list[float] = []
     try:
-        outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=analyse_live)
+        outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=analyse_live,
+                            metadata=metadata)
     except SweepStopped as stopped:
         print(f"thermalink: {stopped}", file=sys.stderr)
         return 3
@@ -303,6 +318,9 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--seed", type=int, default=1234)
     run.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per point")
     run.add_argument("--retries", type=int, default=2, help="retries of a failing instrument call")
+    run.add_argument("--no-calibrate-readout", dest="calibrate_readout", action="store_false",
+                     help="skip the readout calibration before a new sweep (its matrices go with the run)")
+    run.add_argument("--calibration-shots", type=int, default=20000, help="shots per prepared basis state")
     run.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted run")
     run.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")

@@ -17,6 +17,7 @@ times and both qubits are read in Z, Z (:meth:`TwoQubitReadout.measure_prepared`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,16 @@ class ReadoutCalibration:
     def correlation(self) -> float:
         """Largest ``|M - A_1 (x) A_2|``: readout crosstalk beyond independent per-qubit errors."""
         return float(np.max(np.abs(self.joint - np.kron(self.assignment[0], self.assignment[1]))))
+
+    def to_json(self) -> str:
+        """The matrices, their standard errors and the shots, as JSON (stored with a sweep run)."""
+        return json.dumps({
+            "shots": self.shots,
+            "joint": self.joint.tolist(),
+            "joint_stderr": self.joint_stderr.tolist(),
+            "assignment": self.assignment.tolist(),
+            "assignment_stderr": self.assignment_stderr.tolist(),
+        })
 
     def summary(self) -> str:
         """A short text table: each error probability with its standard error."""

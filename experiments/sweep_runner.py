@@ -65,10 +65,12 @@ def run_sweep(
     retries: int = 2,
     progress: bool = True,
     on_point: Callable[[int, SweepRun], None] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> SweepOutcome:
     """Measure every point of ``plan`` into a new run, or the missing points of ``resume_run_id``.
 
     ``on_point(index, run)`` is called after each point is saved (e.g. to analyse and print it).
+    ``metadata`` (key -> text) is stored with a new run, e.g. the readout calibration it used.
     Raises :class:`SweepStopped` after Ctrl-C or a persistent instrument failure, with the source
     in its safe state and all completed points saved.
     """
@@ -84,7 +86,7 @@ def run_sweep(
         if plan is None:
             raise ValueError("run_sweep needs a plan or a run to resume")
         lab.validate_plan(plan)  # before any instrument moves
-        run = create_sweep_run(conn, plan, lab.sample_name, lab.snapshot(), lab.assignment())
+        run = create_sweep_run(conn, plan, lab.sample_name, lab.snapshot(), lab.assignment(), metadata)
 
     outcome = SweepOutcome(run_id=run.run_id)
     done = set(run.completed_points())

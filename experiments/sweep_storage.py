@@ -31,6 +31,7 @@ from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 EXPERIMENT_NAME = "thermalink"
 PLAN_KEY = "thermalink_plan"
 STATUS_KEY = "thermalink_status"
+CALIBRATION_KEY = "thermalink_readout_calibration"
 ASSIGNMENT_KEY = "thermalink_assignment"
 ANALYSIS_LINK_KEY = "thermalink_analysis_run_id"
 RAW_LINK_KEY = "thermalink_raw_run_id"
@@ -59,7 +60,7 @@ def database(path: str | Path):
     return connect(str(path))
 
 
-def _raw_interdependencies(n_settings: int) -> InterDependencies_:
+def _raw_interdependencies() -> InterDependencies_:
     index = ParamSpecBase("point_index", "numeric", label="point", unit="")
     setting = ParamSpecBase("setting_index", "array", label="tomography setting", unit="")
     outcome = ParamSpecBase("outcome_index", "array", label="outcome", unit="")
@@ -102,15 +103,19 @@ class SweepRun:
         self.dataset.mark_completed()
 
 
-def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignment: np.ndarray) -> SweepRun:
+def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignment: np.ndarray,
+                     metadata: dict[str, str] | None = None) -> SweepRun:
+    """A new raw run, started, with the plan, the assignment matrices and ``metadata`` stored."""
     experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
     dataset = new_data_set(f"{plan.kind}_sweep", exp_id=experiment.exp_id, conn=conn)
-    dataset.set_interdependencies(_raw_interdependencies(len(plan.settings)))
+    dataset.set_interdependencies(_raw_interdependencies())
     dataset.add_snapshot(json.dumps({"station": snapshot}, default=str))
     dataset.mark_started()
     dataset.add_metadata(PLAN_KEY, plan.to_json())
     dataset.add_metadata(ASSIGNMENT_KEY, json.dumps(np.asarray(assignment).tolist()))
     dataset.add_metadata(STATUS_KEY, "running")
+    for key, value in (metadata or {}).items():
+        dataset.add_metadata(key, value)
     return SweepRun(dataset, plan)
 
 

@@ -86,6 +86,25 @@ def test_default_run_command_measures_analyses_and_plots(tmp_path, capsys):
     assert "analysis of run 1 saved as run 3" in capsys.readouterr().out
 
 
+def test_run_calibrates_the_readout_first_and_stores_the_matrices_it_used(tmp_path, capsys):
+    import json
+
+    db = tmp_path / "thermalink.db"
+    code = main(["run", "--db", str(db), "--out", str(tmp_path), "--points", "2", "--bandwidth", "1e4", "1e6",
+                 "--shots", "500", "--bootstrap", "10", "--calibration-shots", "50000"])
+    assert code == 0
+    assert "readout calibration, 50000 shots per prepared state" in capsys.readouterr().out
+    run = open_sweep_run(database(db), 1)
+    stored = json.loads(run.dataset.metadata["thermalink_readout_calibration"])
+    used = np.array(json.loads(run.dataset.metadata["thermalink_assignment"]))
+    np.testing.assert_allclose(used, stored["assignment"])
+    # simulated.yaml's readout errors: P(1|0) = 0.02, P(0|1) = 0.05 on both qubits
+    stderr = np.array(stored["assignment_stderr"])
+    assert np.all(np.abs(used[:, 1, 0] - 0.02) < 5 * stderr[:, 1, 0])
+    assert np.all(np.abs(used[:, 0, 1] - 0.05) < 5 * stderr[:, 0, 1])
+    assert np.all(stderr > 0)
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
