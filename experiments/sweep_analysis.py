@@ -21,9 +21,7 @@ from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators import steady_state
 from thermalink.simulators.lab_units import LabLink
 
-from thermalink.analysis.tomography_data import OUTCOMES
-
-from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, save_analysis
+from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_sweep, save_analysis
 
 SIGNIFICANCE = 0.05
 
@@ -68,17 +66,16 @@ class SweepAnalysis:
         self.significance = significance
         self.assignment = assignment_of(run)
         self.results: dict[int, dict] = {}
+        self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}
 
     def _counts(self, index: int) -> tuple[xr.DataArray, LabLink]:
-        data = self.run.dataset.get_parameter_data("counts")["counts"]
-        row = int(np.flatnonzero(data["point_index"][:, 0, 0] == index)[0])
-        counts = xr.DataArray(
-            data["counts"][row].astype(np.int64), dims=("setting", "outcome"),
-            coords={"setting": list(self.run.plan.settings), "outcome": list(OUTCOMES)},
-        )
-        lab = self.run.dataset.get_parameter_data("lab_link")["lab_link"]
-        text = lab["lab_link"][int(np.flatnonzero(lab["point_index"] == index)[0])]
-        return counts, LabLink(**json.loads(str(text)))
+        """Counts and lab description of a stored point (rows are read again only for new points)."""
+        if index not in self._rows:
+            raw = load_sweep(self.run)
+            for i in raw["point"].values:
+                point = raw.sel(point=i)
+                self._rows[int(i)] = (point["counts"], LabLink(**json.loads(str(point["lab_link"].values))))
+        return self._rows[index]
 
     def point(self, index: int) -> dict:
         if index not in self.results:

@@ -31,6 +31,15 @@ def test_map_through_an_executor_equals_the_serial_map():
     xr.testing.assert_allclose(serial, parallel)
 
 
+def test_map_runs_in_worker_processes():
+    from concurrent.futures import ProcessPoolExecutor
+
+    axes = dict(kappa=[0.05, 5.0], n_source=[3.0])
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parallel = twin_map(None, executor=pool, chunk_size=1, progress=False, **axes)
+    xr.testing.assert_allclose(parallel, twin_map(None, progress=False, **axes))
+
+
 def test_map_validates_every_point_before_computing():
     with pytest.raises(ValueError, match="in_coupling"):
         twin_map({"in_coupling": 0.5}, kappa=[0.1], n_source=[1.0], in_coupling=[0.5, 1.2], progress=False)
