@@ -71,10 +71,10 @@ def validate_basis_states(states: Sequence[str] | str) -> tuple[str, ...]:
     return states
 
 
-def validate_shots(shots: int) -> int:
-    """Shots per setting as an int in [1, MAX_SHOTS]; ValueError otherwise."""
-    if isinstance(shots, bool) or not float(shots).is_integer() or not 1 <= shots <= MAX_SHOTS:
-        raise ValueError(f"shots={shots!r} is outside the allowed range: integers in [1, {MAX_SHOTS}]")
+def validate_shots(shots: int, maximum: int = MAX_SHOTS) -> int:
+    """Shots per setting as an int in [1, maximum]; ValueError otherwise."""
+    if isinstance(shots, bool) or not float(shots).is_integer() or not 1 <= shots <= maximum:
+        raise ValueError(f"shots={shots!r} is outside the allowed range: integers in [1, {maximum}]")
     return int(shots)
 
 
@@ -127,6 +127,9 @@ class TwoQubitReadout(Instrument):
     Methods: :meth:`measure`, :meth:`measure_prepared`, :meth:`assignment_matrices`,
     :meth:`lab_link`, :meth:`settle`.
     """
+
+    #: Most shots per setting one acquisition takes (the hardware's result memory may set less).
+    max_shots: int = MAX_SHOTS
 
     def __init__(
         self,
@@ -233,7 +236,7 @@ class TwoQubitReadout(Instrument):
             "shots",
             label="Shots per setting",
             set_cmd=None,
-            vals=vals.Ints(1, MAX_SHOTS),
+            vals=vals.Ints(1, self.max_shots),
             initial_value=shots,
             docstring="Single shots per setting acquired by `counts`.",
         )
@@ -276,7 +279,7 @@ class TwoQubitReadout(Instrument):
     def measure(self, settings: Sequence[str] = PAULI_SETTINGS, shots: int = 2000) -> xr.DataArray:
         """Acquire ``shots`` single shots per setting; counts DataArray (dims setting, outcome)."""
         settings = validate_settings(settings)
-        shots = validate_shots(shots)
+        shots = validate_shots(shots, self.max_shots)
         counts = np.asarray(self._acquire(settings, shots))
         return counts_array(counts, settings, shots=shots, instrument=self.name)
 
@@ -294,7 +297,7 @@ class TwoQubitReadout(Instrument):
         touch the source (switch its output off first so the qubits start in their ground state).
         """
         states = validate_basis_states(states)
-        shots = validate_shots(shots)
+        shots = validate_shots(shots, self.max_shots)
         counts = np.asarray(self._acquire_prepared(states, shots))
         return counts_array(counts, states, dim="prepared", shots=shots, instrument=self.name)
 

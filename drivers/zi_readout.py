@@ -87,6 +87,9 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
         **kwargs: qubit parameters of :class:`TwoQubitReadout`.
     """
 
+    #: The result logger holds at most MAX_RESULT_LENGTH shots of one setting.
+    max_shots = MAX_RESULT_LENGTH
+
     def __init__(
         self,
         name: str,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +45,14 @@ def _line_stage(text: str):
 
 
 def _parameter_override(text: str) -> tuple[str, float]:
+    from dataclasses import fields
+
+    from thermalink.simulators import LinkParameters
+
     name, _, value = text.partition("=")
+    allowed = [field.name for field in fields(LinkParameters)]
+    if name.strip() not in allowed:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: {name.strip()!r} is not one of {allowed}")
     try:
         return name.strip(), float(value)
     except ValueError:
@@ -146,11 +154,15 @@ def _sweep_plan(args: argparse.Namespace):
     return bandwidth_temperature_map(bandwidths, temperatures, **options)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from thermalink.experiments.lab_station import LabStation
-    from thermalink.experiments.readout_calibration import calibrate_readout
+    from thermalink.experiments.readout_calibration import calibrate_readout, restore_calibration
     from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
     from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
@@ -166,7 +178,11 @@ def _run(args: argparse.Namespace) -> int:
     conn = database(args.db)
     lab = LabStation.from_config(args.station)
     metadata = {}
-    if plan is not None:
+    if plan is None:  # resuming: the readout assumes the calibration the run started with
+        stored = open_sweep_run(conn, args.resume).dataset.metadata.get(CALIBRATION_KEY)
+        if stored is not None:
+            restore_calibration(lab.readout, stored)
+    else:
         lab.validate_plan(plan)  # before the calibration touches the source
         if args.calibrate_readout:
             calibration = calibrate_readout(lab, shots=args.calibration_shots, apply=True, seed=args.seed)
@@ -181,12 +197,17 @@ def _run(args: argparse.Namespace) -> int:
         analyse_seconds.append(time.perf_counter() - start)
 
     analyse_seconds: list[float] = []
+    # A polite kill (SIGTERM, a closed terminal) stops like Ctrl-C: source safe, run resumable.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=analyse_live,
                             metadata=metadata)
     except SweepStopped as stopped:
         print(f"thermalink: {stopped}", file=sys.stderr)
         return 3
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     run = open_sweep_run(conn, outcome.run_id)
     if outcome.already_complete:
         print(f"run {outcome.run_id} is already complete")

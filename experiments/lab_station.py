@@ -8,6 +8,7 @@ station (the default) and on a real one. Settings are in lab units (Hz, K, dB).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from thermalink.station_configs import station_config_path
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
 REQUIRED_INSTRUMENTS = ("source", "readout")
+#: Source settings that enter the twin's lab description directly.
+_LINK_FIELDS = {"bandwidth": "bandwidth_Hz", "center_frequency": "filter_center_Hz"}
 #: Order in which a point's settings are applied: the slow temperature ramp first.
 APPLY_ORDER = ("temperature", "attenuation", "center_frequency", "bandwidth")
 
@@ -80,7 +83,18 @@ class LabStation:
                         f"point {index}: {name}={value} {SOURCE_SETTINGS[name]} is rejected by "
                         f"{parameter.full_name}: {error}"
                     ) from None
-        self.readout.shots.validate(plan.shots)
+        try:
+            self.readout.shots.validate(plan.shots)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"shots={plan.shots} is rejected by {self.readout.shots.full_name}: {error}") from None
+        # Every point must also make sense to the twin (qubit parameters, linewidths, ...).
+        link = self.lab_link()
+        for index, point in enumerate(plan.points):
+            changes = {field: point[name] for name, field in _LINK_FIELDS.items() if name in point}
+            try:
+                replace(link, **changes).to_parameters()
+            except ValueError as error:
+                raise ValueError(f"point {index}: the twin cannot describe this operating point: {error}") from None
 
     # -- one point ------------------------------------------------------------------------------
     def apply(self, point: dict) -> None:

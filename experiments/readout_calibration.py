@@ -137,6 +137,13 @@ def apply_calibration(readout, calibration: ReadoutCalibration) -> None:
         readout.parameters[name](value)
 
 
+def restore_calibration(readout, stored: str) -> None:
+    """Write a calibration stored with a run (:meth:`ReadoutCalibration.to_json`) back into the readout."""
+    assignment = np.asarray(json.loads(stored)["assignment"])
+    for name, value in _by_parameter(assignment).items():
+        readout.parameters[name](value)
+
+
 def calibrate_readout(lab, shots: int = 20_000, *, apply: bool = False, settle_s: float = 1e-3,
                       seed: int | None = None) -> ReadoutCalibration:
     """Measure the readout's assignment matrices on the station of ``lab`` (a ``LabStation``).
@@ -148,7 +155,7 @@ def calibrate_readout(lab, shots: int = 20_000, *, apply: bool = False, settle_s
     virtual readout's shot noise (ignored by real ones). ValueError names a bad ``shots``,
     ``settle_s`` or an implausible (> 0.5) error probability; nothing is applied then.
     """
-    shots = validate_shots(shots)
+    shots = validate_shots(shots, lab.readout.max_shots)
     if not (np.isfinite(settle_s) and settle_s >= 0):
         raise ValueError(f"settle_s={settle_s!r} is outside the allowed range [0, inf) s")
     source = lab.source

@@ -2,8 +2,8 @@
 
 The same runner drives the simulated and the real station (through :class:`.lab_station.LabStation`).
 It validates the whole plan before any instrument moves, retries a failing instrument call a
-bounded number of times, and on Ctrl-C or a persistent failure puts the source in its safe state
-and leaves the run resumable: every completed point is already committed to the database, and
+bounded number of times (never a safety trip), and on Ctrl-C or any failure puts the source in its
+safe state and leaves the run resumable: every completed point is already committed to the database, and
 ``run_sweep(..., resume_run_id=N)`` continues with the first missing point. Each point's readout
 seed is derived from the plan's seed and the point index, so an interrupted-and-resumed run
 stores the same counts as an uninterrupted one.
@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from thermalink.drivers.thermal_source import InterlockError
 
 from .lab_station import LabStation
 from .sweep_plan import SweepPlan
@@ -44,11 +46,21 @@ class SweepOutcome:
     already_complete: bool = False
 
 
+#: Failures that are never retried: the source has tripped into its safe state (interlock, hot load
+#: that did not settle) and a retry would heat it again. The sweep stops and says why.
+NOT_RETRIED = (InterlockError, TimeoutError)
+
+
 def with_retries(action: Callable, what: str, retries: int):
-    """Call ``action``; on an exception retry up to ``retries`` more times, then raise."""
+    """Call ``action``; on an exception retry up to ``retries`` more times, then raise.
+
+    Safety trips (:data:`NOT_RETRIED`) are raised at once.
+    """
     for attempt in range(retries + 1):
         try:
             return action()
+        except NOT_RETRIED:
+            raise
         except Exception as error:  # noqa: BLE001 - instrument errors come in every type
             if attempt == retries:
                 raise RuntimeError(f"{what} failed {retries + 1} times: {error!r}") from error
@@ -117,15 +129,22 @@ def run_sweep(
             outcome.points_measured.append(index)
             bar.update(1)
             if on_point is not None:
-                on_point(index, run)
+                try:
+                    on_point(index, run)
+                except Exception:  # noqa: BLE001 - e.g. a live analysis: never stops data taking
+                    log.exception("on_point failed at point %d; the point is saved, the sweep goes on", index)
     except KeyboardInterrupt:
         lab.safe_state()
         run.set_status("interrupted")
         raise SweepStopped(run.run_id, "interrupted by the user") from None
-    except RuntimeError as error:
+    except Exception as error:  # noqa: BLE001 - whatever failed, the source goes safe first
         lab.safe_state()
-        run.set_status(f"stopped: {error}")
-        raise SweepStopped(run.run_id, str(error)) from error
+        run.set_status(f"stopped: {error!r}")
+        raise SweepStopped(run.run_id, repr(error)) from error
+    except BaseException:  # SystemExit and the like: safe, recorded, and on its way
+        lab.safe_state()
+        run.set_status("stopped: the process was asked to exit")
+        raise
     finally:
         bar.close()
     run.complete()

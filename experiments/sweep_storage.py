@@ -137,6 +137,9 @@ def assignment_of(run: SweepRun) -> np.ndarray:
 def load_sweep(run: SweepRun) -> xr.Dataset:
     """The raw run as xarray: ``counts`` over (point, setting, outcome) and per-point settings."""
     data = run.dataset.get_parameter_data()
+    if "counts" not in data or not len(data["counts"]["point_index"]):
+        raise ValueError(f"run {run.run_id} has no measured points yet (status: "
+                         f"{run.dataset.metadata.get(STATUS_KEY, 'unknown')}); resume it first")
     counts_data = data["counts"]
     order = np.argsort(counts_data["point_index"][:, 0, 0]) if len(counts_data["point_index"]) else []
     points = counts_data["point_index"][order, 0, 0].astype(int) if len(order) else np.array([], int)
@@ -157,9 +160,16 @@ def load_sweep(run: SweepRun) -> xr.Dataset:
 
 
 def export_netcdf(run: SweepRun, path: str | Path) -> Path:
-    """Write the raw run as netCDF (h5netcdf); strings are stored as variable-length text."""
+    """Write the raw run as netCDF (h5netcdf): counts, per-point settings, the assignment matrices
+    and the readout calibration, enough to analyse the file on its own."""
     dataset = load_sweep(run)
     dataset["lab_link"] = dataset["lab_link"].astype(str)
+    # What the estimator needs beside the counts: the readout errors it folds in.
+    dataset["assignment"] = (("qubit", "read", "state"), assignment_of(run))
+    dataset["assignment"].attrs["convention"] = "A[qubit][i, j] = P(read i | state j), qubits 1 and 2"
+    dataset = dataset.assign_coords(qubit=[1, 2], read=[0, 1], state=[0, 1])
+    if CALIBRATION_KEY in run.dataset.metadata:
+        dataset.attrs["readout_calibration"] = run.dataset.metadata[CALIBRATION_KEY]
     path = Path(path)
     dataset.to_netcdf(path, engine="h5netcdf")
     return path

@@ -111,7 +111,7 @@ class LabLink:
             raise ValueError(f"link_loss_dB={self.link_loss_dB!r} is outside the allowed range [0, inf) dB")
         if not self.local_occupation >= 0:
             raise ValueError(f"local_occupation={self.local_occupation!r} is outside the allowed range [0, inf)")
-        waveguide_t1 = 1.0 / (2 * math.pi * max(self.qubit1_linewidth_Hz, self.qubit2_linewidth_Hz))
+        waveguide_t1 = self._waveguide_t1_s
         if self.t1_s is not None and not 0 < self.t1_s <= waveguide_t1:
             raise ValueError(
                 f"t1_s={self.t1_s!r} is outside the allowed range (0, {waveguide_t1:.4g}] s: "
@@ -121,6 +121,14 @@ class LabLink:
             t1 = self.t1_s if self.t1_s is not None else waveguide_t1
             if not 0 < self.t2_s <= 2 * t1:
                 raise ValueError(f"t2_s={self.t2_s!r} is outside the allowed range (0, 2 T1 = {2 * t1:.4g}] s")
+
+    @property
+    def _waveguide_t1_s(self) -> float:
+        """T1 of the faster-decaying qubit with the waveguide alone: ``1 / (2pi max linewidth)``.
+
+        The model has one local bath for both qubits, so measured T1/T2 are referred to it.
+        """
+        return 1.0 / (2 * math.pi * max(self.qubit1_linewidth_Hz, self.qubit2_linewidth_Hz))
 
     @property
     def rate_unit_Hz(self) -> float:
@@ -134,10 +142,10 @@ class LabLink:
         gamma_local = gamma_phi = 0.0
         if self.t1_s is not None:
             # 1/T1 = gamma_wg + gamma_local (2 n_q + 1): the local bath's total relaxation rate.
-            waveguide = 2 * math.pi * max(self.qubit1_linewidth_Hz, self.qubit2_linewidth_Hz)
-            gamma_local = max(1.0 / self.t1_s - waveguide, 0.0) / (2 * self.local_occupation + 1) / angular_unit
+            local_relaxation = max(1.0 / self.t1_s - 1.0 / self._waveguide_t1_s, 0.0)  # 1/s
+            gamma_local = local_relaxation / (2 * self.local_occupation + 1) / angular_unit
         if self.t2_s is not None:
-            t1 = self.t1_s if self.t1_s is not None else 1.0 / (2 * math.pi * self.qubit1_linewidth_Hz)
+            t1 = self.t1_s if self.t1_s is not None else self._waveguide_t1_s
             gamma_phi = max(1.0 / self.t2_s - 1.0 / (2 * t1), 0.0) / angular_unit
         return LinkParameters(
             kappa=self.bandwidth_Hz / unit,

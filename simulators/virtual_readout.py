@@ -5,14 +5,19 @@
 parameters (frequencies, linewidths in Hz, T1, T2, residual excitation, link loss, readout errors),
 builds the :class:`~thermalink.simulators.lab_units.LabLink` of that operating point, computes
 ``steady_state(lab_link.to_parameters())`` (cached while the operating point is unchanged) and
-samples single shots from it with the tomography estimator's own measurement model. Its assignment matrices are the true
-ones (a perfectly calibrated readout).
+samples single shots from it with the tomography estimator's own measurement model.
+
+Readout errors: the shots are drawn with ``true_assignment_errors`` (from the station file's
+``assignment_errors``); ``assignment_matrices()`` reports the *calibration*, the
+``qubitN_p*_given_*`` parameters, which start equal to the truth and change only when a readout
+calibration is applied. So a calibration measures the truth with statistical error, and the same
+seed draws the same shots whatever calibration was applied (a resumed run reproduces its counts).
 
 Basis-state preparation (:meth:`VirtualTwoQubitReadout.measure_prepared`, the readout
 calibration's input) is modelled as ideal: the prepared computational basis state exactly (perfect
-pi pulses, no residual excitation of the qubits, no decay before the readout), then the readout's
+pi pulses, no residual excitation of the qubits, no decay before the readout), then the true
 assignment errors. **Decision:** this keeps the calibration honest to test: it must recover exactly
-the readout's ``qubitN_p1_given_0`` / ``qubitN_p0_given_1`` within statistical error. The state of
+``true_assignment_errors`` within statistical error. The state of
 the link (source on or off) is deliberately not used, so a calibration with the source on would
 not be caught here; :func:`thermalink.experiments.readout_calibration.calibrate_readout` switches
 it off.
@@ -32,7 +37,7 @@ from qcodes.parameters import Parameter
 
 from thermalink.analysis.tomography_data import measurement_model
 from thermalink.drivers.instrument_lookup import resolve_instrument
-from thermalink.drivers.two_qubit_readout import TwoQubitReadout
+from thermalink.drivers.two_qubit_readout import TwoQubitReadout, assignment_matrix
 
 from .lab_units import LabLink
 from .steady_state import steady_state
@@ -61,6 +66,15 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
+        self.true_assignment_errors: Parameter = self.add_parameter(
+            "true_assignment_errors",
+            label="True readout errors",
+            set_cmd=None,
+            initial_value=tuple(float(e) for e in kwargs.get("assignment_errors", (0.0, 0.0, 0.0, 0.0))),
+            vals=vals.Sequence(vals.Numbers(0.0, 0.5), length=4),
+            docstring="The errors the shots are drawn with: qubit1 P(1|0), qubit1 P(0|1), qubit2 P(1|0), "
+            "qubit2 P(0|1). The qubitN_p*_given_* parameters are the calibration (they start equal).",
+        )
         self._source_ref = source
         self._method = steady_state_method
         self._cache: tuple[LabLink, np.ndarray] | None = None
@@ -95,9 +109,11 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         return self._cache[1]
 
     def _sample(self, rho: np.ndarray, settings: tuple[str, ...], shots: int) -> np.ndarray:
-        """Counts ``(len(settings), 4)``: the estimator's own measurement model (same conventions,
-        readout errors folded in), ``shots`` independent single shots per setting."""
-        probabilities = measurement_model(settings, self.assignment_matrices()).probabilities(rho)
+        """Counts ``(len(settings), 4)``: the estimator's own measurement model (same conventions),
+        the *true* readout errors folded in, ``shots`` independent single shots per setting."""
+        e = self.true_assignment_errors()
+        truth = (assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3]))
+        probabilities = measurement_model(settings, truth).probabilities(rho)
         probabilities = np.clip(probabilities, 0.0, None)
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         return self._rng.multinomial(shots, probabilities).astype(np.int64)

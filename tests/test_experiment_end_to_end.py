@@ -81,6 +81,9 @@ def test_default_run_command_measures_analyses_and_plots(tmp_path, capsys):
     exported = xr.open_dataset(out / "run1.nc", engine="h5netcdf")
     assert exported["counts"].dims == ("point", "setting", "outcome")
     assert int(exported["counts"].sum()) == 4 * 9 * 1000
+    assert exported["assignment"].dims == ("qubit", "read", "state")
+    np.testing.assert_allclose(exported["assignment"].sum("read"), 1.0)
+    assert "readout_calibration" in exported.attrs
 
     assert main(["analyze", "1", "--db", str(db)]) == 0
     assert "analysis of run 1 saved as run 3" in capsys.readouterr().out

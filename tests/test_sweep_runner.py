@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from pyvisa.errors import VisaIOError
 
 from thermalink.experiments.lab_station import LabStation, load_station
 from thermalink.experiments.sweep_plan import SweepPlan, bandwidth_sweep, log_range, temperature_sweep
@@ -122,7 +123,7 @@ def test_a_flaky_instrument_is_retried(lab, conn, monkeypatch):
     def flaky(self, settings, shots):
         calls["n"] += 1
         if calls["n"] == 2:
-            raise TimeoutError("VI_ERROR_TMO")
+            raise VisaIOError(-1073807339)  # VI_ERROR_TMO: a transient VISA timeout
         return acquire(self, settings, shots)
 
     monkeypatch.setattr(type(lab.readout), "_acquire", flaky)
@@ -186,3 +187,60 @@ def test_a_run_killed_hard_resumes_to_the_same_dataset_as_an_uninterrupted_one(l
     np.testing.assert_array_equal(resumed["counts"].values, reference["counts"].values)
     np.testing.assert_allclose(resumed["bandwidth"].values, reference["bandwidth"].values)
     assert os.path.getsize(db) > 0
+
+
+def test_a_failing_live_analysis_does_not_stop_data_taking(lab, conn):
+    def broken_analysis(index, run):
+        raise np.linalg.LinAlgError("singular matrix")
+
+    outcome = run_sweep(lab, small_plan(), conn, progress=False, on_point=broken_analysis)
+    assert outcome.points_measured == [0, 1, 2, 3]
+    assert open_sweep_run(conn, outcome.run_id).dataset.completed
+
+
+def test_any_failure_mid_sweep_leaves_the_source_safe(lab, conn, monkeypatch):
+    calls = {"n": 0}
+    settle_time = LabStation.settle_time
+
+    def failing_twice(self, plan):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ValueError("the twin cannot describe this point")
+        return settle_time(self, plan)
+
+    monkeypatch.setattr(LabStation, "settle_time", failing_twice)
+    with pytest.raises(SweepStopped, match="cannot describe") as stopped:
+        run_sweep(lab, small_plan(), conn, progress=False)
+    assert not lab.source.output() and heater_is_off(lab)
+    assert load_sweep(open_sweep_run(conn, stopped.value.run_id)).attrs["status"].startswith("stopped")
+
+
+def test_an_interlock_trip_is_never_retried(lab, conn, monkeypatch):
+    from thermalink.drivers.thermal_source import InterlockError
+
+    attempts = {"n": 0}
+
+    def tripping(point):
+        attempts["n"] += 1
+        raise InterlockError("mixing chamber at 0.3 K is above its limit")
+
+    monkeypatch.setattr(lab, "apply", tripping)
+    with pytest.raises(SweepStopped, match="mixing chamber"):
+        run_sweep(lab, small_plan(), conn, progress=False, retries=3)
+    assert attempts["n"] == 1
+    assert not lab.source.output() and heater_is_off(lab)
+
+
+def test_qubit_parameters_the_twin_rejects_stop_the_plan_before_anything_moves(lab, conn):
+    lab.readout.t1(1.6e-7)  # longer than the waveguide allows for a 1 MHz linewidth
+    with pytest.raises(ValueError, match="t1_s=1.6e-07"):
+        run_sweep(lab, small_plan(), conn, progress=False)
+    assert lab.source.temperature() < 5.0
+
+
+def test_a_run_without_points_says_so(lab, conn):
+    from thermalink.experiments.sweep_storage import create_sweep_run
+
+    run = create_sweep_run(conn, small_plan(), "simulated", {}, lab.assignment())
+    with pytest.raises(ValueError, match=f"run {run.run_id} has no measured points yet"):
+        load_sweep(run)

@@ -88,8 +88,24 @@ def test_relaxation_rate_is_the_slowest_excitation_diagonal_mode_of_the_full_lio
     # Every mode of the sector is a mode of the full Liouvillian.
     distance = np.abs(sector[:, None] - full[None, :]).min(axis=1)
     assert distance.max() < 1e-8
-    rate = relaxation_rate(p)
-    assert 0 < rate <= p.kappa * (1 + 1e-6)
+
+
+def slowest_decay(p, cutoff):
+    eigenvalues = np.linalg.eigvals(sector_generator(p, cutoff).toarray())
+    return -np.sort(eigenvalues.real)[-2]  # the largest real part is the steady state's zero
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_relaxation_rate_equals_the_gap_of_the_dense_sector(seed):
+    p = random_parameters(np.random.default_rng(seed))
+    assert relaxation_rate(p, tol=1e-6) == pytest.approx(slowest_decay(p, fock_cutoff(p, 1e-6)), rel=1e-8)
+
+
+def test_relaxation_rate_on_the_sparse_path_equals_the_dense_gap():
+    p = LinkParameters(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02)
+    cutoff = fock_cutoff(p, 1e-6)
+    assert sector_generator(p, cutoff).shape[0] > 400  # the shift-invert branch
+    assert relaxation_rate(p, tol=1e-6) == pytest.approx(slowest_decay(p, cutoff), rel=1e-8)
 
 
 def test_relaxation_rate_is_set_by_the_filter_in_the_adiabatic_regime():

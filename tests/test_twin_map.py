@@ -72,6 +72,13 @@ def test_twin_point_command_rejects_bad_parameters_with_the_range(capsys):
     assert "transmission=2.0 is outside the allowed range [0.0, 1.0]" in capsys.readouterr().err
 
 
+def test_an_unknown_parameter_name_is_named_with_the_allowed_ones(capsys):
+    with pytest.raises(SystemExit):
+        main(["twin", "point", "--kappa", "0.1", "--n-source", "10", "--set", "tranmission=0.9"])
+    err = capsys.readouterr().err
+    assert "'tranmission' is not one of" in err and "'transmission'" in err
+
+
 def test_twin_point_command_prints_the_figures(capsys):
     assert main(["twin", "point", "--kappa", "0.1", "--n-source", "10"]) == 0
     out = capsys.readouterr().out

@@ -203,3 +203,11 @@ def test_pi_amplitude_is_a_validated_full_scale_parameter(readout):
     assert readout.qubit1_pi_amplitude.unit == ""
     with pytest.raises(ValueError):
         readout.qubit2_pi_amplitude(1.2)
+
+
+def test_shots_beyond_the_result_logger_are_rejected_by_the_parameter_itself(readout):
+    readout.shots.validate(2**19)
+    with pytest.raises(ValueError, match="524288"):
+        readout.shots.validate(2**19 + 1)
+    with pytest.raises(ValueError, match=r"shots=600000 is outside the allowed range: integers in \[1, 524288\]"):
+        readout.measure(["ZZ"], shots=600_000)
