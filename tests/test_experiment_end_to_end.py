@@ -127,3 +127,45 @@ def test_report_of_an_unknown_run_names_it(tmp_path, capsys):
     database(tmp_path / "empty.db")
     assert main(["report", "7", "--db", str(tmp_path / "empty.db")]) == 2
     assert "run 7" in capsys.readouterr().err
+
+
+def test_a_terminated_run_command_resumes_to_the_counts_of_an_uninterrupted_one(tmp_path):
+    """SIGTERM mid-sweep (after the readout calibration was applied), then 'thermalink run --resume'."""
+    import signal
+    import subprocess
+    import sys
+    import time as clock
+
+    common = ["--points", "6", "--bandwidth", "3e3", "3e5", "--shots", "400", "--bootstrap", "10",
+              "--calibration-shots", "2000", "--seed", "5"]
+    command = [sys.executable, "-m", "thermalink.experiments.cli", "run"]
+    killed_db, reference_db = tmp_path / "killed.db", tmp_path / "reference.db"
+    process = subprocess.Popen([*command, "--db", str(killed_db), "--out", str(tmp_path), *common],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = clock.monotonic() + 240
+    while clock.monotonic() < deadline:  # wait until the first points are stored
+        if killed_db.exists():
+            try:
+                if len(open_sweep_run(database(killed_db), 1).completed_points()) >= 2:
+                    break
+            except ValueError:
+                pass
+        clock.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 3, err
+    assert "resume with 'thermalink run --resume 1'" in err
+    partial = open_sweep_run(database(killed_db), 1)
+    assert partial.dataset.metadata["thermalink_status"] == "interrupted"
+    assert 2 <= len(partial.completed_points()) < 6
+
+    resumed = subprocess.run([*command, "--db", str(killed_db), "--out", str(tmp_path), "--resume", "1"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    reference = subprocess.run([*command, "--db", str(reference_db), "--out", str(tmp_path / "ref"), *common],
+                               capture_output=True, text=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    killed_run, reference_run = open_sweep_run(database(killed_db), 1), open_sweep_run(database(reference_db), 1)
+    np.testing.assert_array_equal(load_sweep(killed_run)["counts"].values, load_sweep(reference_run)["counts"].values)
+    assert (killed_run.dataset.metadata["thermalink_assignment"]
+            == reference_run.dataset.metadata["thermalink_assignment"])
