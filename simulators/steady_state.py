@@ -89,17 +89,21 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
 def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     top = cutoff + 2
     # Continued fraction downwards: x_N = -T_N x_{N-1} with T_N = (D_N - U_N T_{N+1})^-1 R_N.
-    # (Lists of 16x16 blocks: indexing a list is cheaper than slicing a stack in this hot loop.)
+    # The blocks come transposed, so the loop forms G^T = D^T - T^T U^T and hands LAPACK the
+    # Fortran-ordered views G = (G^T).T and R = (R^T).T without copies. (Lists of 16x16 blocks:
+    # indexing a list is cheaper than slicing a stack in this hot loop.)
     transfer: list[np.ndarray] = [None] * (top + 1)  # type: ignore[list-item]
-    previous = np.zeros((16, 16))
+    previous_t = np.zeros((16, 16))
     for hi in range(top + 1, 1, -_CHUNK):
         lo = max(1, hi - _CHUNK)
-        diag, up, down = (list(blocks) for blocks in sector_blocks(p, np.arange(lo, hi), cutoff))
+        diag_t, up_t, down_t = (list(b) for b in sector_blocks(p, np.arange(lo, hi), cutoff, transposed=True))
         for i in range(hi - lo - 1, -1, -1):
-            _, _, previous, info = dgesv(diag[i] - up[i] @ previous, down[i], overwrite_a=1)
+            lhs_t = diag_t[i] - previous_t @ up_t[i]
+            _, _, solution, info = dgesv(lhs_t.T, down_t[i].T, overwrite_a=1, overwrite_b=1)
             if info != 0:
                 raise np.linalg.LinAlgError(f"singular block N={lo + i} for {p}")
-            transfer[lo + i] = previous
+            transfer[lo + i] = solution
+            previous_t = solution.T
     # Block 0 holds only |0, gg>: fix its weight to 1, propagate up, normalise.
     x = np.zeros(16)
     x[0] = 1.0
