@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -25,12 +26,20 @@ import numpy as np
 
 DEFAULT_OUTPUT = Path("thermalink_output")
 DEFAULT_DATABASE = Path("thermalink.db")
+DEFAULT_FREQUENCY = 6e9
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
     if not (value > 0 and np.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text!r} is outside the allowed range (0, inf)")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the allowed range: integers >= 0")
     return value
 
 
@@ -76,6 +85,8 @@ def _twin_map(args: argparse.Namespace) -> int:
 
     base = dict(args.set)
     kappas = _axis(args.kappa, args.kappa_points, "kappa")
+    if args.temperature is None and (args.stage or args.frequency != DEFAULT_FREQUENCY):
+        raise ValueError("--stage and --frequency describe how a source temperature becomes N_h: give --temperature")
     if args.temperature is not None:
         temperatures = _axis(args.temperature, args.n_source_points, "temperature")
         occupations = np.array([source_occupation(t, args.frequency, args.stage) for t in temperatures])
@@ -94,6 +105,8 @@ def _twin_map(args: argparse.Namespace) -> int:
     if temperatures is not None:
         dataset = dataset.assign_coords(source_temperature=("n_source", temperatures))
         dataset["source_temperature"].attrs["units"] = "K"
+        dataset.attrs["filter_center_Hz"] = args.frequency
+        dataset.attrs["line_stages_dB_K"] = json.dumps([[s.attenuation_dB, s.temperature_K] for s in args.stage])
         y = "source_temperature"
     args.out.mkdir(parents=True, exist_ok=True)
     netcdf = args.out / "twin_map.nc"
@@ -102,13 +115,11 @@ def _twin_map(args: argparse.Namespace) -> int:
     best = dataset["concurrence"].argmax(...)
     print(f"grid: {len(kappas)} kappa x {len(occupations)} source points, method={args.method}")
     print(f"entangled fraction of the grid: {entangled_fraction(dataset):.3f}")
-    print(
-        "largest concurrence: {:.4f} at kappa/gamma = {:.4g}, n_source = {:.4g}".format(
-            float(dataset["concurrence"].max()),
-            float(dataset["kappa"][best["kappa"]]),
-            float(dataset["n_source"][best["n_source"]]),
-        )
-    )
+    where = f"n_source = {float(dataset['n_source'][best['n_source']]):.4g}"
+    if temperatures is not None:
+        where += f" (source at {temperatures[int(best['n_source'])]:.4g} K)"
+    print(f"largest concurrence: {float(dataset['concurrence'].max()):.4f} at "
+          f"kappa/gamma = {float(dataset['kappa'][best['kappa']]):.4g}, {where}")
     print(f"wrote {png} and {netcdf}")
     return 0
 
@@ -135,6 +146,24 @@ def _twin_point(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Per sweep kind: (bandwidth values, temperature values) it takes, and their defaults.
+_SWEEP_SHAPES = {
+    "bandwidth": ((2, [1e3, 1e8]), (1, [40.0])),
+    "temperature": ((1, [1e4]), (2, [10.0, 40.0])),
+    "map": ((2, [1e3, 1e8]), (2, [10.0, 40.0])),
+}
+
+
+def _values(given: list[float] | None, count: int, default: list[float], option: str, sweep: str) -> list[float]:
+    values = default if given is None else given
+    if len(values) != count:
+        shape = "one value" if count == 1 else "MIN MAX"
+        raise ValueError(f"--sweep {sweep} takes {shape} for {option}, got {' '.join(map(str, values))}")
+    if count == 2 and not values[0] < values[1]:
+        raise ValueError(f"{option} {values[0]} {values[1]}: need MIN < MAX")
+    return values
+
+
 def _sweep_plan(args: argparse.Namespace):
     from thermalink.experiments.sweep_plan import (
         bandwidth_sweep,
@@ -143,19 +172,39 @@ def _sweep_plan(args: argparse.Namespace):
         temperature_sweep,
     )
 
+    (n_bandwidth, bandwidth_default), (n_temperature, temperature_default) = _SWEEP_SHAPES[args.sweep]
+    bandwidth = _values(args.bandwidth, n_bandwidth, bandwidth_default, "--bandwidth", args.sweep)
+    temperature = _values(args.temperature, n_temperature, temperature_default, "--temperature", args.sweep)
+    for option, value in (("--points", args.points), ("--temperature-points", args.temperature_points)):
+        if value < 1:
+            raise ValueError(f"{option} {value}: need at least 1 point")
     options = dict(shots=args.shots, settle_s=args.settle, settle_factor=args.settle_factor, seed=args.seed,
                    bootstrap=args.bootstrap, attenuation_dB=args.attenuation)
-    bandwidths = log_range(args.bandwidth[0], args.bandwidth[1], args.points)
     if args.sweep == "bandwidth":
-        return bandwidth_sweep(bandwidths, args.temperature[-1], **options)
-    temperatures = [float(t) for t in np.linspace(args.temperature[0], args.temperature[-1], args.temperature_points)]
+        return bandwidth_sweep(log_range(*bandwidth, args.points), temperature[0], **options)
+    temperatures = [float(t) for t in np.linspace(*temperature, args.temperature_points)]
     if args.sweep == "temperature":
-        return temperature_sweep(temperatures, args.bandwidth[0], **options)
-    return bandwidth_temperature_map(bandwidths, temperatures, **options)
+        return temperature_sweep(temperatures, bandwidth[0], **options)
+    return bandwidth_temperature_map(log_range(*bandwidth, args.points), temperatures, **options)
 
 
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _writable_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out {folder}: cannot create the output folder ({error.strerror})") from None
+
+
+def _existing_database(path: Path):
+    from thermalink.experiments.sweep_storage import database
+
+    if not path.is_file():
+        raise ValueError(f"--db {path}: no such database")
+    return database(path)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -167,6 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
     from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
     from thermalink.experiments.sweep_storage import (
+        ANALYSIS_LINK_KEY,
         CALIBRATION_KEY,
         database,
         load_analysis,
@@ -175,6 +225,7 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     plan = None if args.resume is not None else _sweep_plan(args)
+    _writable_folder(args.out)
     conn = database(args.db)
     lab = LabStation.from_config(args.station)
     metadata = {}
@@ -209,11 +260,12 @@ def _run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     run = open_sweep_run(conn, outcome.run_id)
-    if outcome.already_complete:
-        print(f"run {outcome.run_id} is already complete")
-    analysis = analyses.get(run.run_id) or SweepAnalysis(conn, run)
-    analysis.run = run
-    analysis.save(progress=True)
+    if outcome.already_complete and ANALYSIS_LINK_KEY in run.dataset.metadata:
+        print(f"run {outcome.run_id} is already complete and analysed; its report:")
+    else:
+        analysis = analyses.get(run.run_id) or SweepAnalysis(conn, run)
+        analysis.run = run
+        analysis.save(progress=True)
     raw, results = load_sweep(run), load_analysis(conn, run)
     print(summary_table(raw, results))
     paths = plot_sweep(raw, results, args.out)
@@ -230,7 +282,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_report import summary_table
     from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
 
-    conn = database(args.db)
+    conn = _existing_database(args.db)
     run = open_sweep_run(conn, args.run_id)
     analysis_id = analyse_run(conn, run, progress=True, significance=args.significance)
     print(summary_table(load_sweep(run), load_analysis(conn, run)))
@@ -242,7 +294,8 @@ def _report(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
     from thermalink.experiments.sweep_storage import database, export_netcdf, load_analysis, load_sweep, open_sweep_run
 
-    conn = database(args.db)
+    conn = _existing_database(args.db)
+    _writable_folder(args.out)
     run = open_sweep_run(conn, args.run_id)
     raw, analysis = load_sweep(run), load_analysis(conn, run)
     table = summary_table(raw, analysis)
@@ -326,11 +379,13 @@ def _add_run_parser(commands) -> None:
     run = commands.add_parser("run", help="measure a sweep (default: bandwidth sweep on the simulated station)")
     run.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
     run.add_argument("--sweep", choices=("bandwidth", "temperature", "map"), default="bandwidth")
-    run.add_argument("--bandwidth", nargs=2, type=_positive_float, default=[1e3, 1e8], metavar=("MIN_HZ", "MAX_HZ"),
-                     help="filter bandwidth range in Hz (log grid); a temperature sweep uses MIN_HZ")
+    run.add_argument("--bandwidth", nargs="+", type=_positive_float, default=None, metavar="HZ",
+                     help="filter bandwidth in Hz: MIN MAX (log grid) for bandwidth sweeps and maps "
+                          "(default 1e3 1e8), one value for a temperature sweep (default 1e4)")
     run.add_argument("--points", type=int, default=21, help="bandwidth points")
-    run.add_argument("--temperature", nargs="+", type=_positive_float, default=[40.0], metavar="K",
-                     help="source temperature in K (bandwidth sweep), or MIN MAX for temperature sweeps")
+    run.add_argument("--temperature", nargs="+", type=_positive_float, default=None, metavar="K",
+                     help="hot-load temperature in K: one value for a bandwidth sweep (default 40), "
+                          "MIN MAX for temperature sweeps and maps (default 10 40)")
     run.add_argument("--temperature-points", type=int, default=8)
     run.add_argument("--attenuation", type=float, default=0.0, help="step attenuator setting in dB (0)")
     run.add_argument("--shots", type=int, default=2000, help="shots per tomography setting")
@@ -338,11 +393,12 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--settle-factor", type=float, default=5.0, help="settle time in twin relaxation times")
     run.add_argument("--seed", type=int, default=1234)
     run.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per point")
-    run.add_argument("--retries", type=int, default=2, help="retries of a failing instrument call")
+    run.add_argument("--retries", type=_non_negative_int, default=2, help="retries of a failing instrument call")
     run.add_argument("--no-calibrate-readout", dest="calibrate_readout", action="store_false",
                      help="skip the readout calibration before a new sweep (its matrices go with the run)")
     run.add_argument("--calibration-shots", type=int, default=20000, help="shots per prepared basis state")
-    run.add_argument("--resume", type=int, default=None, metavar="RUN_ID", help="continue an interrupted run")
+    run.add_argument("--resume", type=int, default=None, metavar="RUN_ID",
+                     help="continue an interrupted run (it follows its stored plan; sweep options are ignored)")
     run.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
     run.set_defaults(handler=_run)
@@ -350,13 +406,13 @@ def _add_run_parser(commands) -> None:
     analyze = commands.add_parser("analyze", help="(re)analyse a stored run")
     analyze.add_argument("run_id", type=int)
     analyze.add_argument("--significance", type=float, default=0.05, help="goodness-of-fit level for 'consistent'")
-    analyze.add_argument("--db", type=Path, default=DEFAULT_DATABASE)
+    analyze.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
     analyze.set_defaults(handler=_analyze)
 
     report = commands.add_parser("report", help="figures (PNG/PDF), netCDF and a text summary of a run")
     report.add_argument("run_id", type=int)
-    report.add_argument("--db", type=Path, default=DEFAULT_DATABASE)
-    report.add_argument("--out", type=Path, default=DEFAULT_OUTPUT)
+    report.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
+    report.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder (./thermalink_output)")
     report.set_defaults(handler=_report)
 
 
@@ -379,12 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
     map_parser.add_argument("--kappa", nargs=2, type=_positive_float, default=[1e-3, 10.0], metavar=("MIN", "MAX"),
                             help="filter linewidth range in units of gamma (log grid)")
     map_parser.add_argument("--kappa-points", type=int, default=25)
-    map_parser.add_argument("--n-source", nargs=2, type=_positive_float, default=[1.0, 1000.0], metavar=("MIN", "MAX"),
-                            help="source occupation range (log grid)")
-    map_parser.add_argument("--temperature", nargs=2, type=_positive_float, metavar=("MIN_K", "MAX_K"),
-                            help="source temperature range in K instead of --n-source")
+    source_axis = map_parser.add_mutually_exclusive_group()
+    source_axis.add_argument("--n-source", nargs=2, type=_positive_float, default=[1.0, 1000.0],
+                             metavar=("MIN", "MAX"), help="source occupation range (log grid)")
+    source_axis.add_argument("--temperature", nargs=2, type=_positive_float, metavar=("MIN_K", "MAX_K"),
+                             help="source temperature range in K instead of --n-source")
     map_parser.add_argument("--n-source-points", type=int, default=25)
-    map_parser.add_argument("--frequency", type=_positive_float, default=6e9, help="filter centre in Hz (6e9)")
+    map_parser.add_argument("--frequency", type=_positive_float, default=DEFAULT_FREQUENCY,
+                            help="filter centre in Hz (6e9), for --temperature")
     map_parser.add_argument("--stage", type=_line_stage, action="append", default=[], metavar="DB:KELVIN",
                             help="line stage between load and filter, source side first (repeatable)")
     map_parser.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")

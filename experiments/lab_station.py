@@ -45,7 +45,11 @@ def load_station(config: str | Path | None = None) -> qcodes.Station:
         )
     for name in (*REQUIRED_INSTRUMENTS, "fridge"):
         if name in declared and name not in station.components:
-            station.load_instrument(name)
+            try:
+                station.load_instrument(name)
+            except Exception as error:  # noqa: BLE001 - VISA, LabOne and driver errors alike
+                raise ValueError(f"station file {str(path)!r}: instrument {name!r} could not be opened: "
+                                 f"{type(error).__name__}: {error}") from error
     qcodes.Station.default = station
     return station
 

@@ -24,6 +24,9 @@ from thermalink.simulators.lab_units import LabLink
 from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_sweep, save_analysis
 
 SIGNIFICANCE = 0.05
+#: Data sets simulated from the twin to calibrate the goodness-of-fit p-value (smallest p: 1/201),
+#: independent of the number of bootstrap resamples used for the intervals.
+NULL_SAMPLES = 200
 
 
 @lru_cache(maxsize=512)
@@ -37,8 +40,8 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
     """Figures of merit with intervals and the twin comparison of one point's counts."""
     predicted = twin_state(link)
     comparison = compare_with_twin(
-        counts, predicted, assignment=tuple(assignment), n_resamples=max(n_resamples, 2),
-        n_null_samples=n_resamples, significance=significance, rng=seed,
+        counts, predicted, assignment=tuple(assignment), n_resamples=n_resamples,
+        n_null_samples=NULL_SAMPLES, significance=significance, rng=seed,
     )
     boot = comparison.bootstrap
     result = {"rho": boot.reconstruction.density_matrix, "twin_rho": predicted}

@@ -21,6 +21,8 @@ from thermalink.analysis.tomography_data import PAULI_SETTINGS
 #: Source parameters a sweep may set, with their units.
 SOURCE_SETTINGS = {"bandwidth": "Hz", "temperature": "K", "attenuation": "dB", "center_frequency": "Hz"}
 SWEEP_KINDS = ("bandwidth", "temperature", "bandwidth_temperature")
+#: Bootstrap resamples per point: enough for a 95% interval, few enough to fit in memory.
+MIN_BOOTSTRAP, MAX_BOOTSTRAP = 20, 10_000
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,10 @@ class SweepPlan:
             raise ValueError(f"settle_s={self.settle_s!r} is outside the allowed range [0, inf) s")
         if not self.settle_factor > 0:
             raise ValueError(f"settle_factor={self.settle_factor!r} is outside the allowed range (0, inf)")
-        if not (isinstance(self.bootstrap, (int, np.integer)) and self.bootstrap >= 0):
-            raise ValueError(f"bootstrap={self.bootstrap!r} is outside the allowed range: integers >= 0")
+        if not (isinstance(self.bootstrap, (int, np.integer)) and MIN_BOOTSTRAP <= self.bootstrap <= MAX_BOOTSTRAP):
+            raise ValueError(
+                f"bootstrap={self.bootstrap!r} is outside the allowed range: integers in [{MIN_BOOTSTRAP}, {MAX_BOOTSTRAP}]"
+            )
 
     def point_seed(self, index: int) -> int:
         """Seed of point ``index``: independent of interruptions and of the other points."""

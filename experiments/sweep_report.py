@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity  # noqa: E402
+from thermalink.analysis.twin_map_plot import log_edges  # noqa: E402
 from thermalink.simulators import steady_state  # noqa: E402
 from thermalink.simulators.lab_units import LabLink  # noqa: E402
 
@@ -83,13 +84,17 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
             xs, c, f = x[order], analysis["twin_concurrence"].values[order], analysis["twin_singlet_fidelity"].values[order]
         ax.plot(xs, c, color="C0", label="concurrence (twin)")
         ax.plot(xs, f, color="C1", ls="--", label="singlet fidelity (twin)")
-        ax.set_xscale("log")
+        ax.set_xscale("log" if kind == "bandwidth" else "linear")
         ax.set_xlabel(x_label)
         ax.set_ylabel("figure of merit")
         ax.set_ylim(-0.02, 1.02)
-        ax.axhline(0.5, color="grey", lw=0.5, ls=":")
+        ax.axhline(0.5, color="grey", lw=0.5, ls=":", label="singlet fidelity 1/2 (entanglement witness)")
         ax.legend(fontsize=8)
-        ax.set_title(f"run {raw.attrs['run_id']}: {kind} sweep")
+        fixed = (f"hot load {float(raw['temperature'].median()):.1f} K" if kind == "bandwidth"
+                 else f"bandwidth {float(raw['bandwidth'].median()):.4g} Hz")
+        ax.set_title(f"run {raw.attrs['run_id']}: {kind} sweep, {fixed}, "
+                     f"attenuation {float(raw['attenuation'].median()):.0f} dB, {plan['shots']} shots/setting",
+                     fontsize=10)
     paths = []
     for suffix in ("png", "pdf"):
         path = folder / f"run{raw.attrs['run_id']}_{kind}.{suffix}"
@@ -104,17 +109,28 @@ def _plot_map(raw: xr.Dataset, analysis: xr.Dataset):
     planned = json.loads(raw.attrs["plan"])["points"]
     bandwidths = np.unique([p["bandwidth"] for p in planned])
     temperatures = np.unique([p["temperature"] for p in planned])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True, sharey=True)
-    for ax, name, title in ((axes[0], "concurrence", "measured"), (axes[1], "twin_concurrence", "twin")):
-        grid = np.full((len(temperatures), len(bandwidths)), np.nan)
-        for i in analysis["point"].values:
-            row = np.searchsorted(temperatures, planned[i]["temperature"])
-            col = np.searchsorted(bandwidths, planned[i]["bandwidth"])
+    grids = {name: np.full((len(temperatures), len(bandwidths)), np.nan) for name in ("concurrence", "twin_concurrence")}
+    for i in analysis["point"].values:
+        row = np.searchsorted(temperatures, planned[i]["temperature"])
+        col = np.searchsorted(bandwidths, planned[i]["bandwidth"])
+        for name, grid in grids.items():
             grid[row, col] = float(analysis[name].sel(point=i))
-        mesh = ax.pcolormesh(bandwidths, temperatures, grid, shading="nearest", vmin=0, vmax=1, cmap="viridis")
+    top = max(np.nanmax(list(grids.values())), 1e-3)
+    x_edges = log_edges(bandwidths)
+    y_edges = _linear_edges(temperatures)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True, sharey=True)
+    for ax, (name, grid), title in zip(axes, grids.items(), ("measured", "twin")):
+        mesh = ax.pcolormesh(x_edges, y_edges, grid, shading="flat", vmin=0, vmax=top, cmap="viridis")
         ax.set_xscale("log")
         ax.set_xlabel("filter bandwidth (Hz)")
         ax.set_title(f"concurrence, {title}")
     axes[0].set_ylabel("source temperature (K)")
     fig.colorbar(mesh, ax=axes, label="concurrence")
     return fig
+
+
+def _linear_edges(centers: np.ndarray) -> np.ndarray:
+    if len(centers) == 1:
+        return np.array([centers[0] - 0.5, centers[0] + 0.5])
+    middle = (centers[1:] + centers[:-1]) / 2
+    return np.concatenate([[2 * centers[0] - middle[0]], middle, [2 * centers[-1] - middle[-1]]])

@@ -133,10 +133,10 @@ def run_sweep(
                     on_point(index, run)
                 except Exception:  # noqa: BLE001 - e.g. a live analysis: never stops data taking
                     log.exception("on_point failed at point %d; the point is saved, the sweep goes on", index)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         lab.safe_state()
         run.set_status("interrupted")
-        raise SweepStopped(run.run_id, "interrupted by the user") from None
+        raise SweepStopped(run.run_id, str(interrupt) or "interrupted by the user") from None
     except Exception as error:  # noqa: BLE001 - whatever failed, the source goes safe first
         lab.safe_state()
         run.set_status(f"stopped: {error!r}")

@@ -125,6 +125,9 @@ def open_sweep_run(conn, run_id: int) -> SweepRun:
         dataset = load_by_id(run_id, conn=conn)
     except (ValueError, NameError, RuntimeError) as error:
         raise ValueError(f"run {run_id} is not in this database ({error})") from None
+    if RAW_LINK_KEY in dataset.metadata:
+        raise ValueError(f"run {run_id} is the analysis of run {dataset.metadata[RAW_LINK_KEY]}; "
+                         f"use run {dataset.metadata[RAW_LINK_KEY]}")
     if PLAN_KEY not in dataset.metadata:
         raise ValueError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY} metadata)")
     return SweepRun(dataset, SweepPlan.from_json(dataset.metadata[PLAN_KEY]))

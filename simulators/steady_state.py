@@ -42,6 +42,8 @@ from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
+#: Largest cutoff solved (~2 KB per block kept: 1e6 blocks ~ 2 GB, about a minute).
+MAX_CUTOFF = 1_000_000
 _CHUNK = 2048
 #: Above this many blocks, BLAS/LAPACK are held to one thread for the solve (see .blas_threads).
 _SINGLE_THREAD_ABOVE = 500
@@ -78,6 +80,11 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
         cutoff = fock_cutoff(p, tol)
     elif int(cutoff) != cutoff or cutoff < 0:
         raise ValueError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
+    if cutoff > MAX_CUTOFF:
+        raise ValueError(
+            f"the filter occupation n_c={p.n_filter:.4g} needs a Fock cutoff of {cutoff} (allowed range: up to "
+            f"{MAX_CUTOFF}, about n_c <= {MAX_CUTOFF / 18.4:.0f} at tol=1e-8): use method='adiabatic' there"
+        )
     cutoff = int(cutoff)
     top = cutoff + 2
     if top > _SINGLE_THREAD_ABOVE:

@@ -94,7 +94,7 @@ def test_run_calibrates_the_readout_first_and_stores_the_matrices_it_used(tmp_pa
 
     db = tmp_path / "thermalink.db"
     code = main(["run", "--db", str(db), "--out", str(tmp_path), "--points", "2", "--bandwidth", "1e4", "1e6",
-                 "--shots", "500", "--bootstrap", "10", "--calibration-shots", "50000"])
+                 "--shots", "500", "--bootstrap", "20", "--calibration-shots", "50000"])
     assert code == 0
     assert "readout calibration, 50000 shots per prepared state" in capsys.readouterr().out
     run = open_sweep_run(database(db), 1)
@@ -115,6 +115,10 @@ def test_run_calibrates_the_readout_first_and_stores_the_matrices_it_used(tmp_pa
         (["--shots", "-5"], "shots=-5"),
         (["--bandwidth", "1e3", "1e10"], "bandwidth=10000000000.0 Hz"),
         (["--temperature", "500"], "temperature=500.0 K"),
+        (["--temperature", "10", "40"], "--sweep bandwidth takes one value for --temperature, got 10.0 40.0"),
+        (["--sweep", "temperature", "--temperature", "20"], "--sweep temperature takes MIN MAX for --temperature"),
+        (["--bandwidth", "1e6", "1e3"], "--bandwidth 1000000.0 1000.0: need MIN < MAX"),
+        (["--bootstrap", "0"], "bootstrap=0 is outside the allowed range"),
     ],
 )
 def test_bad_run_input_is_rejected_with_the_offending_value(tmp_path, capsys, arguments, message):
@@ -136,7 +140,7 @@ def test_a_terminated_run_command_resumes_to_the_counts_of_an_uninterrupted_one(
     import sys
     import time as clock
 
-    common = ["--points", "6", "--bandwidth", "3e3", "3e5", "--shots", "400", "--bootstrap", "10",
+    common = ["--points", "6", "--bandwidth", "3e3", "3e5", "--shots", "400", "--bootstrap", "20",
               "--calibration-shots", "2000", "--seed", "5"]
     command = [sys.executable, "-m", "thermalink.experiments.cli", "run"]
     killed_db, reference_db = tmp_path / "killed.db", tmp_path / "reference.db"

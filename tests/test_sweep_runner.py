@@ -78,7 +78,11 @@ def test_bad_sweep_values_are_rejected_before_any_instrument_moves(lab, conn):
     assert lab.source.temperature() < 5.0  # never heated
 
 
-@pytest.mark.parametrize("options, message", [({"shots": -5}, "shots=-5"), ({"settle_s": -1.0}, "settle_s=-1.0")])
+@pytest.mark.parametrize(
+    "options, message",
+    [({"shots": -5}, "shots=-5"), ({"settle_s": -1.0}, "settle_s=-1.0"),
+     ({"bootstrap": 5}, r"bootstrap=5 is outside the allowed range: integers in \[20, 10000\]")],
+)
 def test_bad_plan_options_name_the_value(options, message):
     with pytest.raises(ValueError, match=message):
         small_plan(**options)

@@ -67,6 +67,12 @@ def test_twin_map_command_accepts_source_temperatures(tmp_path):
     assert data["n_source"].values[1] == pytest.approx(1041.33 / 100 + 0.99 * 13.4, rel=0.01)
 
 
+def test_line_stages_without_temperatures_are_refused(tmp_path, capsys):
+    assert main(["twin", "map", "--stage", "20:4", "--kappa-points", "2", "--n-source-points", "2",
+                 "--out", str(tmp_path)]) == 2
+    assert "give --temperature" in capsys.readouterr().err
+
+
 def test_twin_point_command_rejects_bad_parameters_with_the_range(capsys):
     assert main(["twin", "point", "--kappa", "0.1", "--n-source", "10", "--set", "transmission=2"]) == 2
     assert "transmission=2.0 is outside the allowed range [0.0, 1.0]" in capsys.readouterr().err
