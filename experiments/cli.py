@@ -334,7 +334,14 @@ def _calibrate_source(args: argparse.Namespace) -> int:
     from thermalink.experiments.lab_station import LabStation
     from thermalink.experiments.source_characterisation import characterise_source
 
+    from thermalink.experiments.source_characterisation import MAX_GAIN_DB, MIN_GAIN_DB
+
+    if args.gain is not None and not (np.isfinite(args.gain) and MIN_GAIN_DB <= args.gain <= MAX_GAIN_DB):
+        raise ValueError(f"--gain {args.gain} is outside the allowed range [{MIN_GAIN_DB}, {MAX_GAIN_DB}] dB")
+    _writable_folder(args.out)
     lab = LabStation.from_config(args.station)
+    flags = {"temperature": "--temperature", "attenuation": "--attenuation", "center_frequency": "--center",
+             "bandwidth": "--bandwidth"}
     settings = {name: value for name, value in (("temperature", args.temperature), ("attenuation", args.attenuation),
                 ("center_frequency", args.center), ("bandwidth", args.bandwidth)) if value is not None}
     for name, value in settings.items():
@@ -342,7 +349,7 @@ def _calibrate_source(args: argparse.Namespace) -> int:
         try:
             parameter.validate(value)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"--{name.replace('_', '-')} {value} is rejected by {parameter.full_name}: {error}") from None
+            raise ValueError(f"{flags[name]} {value} is rejected by {parameter.full_name}: {error}") from None
     if settings:
         lab.apply(settings)
     result = characterise_source(lab, npts=args.points, chain_gain_dB=args.gain,

@@ -36,6 +36,8 @@ from thermalink.simulators.lab_units import PLANCK
 
 #: Largest resolution bandwidth of the N9030B, Hz (smallest: 1 Hz).
 MAX_RES_BW_HZ = 8e6
+#: Plausible gain of the amplifier chain between the filter output and the analyzer, dB.
+MIN_GAIN_DB, MAX_GAIN_DB = -50.0, 120.0
 #: Relative radiometer noise per trace point the automatic sweep time aims at.
 TARGET_POINT_NOISE = 0.05
 
@@ -130,6 +132,8 @@ def characterise_source(
         raise ValueError(f"rbw_fraction={rbw_fraction!r} is outside the allowed range (0, 0.2]")
     if sweep_time_s is not None and not (np.isfinite(sweep_time_s) and sweep_time_s > 0):
         raise ValueError(f"sweep_time_s={sweep_time_s!r} is outside the allowed range (0, inf) s")
+    if chain_gain_dB is not None and not (np.isfinite(chain_gain_dB) and MIN_GAIN_DB <= chain_gain_dB <= MAX_GAIN_DB):
+        raise ValueError(f"chain_gain_dB={chain_gain_dB!r} is outside the allowed range [{MIN_GAIN_DB}, {MAX_GAIN_DB}] dB")
     analyzer = lab.instrument("spectrum_analyzer")
     if chain_gain_dB is None:
         if "gain" not in analyzer.parameters:

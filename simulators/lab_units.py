@@ -22,7 +22,10 @@ BOLTZMANN = 1.380649e-23  # J / K
 
 
 def bose_einstein(temperature_K, frequency_Hz):
-    """Thermal occupation ``1 / (exp(h f / k_B T) - 1)``; 0 at ``T = 0``."""
+    """Thermal occupation ``1 / (exp(h f / k_B T) - 1)``; 0 at ``T = 0``.
+
+    Temperature first, then frequency: ``bose_einstein(300.0, 6e9)`` is about 1041.
+    """
     temperature = np.asarray(temperature_K, dtype=float)
     frequency = np.asarray(frequency_Hz, dtype=float)
     if np.any(~(temperature >= 0)):
