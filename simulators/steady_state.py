@@ -106,7 +106,7 @@ def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
         diag_t, up_t, down_t = (list(b) for b in sector_blocks(p, np.arange(lo, hi), cutoff, transposed=True))
         for i in range(hi - lo - 1, -1, -1):
             lhs_t = diag_t[i] - previous_t @ up_t[i]
-            _, _, solution, info = dgesv(lhs_t.T, down_t[i].T, overwrite_a=1, overwrite_b=1)
+            _, _, solution, info = dgesv(lhs_t.T, down_t[i].T, overwrite_a=1)  # fresh solution: no chunk kept alive
             if info != 0:
                 raise np.linalg.LinAlgError(f"singular block N={lo + i} for {p}")
             transfer[lo + i] = solution
