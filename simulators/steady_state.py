@@ -48,6 +48,7 @@ _CHUNK = 2048
 #: Above this many blocks, BLAS/LAPACK are held to one thread for the solve (see .blas_threads).
 _SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
+_REAL_SYMMETRIC = np.array([i for i, (kind, _, _) in enumerate(REAL_PARAMS) if kind != "im"])
 _IM_GE_EG = REAL_PARAMS.index(("im", 1, 2))
 
 METHODS = ("exact", "adiabatic", "markov")
@@ -93,17 +94,34 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
     return _continued_fraction(p, cutoff)
 
 
+def _solved_parameters(p: LinkParameters) -> np.ndarray:
+    """Real block parameters the recursion carries.
+
+    Without detunings the Hamiltonian is imaginary and every jump operator real, so real-symmetric
+    blocks never mix with imaginary-antisymmetric ones and the steady state has no imaginary part:
+    the 10 diagonal and real-part parameters suffice. Otherwise all 16.
+    """
+    if p.delta1 == 0.0 and p.delta2 == 0.0:
+        return _REAL_SYMMETRIC
+    return np.arange(16)
+
+
 def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     top = cutoff + 2
+    solved = _solved_parameters(p)
+    size = len(solved)
     # Continued fraction downwards: x_N = -T_N x_{N-1} with T_N = (D_N - U_N T_{N+1})^-1 R_N.
     # The blocks come transposed, so the loop forms G^T = D^T - T^T U^T and hands LAPACK the
-    # Fortran-ordered views G = (G^T).T and R = (R^T).T without copies. (Lists of 16x16 blocks:
+    # Fortran-ordered views G = (G^T).T and R = (R^T).T without copies. (Lists of blocks:
     # indexing a list is cheaper than slicing a stack in this hot loop.)
     transfer: list[np.ndarray] = [None] * (top + 1)  # type: ignore[list-item]
-    previous_t = np.zeros((16, 16))
+    previous_t = np.zeros((size, size))
     for hi in range(top + 1, 1, -_CHUNK):
         lo = max(1, hi - _CHUNK)
-        diag_t, up_t, down_t = (list(b) for b in sector_blocks(p, np.arange(lo, hi), cutoff, transposed=True))
+        blocks = sector_blocks(p, np.arange(lo, hi), cutoff, transposed=True)
+        if size < 16:
+            blocks = tuple(b[:, solved][:, :, solved] for b in blocks)
+        diag_t, up_t, down_t = (list(b) for b in blocks)
         for i in range(hi - lo - 1, -1, -1):
             lhs_t = diag_t[i] - previous_t @ up_t[i]
             _, _, solution, info = dgesv(lhs_t.T, down_t[i].T, overwrite_a=1)  # fresh solution: no chunk kept alive
@@ -111,14 +129,14 @@ def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
                 raise np.linalg.LinAlgError(f"singular block N={lo + i} for {p}")
             transfer[lo + i] = solution
             previous_t = solution.T
-    # Block 0 holds only |0, gg>: fix its weight to 1, propagate up, normalise.
-    x = np.zeros(16)
+    # Block 0 holds only |0, gg> (parameter 0): fix its weight to 1, propagate up, normalise.
+    x = np.zeros(size)
     x[0] = 1.0
-    states = np.empty((top + 1, 16))
-    states[0] = x
+    states = np.zeros((top + 1, 16))
+    states[0, solved] = x
     for n in range(1, top + 1):
         x = transfer[n] @ -x
-        states[n] = x
+        states[n, solved] = x
     populations = states[:, :4]
     coherence = states[:, _RE_GE_EG] + 1j * states[:, _IM_GE_EG]
     norm = populations.sum()
