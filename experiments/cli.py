@@ -280,7 +280,7 @@ def _run(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_analysis import analyse_run
     from thermalink.experiments.sweep_report import summary_table
-    from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
+    from thermalink.experiments.sweep_storage import load_analysis, load_sweep, open_sweep_run
 
     conn = _existing_database(args.db)
     run = open_sweep_run(conn, args.run_id)
@@ -292,7 +292,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
-    from thermalink.experiments.sweep_storage import database, export_netcdf, load_analysis, load_sweep, open_sweep_run
+    from thermalink.experiments.sweep_storage import export_netcdf, load_analysis, load_sweep, open_sweep_run
 
     conn = _existing_database(args.db)
     _writable_folder(args.out)

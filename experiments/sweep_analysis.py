@@ -10,7 +10,6 @@ QCoDeS run, linked to the raw run (:func:`.sweep_storage.save_analysis`).
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 
 import numpy as np
 import xarray as xr
@@ -18,8 +17,8 @@ from tqdm.auto import tqdm
 
 from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.analysis.twin_comparison import compare_with_twin
-from thermalink.simulators import steady_state
 from thermalink.simulators.lab_units import LabLink
+from thermalink.simulators.steady_state import twin_state
 
 from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_sweep, save_analysis
 
@@ -27,12 +26,6 @@ SIGNIFICANCE = 0.05
 #: Data sets simulated from the twin to calibrate the goodness-of-fit p-value (smallest p: 1/201),
 #: independent of the number of bootstrap resamples used for the intervals.
 NULL_SAMPLES = 200
-
-
-@lru_cache(maxsize=512)
-def twin_state(link: LabLink) -> np.ndarray:
-    """The twin's steady state for a lab description (cached: sweeps revisit operating points)."""
-    return steady_state(link.to_parameters())
 
 
 def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.integrate
@@ -38,6 +39,7 @@ from .liouvillian_blocks import (
     present_params,
     sector_blocks,
 )
+from .lab_units import LabLink
 from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
@@ -262,6 +264,15 @@ def steady_state(
     if method == "markov":
         return markov_steady_state(p)
     raise ValueError(f"method={method!r} is not one of {METHODS}")
+
+
+@lru_cache(maxsize=512)
+def twin_state(link: LabLink, method: str = "exact") -> np.ndarray:
+    """Steady state (read-only 4x4) of a lab operating point, cached: the virtual readout and the
+    analysis of the same point share one solve, and sweeps revisit operating points."""
+    rho = steady_state(link.to_parameters(), method=method)
+    rho.setflags(write=False)
+    return rho
 
 
 # --- relaxation -------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from thermalink.drivers.instrument_lookup import resolve_instrument
 from thermalink.drivers.two_qubit_readout import TwoQubitReadout, assignment_matrix
 
 from .lab_units import LabLink
-from .steady_state import steady_state
+from .steady_state import twin_state
 
 
 class VirtualTwoQubitReadout(TwoQubitReadout):
@@ -77,7 +77,6 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         )
         self._source_ref = source
         self._method = steady_state_method
-        self._cache: tuple[LabLink, np.ndarray] | None = None
         self._rng = np.random.default_rng(seed)
         self.seed: Parameter = self.add_parameter(
             "seed",
@@ -103,10 +102,7 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
 
     def state(self) -> np.ndarray:
         """The twin's steady state (4x4, basis gg, ge, eg, ee) at the current operating point."""
-        link = self.current_lab_link()
-        if self._cache is None or self._cache[0] != link:
-            self._cache = (link, steady_state(link.to_parameters(), method=self._method))
-        return self._cache[1]
+        return twin_state(self.current_lab_link(), self._method)
 
     def _sample(self, rho: np.ndarray, settings: tuple[str, ...], shots: int) -> np.ndarray:
         """Counts ``(len(settings), 4)``: the estimator's own measurement model (same conventions),

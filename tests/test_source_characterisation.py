@@ -1,7 +1,6 @@
 """Source characterisation on the simulated station: the fitted noise spectrum gives back the
 filter's centre and bandwidth and the source occupation that were set."""
 
-import numpy as np
 import pytest
 
 from thermalink.drivers.spectrum_analyzer import KeysightN9030B
