@@ -47,7 +47,7 @@ def run(kind: str, n_source: float) -> dict:
 
 
 def main() -> None:
-    print("exact twin (block-tridiagonal continued fraction), kappa = 0.01, in_coupling = 0.5")
+    print("exact twin (block cyclic reduction), kappa = 0.01, in_coupling = 0.5")
     print(f"{'n_source':>9} {'cutoff':>7} {'wall s':>8} {'peak MB':>8} {'us/block':>9}")
     exact = {}
     for n_source in (100, 1000, 2000, 10000):

@@ -1,6 +1,6 @@
 """Hold BLAS/LAPACK to one thread around hot loops of small matrices.
 
-The twin's continued fraction (16x16 blocks) and the batched MLE ((B, 32) x (32, K) products) make
+The twin's cyclic reduction (batched 10x10 or 16x16 blocks) and the batched MLE ((B, 32) x (32, K) products) make
 many calls far too small to share between threads; on the 2-core machine the idle BLAS threads
 spinning made both two to three times slower. The controller is built once (it inspects the
 loaded libraries) and reused.

@@ -212,45 +212,35 @@ def _monomials(v: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def _interior_polynomial_transposed(p: LinkParameters) -> np.ndarray:
-    """:func:`_interior_polynomial` with every 16x16 block transposed."""
+def _interior_polynomial_of(p: LinkParameters, params: tuple[int, ...]) -> np.ndarray:
+    """:func:`_interior_polynomial` restricted to the rows and columns ``params`` of every block."""
     k = len(_interior_polynomial(p))
-    return np.ascontiguousarray(_interior_polynomial(p).reshape(k, 3, 16, 16).transpose(0, 1, 3, 2).reshape(k, -1))
+    index = np.asarray(params)
+    full = _interior_polynomial(p).reshape(k, 3, 16, 16)
+    return np.ascontiguousarray(full[:, :, index][:, :, :, index].reshape(k, -1))
 
 
-def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int, transposed: bool = False):
-    """Real blocks ``(D_N, U_N, R_N)`` for the block numbers ``blocks``, each ``(n, 16, 16)``.
+def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int, params=None):
+    """Real blocks ``(D_N, U_N, R_N)`` for the block numbers ``blocks``, each ``(n, k, k)``.
 
-    ``transposed=True`` returns every block transposed (C-ordered), so that ``block.T`` is the
-    Fortran-ordered matrix LAPACK takes without a copy.
+    ``params`` (default: all 16) selects the real parameters kept in every block, in the order of
+    :data:`REAL_PARAMS`. The three stacks are views into one ``(n, 3, k, k)`` array.
     """
     blocks = np.asarray(blocks, dtype=int)
-    n = len(blocks)
-    interior = (blocks >= 2) & (blocks <= cutoff - 1)  # every state of the block exists
-    if interior.all():  # the common case: views into one polynomial evaluation, no copies
-        values = _interior_values(p, blocks, transposed)
-        return values[:, 0], values[:, 1], values[:, 2]
-    d_real, u_real, r_real = (np.empty((n, 16, 16)) for _ in range(3))
-    edge = blocks[~interior]
-    if len(edge):
-        parts = _assemble(p, lowering_operators(edge, cutoff), lowering_operators(edge + 1, cutoff))
-        absent = ~present_params(edge, cutoff)
+    params = tuple(range(BLOCK_SIZE)) if params is None else tuple(int(i) for i in params)
+    index = np.asarray(params)
+    # Every block through the interior polynomial (one matrix product), then the few edge blocks,
+    # where states are missing, overwritten by direct assembly.
+    v = np.sqrt(np.clip(blocks[:, None] + 1 - np.arange(_N_AMPLITUDES)[None, :], 0, None).astype(float))
+    values = (_monomials(v) @ _interior_polynomial_of(p, params)).reshape(len(blocks), 3, len(params), len(params))
+    edge = ~((blocks >= 2) & (blocks <= cutoff - 1))  # some state of the block is missing
+    if edge.any():
+        parts = _assemble(p, lowering_operators(blocks[edge], cutoff), lowering_operators(blocks[edge] + 1, cutoff))
+        absent = ~present_params(blocks[edge], cutoff)
         rows_n, rows_p = np.nonzero(absent)
         parts[0][rows_n, rows_p, :] = 0.0
         parts[0][rows_n, rows_p, rows_p] = 1.0
         parts[1][rows_n, rows_p, :] = 0.0
         parts[2][rows_n, rows_p, :] = 0.0
-        for out, part in zip((d_real, u_real, r_real), parts):
-            out[~interior] = np.swapaxes(part, 1, 2) if transposed else part
-    if interior.any():
-        values = _interior_values(p, blocks[interior], transposed)
-        for k, out in enumerate((d_real, u_real, r_real)):
-            out[interior] = values[:, k]
-    return d_real, u_real, r_real
-
-
-def _interior_values(p: LinkParameters, blocks: np.ndarray, transposed: bool) -> np.ndarray:
-    """``(n, 3, 16, 16)``: D, U, R of interior blocks from the precomputed polynomial."""
-    v = np.sqrt((blocks[:, None] + 1 - np.arange(_N_AMPLITUDES)[None, :]).astype(float))
-    coefficients = _interior_polynomial_transposed(p) if transposed else _interior_polynomial(p)
-    return (_monomials(v) @ coefficients).reshape(len(blocks), 3, 16, 16)
+        values[edge] = np.stack(parts, axis=1)[:, :, index][:, :, :, index]
+    return values[:, 0], values[:, 1], values[:, 2]

@@ -4,8 +4,10 @@
 |eg>, |ee>``) after tracing out the filter mode.
 
 * ``method="exact"``: the full master equation, solved in its excitation-diagonal sector as the
-  block-tridiagonal system it is (:mod:`.liouvillian_blocks`), by a matrix continued fraction from
-  the top block down and back up. Time and memory are linear in the Fock cutoff.
+  block-tridiagonal system it is (:mod:`.liouvillian_blocks`), by block cyclic reduction: each
+  level eliminates every other block in one batched step, so the work is a few batched numpy
+  calls per level (log2 of the cutoff levels), not per block. Time and memory are linear in the
+  Fock cutoff.
   **Truncation bound:** the filter Fock space is cut at the smallest ``M`` whose thermal tail weight
   ``(n_c / (n_c + 1))**(M + 1)`` is at most ``tol`` (default ``1e-8``); since the filter marginal is
   exactly thermal, the neglected probability is at most ``tol`` and the qubit state moves by that
@@ -30,7 +32,6 @@ import scipy.integrate
 import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
-from scipy.linalg.lapack import dgesv
 
 from .blas_threads import single_threaded_blas
 from .liouvillian_blocks import (
@@ -46,7 +47,6 @@ DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
 #: Largest cutoff solved (~2 KB per block kept: 1e6 blocks ~ 2 GB, about a minute).
 MAX_CUTOFF = 1_000_000
-_CHUNK = 2048
 #: Above this many blocks, BLAS/LAPACK are held to one thread for the solve (see .blas_threads).
 _SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
@@ -78,7 +78,7 @@ class ExactSteadyState:
 
 
 def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> ExactSteadyState:
-    """Exact steady state by a matrix continued fraction over the excitation blocks."""
+    """Exact steady state by block cyclic reduction over the excitation blocks."""
     if cutoff is None:
         cutoff = fock_cutoff(p, tol)
     elif int(cutoff) != cutoff or cutoff < 0:
@@ -92,8 +92,8 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
     top = cutoff + 2
     if top > _SINGLE_THREAD_ABOVE:
         with single_threaded_blas():
-            return _continued_fraction(p, cutoff)
-    return _continued_fraction(p, cutoff)
+            return _cyclic_reduction(p, cutoff)
+    return _cyclic_reduction(p, cutoff)
 
 
 def _solved_parameters(p: LinkParameters) -> np.ndarray:
@@ -108,37 +108,45 @@ def _solved_parameters(p: LinkParameters) -> np.ndarray:
     return np.arange(16)
 
 
-def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
+def _cyclic_reduction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     top = cutoff + 2
     solved = _solved_parameters(p)
     size = len(solved)
-    # Continued fraction downwards: x_N = -T_N x_{N-1} with T_N = (D_N - U_N T_{N+1})^-1 R_N.
-    # The blocks come transposed, so the loop forms G^T = D^T - T^T U^T and hands LAPACK the
-    # Fortran-ordered views G = (G^T).T and R = (R^T).T without copies. (Lists of blocks:
-    # indexing a list is cheaper than slicing a stack in this hot loop.)
-    transfer: list[np.ndarray] = [None] * (top + 1)  # type: ignore[list-item]
-    previous_t = np.zeros((size, size))
-    for hi in range(top + 1, 1, -_CHUNK):
-        lo = max(1, hi - _CHUNK)
-        blocks = sector_blocks(p, np.arange(lo, hi), cutoff, transposed=True)
-        if size < 16:
-            blocks = tuple(b[:, solved][:, :, solved] for b in blocks)
-        diag_t, up_t, down_t = (list(b) for b in blocks)
-        for i in range(hi - lo - 1, -1, -1):
-            lhs_t = diag_t[i] - previous_t @ up_t[i]
-            _, _, solution, info = dgesv(lhs_t.T, down_t[i].T, overwrite_a=1)  # fresh solution: no chunk kept alive
-            if info != 0:
-                raise np.linalg.LinAlgError(f"singular block N={lo + i} for {p}")
-            transfer[lo + i] = solution
-            previous_t = solution.T
-    # Block 0 holds only |0, gg> (parameter 0): fix its weight to 1, propagate up, normalise.
-    x = np.zeros(size)
-    x[0] = 1.0
+    # Equations N = 1..top: R_N x_{N-1} + D_N x_N + U_N x_{N+1} = 0 (x_{top+1} = 0); x_0 is fixed.
+    # Each level eliminates the odd-numbered blocks at once, x_odd = -P x_{odd-1} - Q x_{odd+1}
+    # with P = D^-1 R and Q = D^-1 U, leaving a block-tridiagonal system for the even ones.
+    diag, up, down = sector_blocks(p, np.arange(top + 1), cutoff, params=solved)
+    levels = []
+    while len(diag) > 1:
+        n = len(diag)
+        keep = (n + 1) // 2  # even blocks 0, 2, ..; the odd ones below number n // 2
+        inverse = np.linalg.inv(diag[1::2])
+        below, above = inverse @ down[1::2], inverse @ up[1::2]  # P, Q
+        del inverse
+        levels.append((n, below, above))
+        linked = keep - 1  # even blocks with an odd block above them and an even block beyond
+        next_diag = diag[0::2].copy()
+        next_diag[1:] -= down[2::2] @ above[:linked]
+        next_diag[: len(below)] -= up[0::2][: len(below)] @ below
+        next_down = np.zeros_like(next_diag)
+        next_down[1:] = -(down[2::2] @ below[:linked])
+        next_up = np.zeros_like(next_diag)
+        next_up[:linked] = -(up[0::2][:linked] @ above[:linked])
+        diag, up, down = next_diag, next_up, next_down
+    # Block 0 holds only |0, gg> (parameter 0): fix its weight to 1, substitute back up, normalise.
+    x = np.zeros((1, size))
+    x[0, 0] = 1.0
+    for n, below, above in reversed(levels):
+        odd = -(below @ x[: len(below), :, None])[..., 0]
+        linked = len(x) - 1
+        odd[:linked] -= (above[:linked] @ x[1:, :, None])[..., 0]
+        solution = np.empty((n, size))
+        solution[0::2], solution[1::2] = x, odd
+        x = solution
+    if not np.isfinite(x).all():
+        raise np.linalg.LinAlgError(f"the block recursion broke down for {p}")
     states = np.zeros((top + 1, 16))
-    states[0, solved] = x
-    for n in range(1, top + 1):
-        x = transfer[n] @ -x
-        states[n, solved] = x
+    states[:, solved] = x
     populations = states[:, :4]
     coherence = states[:, _RE_GE_EG] + 1j * states[:, _IM_GE_EG]
     norm = populations.sum()
@@ -147,9 +155,8 @@ def _continued_fraction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     rho[1, 2] = coherence.sum() / norm
     rho[2, 1] = np.conj(rho[1, 2])
     photons = np.arange(top + 1)[:, None] - EXCITATIONS[None, :]
-    distribution = np.zeros(cutoff + 1)
     valid = (photons >= 0) & (photons <= cutoff)
-    np.add.at(distribution, photons[valid], populations[valid] / norm)
+    distribution = np.bincount(photons[valid], weights=populations[valid] / norm, minlength=cutoff + 1)
     n_c = p.n_filter
     tail = (n_c / (n_c + 1.0)) ** (cutoff + 1)
     return ExactSteadyState(rho=rho, cutoff=cutoff, tail_bound=tail, filter_distribution=distribution)

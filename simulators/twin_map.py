@@ -13,14 +13,15 @@ from __future__ import annotations
 import itertools
 from concurrent.futures import Executor, as_completed
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
-from tqdm.auto import tqdm
 
-from ..analysis.figures_of_merit import STATE_FIGURES
 from .link_parameters import LinkParameters
 from .steady_state import DEFAULT_TOL, METHODS, steady_state
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 BASIS = ("gg", "ge", "eg", "ee")
 _FIELDS = {field.name for field in fields(LinkParameters)}
@@ -51,6 +52,13 @@ def twin_map(
     and ``n_source`` may come from the axes instead). Every grid point is validated before any
     work starts, so a bad value fails fast with the usual ``ValueError``.
     """
+    # Imported here: xarray, pandas and thermalink.analysis weigh ~95 MB, and a worker process
+    # that only solves points (evaluate_points) should not pay for them.
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    from ..analysis.figures_of_merit import STATE_FIGURES
+
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {METHODS}")
     if not axes:

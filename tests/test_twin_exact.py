@@ -6,6 +6,7 @@ import pytest
 from qutip_reference import filter_distribution, liouvillian, qubit_steady_state
 from thermalink.simulators import LinkParameters, fock_cutoff, relaxation_rate, solve_exact, steady_state
 from thermalink.simulators.liouvillian_blocks import _assemble, lowering_operators, sector_blocks
+from thermalink.simulators.liouvillian_blocks import REAL_PARAMS, present_params
 from thermalink.simulators.steady_state import sector_generator
 
 
@@ -35,6 +36,38 @@ def test_exact_solver_matches_brute_force_master_equation(seed, resonant):
     expected = qubit_steady_state(p, cutoff)
     got = solve_exact(p, cutoff=cutoff).rho
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-8)
+
+
+def sparse_direct_steady_state(p: LinkParameters, cutoff: int) -> np.ndarray:
+    """Qubit state from one sparse LU solve of the whole excitation-diagonal sector."""
+    import scipy.sparse.linalg
+
+    generator = sector_generator(p, cutoff).tolil()
+    keep = present_params(np.arange(cutoff + 3), cutoff)
+    kind = np.array([k for k, _, _ in REAL_PARAMS])[np.nonzero(keep)[1]]
+    a = np.array([a for _, a, _ in REAL_PARAMS])[np.nonzero(keep)[1]]
+    b = np.array([b for _, _, b in REAL_PARAMS])[np.nonzero(keep)[1]]
+    generator[0, :] = (kind == "d").astype(float)  # trace condition replaces one redundant equation
+    rhs = np.zeros(generator.shape[0])
+    rhs[0] = 1.0
+    x = scipy.sparse.linalg.spsolve(generator.tocsc(), rhs)
+    rho = np.zeros((4, 4), dtype=complex)
+    np.add.at(rho, (a[kind == "d"], a[kind == "d"]), x[kind == "d"])
+    # Tracing out the filter keeps only coherences at equal photon number: ge-eg of each block.
+    ge_eg = (a == 1) & (b == 2)
+    rho[1, 2] = x[ge_eg & (kind == "re")].sum() + 1j * x[ge_eg & (kind == "im")].sum()
+    rho[2, 1] = np.conj(rho[1, 2])
+    return rho
+
+
+@pytest.mark.parametrize("cutoff", [511, 512, 700])  # 514, 515 and 703 blocks: both parities at every level
+@pytest.mark.parametrize("resonant", [False, True])
+def test_cyclic_reduction_matches_one_sparse_solve_of_the_whole_sector(cutoff, resonant):
+    p = random_parameters(np.random.default_rng(7)).replace(n_source=60.0, kappa=0.3)
+    if resonant:
+        p = p.replace(delta1=0.0, delta2=0.0)
+    expected = sparse_direct_steady_state(p, cutoff)
+    np.testing.assert_allclose(solve_exact(p, cutoff=cutoff).rho, expected, rtol=0, atol=1e-11)
 
 
 def test_filter_marginal_is_thermal_with_the_cascaded_occupation():
