@@ -133,6 +133,21 @@ def test_report_of_an_unknown_run_names_it(tmp_path, capsys):
     assert "run 7" in capsys.readouterr().err
 
 
+def _run_exists(path) -> bool:
+    """Whether run 1 exists, read-only: while the CLI is still creating the database, opening it
+    through QCoDeS would race the schema set-up (seen as 'duplicate column name: guid')."""
+    import contextlib
+    import sqlite3
+
+    if not path.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0] > 0
+    except sqlite3.Error:  # schema not there yet
+        return False
+
+
 def test_a_terminated_run_command_resumes_to_the_counts_of_an_uninterrupted_one(tmp_path):
     """SIGTERM mid-sweep (after the readout calibration was applied), then 'thermalink run --resume'."""
     import signal
@@ -148,11 +163,11 @@ def test_a_terminated_run_command_resumes_to_the_counts_of_an_uninterrupted_one(
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = clock.monotonic() + 240
     while clock.monotonic() < deadline:  # wait until the first points are stored
-        if killed_db.exists():
+        if _run_exists(killed_db):
             try:
                 if len(open_sweep_run(database(killed_db), 1).completed_points()) >= 2:
                     break
-            except ValueError:
+            except ValueError:  # run created, its plan metadata not written yet
                 pass
         clock.sleep(0.2)
     process.send_signal(signal.SIGTERM)

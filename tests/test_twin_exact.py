@@ -1,13 +1,22 @@
 """The exact block solver against a brute-force master equation, and its truncation."""
 
+import importlib
+
 import numpy as np
 import pytest
 
 from qutip_reference import filter_distribution, liouvillian, qubit_steady_state
 from thermalink.simulators import LinkParameters, fock_cutoff, relaxation_rate, solve_exact, steady_state
-from thermalink.simulators.liouvillian_blocks import _assemble, lowering_operators, sector_blocks
-from thermalink.simulators.liouvillian_blocks import REAL_PARAMS, present_params
+from thermalink.simulators.liouvillian_blocks import (
+    REAL_PARAMS,
+    _assemble,
+    lowering_operators,
+    present_params,
+    sector_blocks,
+)
 from thermalink.simulators.steady_state import sector_generator
+
+steady_state_module = importlib.import_module("thermalink.simulators.steady_state")  # the name is also a function
 
 
 def random_parameters(rng: np.random.Generator) -> LinkParameters:
@@ -60,9 +69,11 @@ def sparse_direct_steady_state(p: LinkParameters, cutoff: int) -> np.ndarray:
     return rho
 
 
-@pytest.mark.parametrize("cutoff", [511, 512, 700])  # 514, 515 and 703 blocks: both parities at every level
+@pytest.mark.parametrize("cutoff", [511, 516, 700])  # 514, 519, 703 blocks: both parities at some level
+@pytest.mark.parametrize("run", [37, 4096])  # runs of 37 (the last one a single block for 519) or one run
 @pytest.mark.parametrize("resonant", [False, True])
-def test_cyclic_reduction_matches_one_sparse_solve_of_the_whole_sector(cutoff, resonant):
+def test_cyclic_reduction_matches_one_sparse_solve_of_the_whole_sector(cutoff, run, resonant, monkeypatch):
+    monkeypatch.setattr(steady_state_module, "_RUN", run)
     p = random_parameters(np.random.default_rng(7)).replace(n_source=60.0, kappa=0.3)
     if resonant:
         p = p.replace(delta1=0.0, delta2=0.0)
