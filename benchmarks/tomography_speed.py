@@ -59,6 +59,26 @@ def mean_infidelity(estimates: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(1 - uhlmann_fidelity(estimates, truth)))
 
 
+def per_state_differences(difference: np.ndarray, names: list[str]) -> list[str]:
+    """Mean and standard error of a paired per-table difference, per state and per group of states.
+
+    Tables cycle through the states (table i holds state ``i % len(names)``).
+    """
+    which = np.arange(len(difference)) % len(names)
+
+    def line(label: str, mask: np.ndarray) -> str:
+        values = difference[mask]
+        if len(values) < 2:
+            return f"{label:<40} (fewer than 2 tables)"
+        return f"{label:<40} {values.mean():+.2e} +- {np.std(values, ddof=1) / np.sqrt(len(values)):.1e}  ({len(values)} tables)"
+
+    lines = [line(name, which == k) for k, name in enumerate(names)]
+    experiment = np.array([not name.startswith("random") for name in names])
+    lines.append(line("experiment states (twin, Bell, Werner)", experiment[which]))
+    lines.append(line("random states", ~experiment[which]))
+    return lines
+
+
 def hs_error(estimates: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.linalg.norm(estimates - truth, axis=(-2, -1))))
 
@@ -165,6 +185,10 @@ def main() -> int:
                     f"{best[1]:.3e} (paired difference {difference.mean():+.2e} +- {stderr:.1e}); "
                     f"MLE {best[2] / (1 / mle_rate):.0f}x faster per state ({mle_rate:.0f} states/s batched)"
                 )
+                print(f"{shots:>6} paired 1-F difference, thermalink MLE - qiskit {best[0]}, per state "
+                      f"(negative: MLE closer to the truth)")
+                for line in per_state_differences(difference, names):
+                    print(f"{shots:>6}   {line}")
         else:
             summary.append(f"{shots:>6} shots: thermalink MLE {mle_rate:.0f} states/s batched")
         print()
