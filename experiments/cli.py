@@ -127,8 +127,18 @@ def _twin_map(args: argparse.Namespace) -> int:
 def _twin_point(args: argparse.Namespace) -> int:
     from thermalink.analysis.figures_of_merit import STATE_FIGURES
     from thermalink.simulators import LinkParameters, relaxation_rate, solve_exact, steady_state
+    from thermalink.simulators.lab_units import source_occupation
 
-    p = LinkParameters(kappa=args.kappa, n_source=args.n_source, **dict(args.set))
+    if args.temperature is None and (args.stage or args.frequency != DEFAULT_FREQUENCY):
+        raise ValueError("--stage and --frequency describe how a source temperature becomes N_h: give --temperature")
+    if args.temperature is not None:
+        n_source = source_occupation(args.temperature, args.frequency, args.stage)
+        stages = ", ".join(f"{s.attenuation_dB:g} dB at {s.temperature_K:g} K" for s in args.stage) or "no line stages"
+        print(f"source at {args.temperature:g} K, filter centre {args.frequency:.4g} Hz, {stages}: "
+              f"N_h = {n_source:.6g}")
+    else:
+        n_source = args.n_source
+    p = LinkParameters(kappa=args.kappa, n_source=n_source, **dict(args.set))
     if args.method == "exact":
         result = solve_exact(p)
         rho = result.rho
@@ -458,7 +468,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     point = twin_commands.add_parser("point", parents=[common], help="one steady state and its figures of merit")
     point.add_argument("--kappa", type=_positive_float, required=True, help="filter linewidth in units of gamma")
-    point.add_argument("--n-source", type=float, required=True, help="source occupation N_h")
+    point_source = point.add_mutually_exclusive_group(required=True)
+    point_source.add_argument("--n-source", type=float, help="source occupation N_h")
+    point_source.add_argument("--temperature", type=_positive_float, metavar="K",
+                              help="source temperature in K instead of --n-source")
+    point.add_argument("--frequency", type=_positive_float, default=DEFAULT_FREQUENCY,
+                       help="filter centre in Hz (6e9), for --temperature")
+    point.add_argument("--stage", type=_line_stage, action="append", default=[], metavar="DB:KELVIN",
+                       help="line stage between load and filter, source side first (repeatable)")
     point.set_defaults(handler=_twin_point)
     return parser
 

@@ -89,3 +89,22 @@ def test_twin_point_command_prints_the_figures(capsys):
     assert main(["twin", "point", "--kappa", "0.1", "--n-source", "10"]) == 0
     out = capsys.readouterr().out
     assert "concurrence: 0.28" in out and "relaxation_rate" in out
+
+
+def test_twin_point_from_a_source_temperature_uses_the_line_noise_budget(capsys):
+    from thermalink.analysis import concurrence
+    from thermalink.simulators.lab_units import LineStage, source_occupation
+
+    assert main(["twin", "point", "--kappa", "0.01", "--temperature", "300", "--stage", "20:4"]) == 0
+    out = capsys.readouterr().out
+    n_source = source_occupation(300.0, 6e9, [LineStage(20.0, 4.0)])
+    assert f"N_h = {n_source:.6g}" in out
+    assert f"concurrence: {concurrence(steady_state(LinkParameters(kappa=0.01, n_source=n_source))):.5f}" in out
+
+
+def test_twin_point_takes_either_an_occupation_or_a_temperature(capsys):
+    with pytest.raises(SystemExit):
+        main(["twin", "point", "--kappa", "0.1", "--n-source", "10", "--temperature", "300"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["twin", "point", "--kappa", "0.1", "--n-source", "10", "--stage", "20:4"]) == 2
+    assert "give --temperature" in capsys.readouterr().err
