@@ -15,7 +15,9 @@ a parameter's validator, so validators alone are not enough): the hot load is ne
 ``max_temperature`` (itself capped by :attr:`FilteredThermalSource.TEMPERATURE_LIMIT_K`), it is
 ramped at ``ramp_rate`` at most, and heating is refused while the mixing chamber is warmer than
 ``mixing_chamber_limit``. Any failure during a ramp puts the source in its safe state (filter
-output off, heater off) before the error propagates.
+output off, heater off) before the error propagates. Between ramps, :meth:`FilteredThermalSource.check_hold`
+is the watchdog a caller runs while the load is held warm (the experiment runs it during every
+settle wait and after every measurement).
 
 ``occupation`` is the noise budget of physics.md ("From the lab to the model"): the Bose-Einstein
 occupation of the hot load at the filter centre, passed through the line stages of
@@ -371,6 +373,27 @@ class FilteredThermalSource(Instrument):
             raise InterlockError(
                 f"{self.name}: heating refused, mixing chamber at {mc:.4g} K is above its limit "
                 f"{limit:.4g} K"
+            )
+        return mc
+
+    def heater_on(self) -> bool:
+        """Whether the hot-load heater output has a range on (it may be heating)."""
+        return self.heater.output_range() != "off"
+
+    def check_hold(self) -> float:
+        """Watchdog while the hot load is held warm (called between ramps, e.g. at every point).
+
+        With the heater on and the mixing chamber warmer than ``mixing_chamber_limit``: safe state
+        (filter output off, heater off), then :class:`InterlockError`. Returns the mixing-chamber
+        temperature, K.
+        """
+        mc = self.mixing_chamber_temperature()
+        limit = self.mixing_chamber_limit()
+        if not mc <= limit and self.heater_on():
+            self.safe_state()
+            raise InterlockError(
+                f"{self.name}: mixing chamber at {mc:.4g} K rose above its limit {limit:.4g} K while "
+                "the hot load was held warm; heater and filter output switched off"
             )
         return mc
 

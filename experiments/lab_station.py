@@ -7,6 +7,7 @@ station (the default) and on a real one. Settings are in lab units (Hz, K, dB).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from functools import lru_cache
@@ -24,6 +25,8 @@ from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 REQUIRED_INSTRUMENTS = ("source", "readout")
 #: Source settings that enter the twin's lab description directly.
 _LINK_FIELDS = {"bandwidth": "bandwidth_Hz", "center_frequency": "filter_center_Hz"}
+#: Longest stretch of a settle wait without the source's hold watchdog (mixing chamber), s.
+HOLD_CHECK_S = 5.0
 #: Order in which a point's settings are applied: the slow temperature ramp first.
 APPLY_ORDER = ("temperature", "attenuation", "center_frequency", "bandwidth")
 
@@ -114,16 +117,31 @@ class LabStation:
         return plan.settle_factor * _relaxation_time(self.lab_link())
 
     def wait(self, seconds: float) -> None:
+        """Wait ``seconds`` for the qubits to settle, running the source's hold watchdog at least
+        every :data:`HOLD_CHECK_S` (InterlockError, source safe, if the fridge warms meanwhile)."""
         settle = getattr(self.readout, "settle", None)
-        if settle is not None:
-            settle(seconds)
-        else:
-            time.sleep(seconds)
+        slices = max(1, math.ceil(seconds / HOLD_CHECK_S))
+        for _ in range(slices):
+            if settle is not None:
+                settle(seconds / slices)
+            else:
+                time.sleep(seconds / slices)
+            self.check_hold()
+
+    def check_hold(self) -> None:
+        """The source's hold watchdog (:meth:`FilteredThermalSource.check_hold`), if it has one."""
+        check = getattr(self.source, "check_hold", None)
+        if check is not None:
+            check()
 
     def measure(self, settings, shots: int, seed: int | None = None):
+        """Tomography counts; the hold watchdog runs afterwards, so a point measured while the
+        fridge warmed is never saved."""
         if seed is not None and "seed" in self.readout.parameters:
             self.readout.seed(seed)
-        return self.readout.measure(settings, shots)
+        counts = self.readout.measure(settings, shots)
+        self.check_hold()
+        return counts
 
     def measure_prepared(self, shots: int, seed: int | None = None):
         """Counts ``(prepared, outcome)`` of the four computational basis states (readout calibration)."""

@@ -248,3 +248,47 @@ def test_a_run_without_points_says_so(lab, conn):
     run = create_sweep_run(conn, small_plan(), "simulated", {}, lab.assignment())
     with pytest.raises(ValueError, match=f"run {run.run_id} has no measured points yet"):
         load_sweep(run)
+
+
+def warm_the_fridge(lab: LabStation) -> None:
+    lab.source.part("fridge").set_simulated_temperature(lab.source._mixing_chamber_channel, 1.0)
+
+
+def test_a_fridge_warming_while_the_load_is_held_stops_the_sweep_safely_and_resumably(lab, conn, monkeypatch):
+    settle, calls = lab.readout.settle, {"n": 0}
+
+    def warming_during_the_third_wait(seconds):
+        calls["n"] += 1
+        if calls["n"] == 3:  # point 2: same load temperature, so no ramp re-checks the fridge
+            warm_the_fridge(lab)
+        settle(seconds)
+
+    monkeypatch.setattr(lab.readout, "settle", warming_during_the_third_wait)
+    with pytest.raises(SweepStopped, match="while the hot load was held warm") as stopped:
+        run_sweep(lab, small_plan(), conn, progress=False, retries=3)
+    assert calls["n"] == 3  # tripped in that wait, never retried
+    assert not lab.source.output() and heater_is_off(lab)
+    run = open_sweep_run(conn, stopped.value.run_id)
+    assert sorted(run.completed_points()) == [0, 1]
+
+    monkeypatch.setattr(lab.readout, "settle", settle)
+    lab.source.part("fridge").set_simulated_temperature(lab.source._mixing_chamber_channel, 0.01)
+    outcome = run_sweep(lab, None, conn, resume_run_id=run.run_id, progress=False)
+    assert outcome.points_measured == [2, 3]
+
+
+def test_a_point_measured_while_the_fridge_warmed_is_not_saved(lab, conn, monkeypatch):
+    measure, calls = lab.readout.measure, {"n": 0}
+
+    def warming_during_the_second_measurement(settings, shots):
+        calls["n"] += 1
+        counts = measure(settings, shots)
+        if calls["n"] == 2:
+            warm_the_fridge(lab)
+        return counts
+
+    monkeypatch.setattr(lab.readout, "measure", warming_during_the_second_measurement)
+    with pytest.raises(SweepStopped, match="mixing chamber at 1 K rose above") as stopped:
+        run_sweep(lab, small_plan(), conn, progress=False)
+    assert sorted(open_sweep_run(conn, stopped.value.run_id).completed_points()) == [0]
+    assert not lab.source.output() and heater_is_off(lab)
