@@ -45,7 +45,7 @@ from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
-#: Largest cutoff solved (~2 KB per block kept: 1e6 blocks ~ 2 GB, about a minute).
+#: Largest cutoff solved (the reduction keeps ~2 KB per block, 4 KB with detunings: 1e6 blocks ~ 2-4 GB).
 MAX_CUTOFF = 1_000_000
 #: Blocks reduced together (~5 MB working set, so every level runs in cache; 1024 to 16384 were
 #: measured, 2048 was fastest).
