@@ -5,7 +5,8 @@ read-back source settings (``bandwidth`` Hz, ``temperature`` K, ``attenuation`` 
 ``center_frequency`` Hz, ``occupation``), ``mxc_temperature`` (K), ``settle_time`` (s), the
 lab description of the point for the twin (``lab_link``, JSON) and the tomography ``counts``
 (array over ``setting_index`` x ``outcome_index``). Run metadata: the sweep plan (JSON), the
-readout assignment matrices, the run status, and the station snapshot.
+readout assignment matrices, the run status, the station snapshot and the station fingerprint
+(see :mod:`.station_fingerprint`).
 
 Rows are committed one per point, so a crash loses at most the point in flight; a run that is not
 completed can be reopened and continued (:func:`open_sweep_run`).
