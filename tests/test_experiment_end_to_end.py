@@ -269,3 +269,34 @@ def test_resume_after_a_comment_only_edit_of_the_station_file_is_no_station_chan
 def test_allow_station_change_without_resume_is_rejected(tmp_path, capsys):
     assert main(["run", "--allow-station-change", "--db", str(tmp_path / "x.db"), "--out", str(tmp_path)]) == 2
     assert "--allow-station-change only applies with --resume RUN_ID" in capsys.readouterr().err
+
+
+def test_live_analysis_reads_each_stored_row_once_and_equals_the_offline_analysis(tmp_path, monkeypatch):
+    from thermalink.experiments import sweep_analysis
+    from thermalink.experiments.sweep_analysis import SweepAnalysis
+
+    rows_read = []
+    load_stored_since = sweep_analysis.load_stored_since
+
+    def counting(run, already_read):
+        new = load_stored_since(run, already_read)
+        rows_read.append(new.sizes["point"])
+        return new
+
+    monkeypatch.setattr(sweep_analysis, "load_stored_since", counting)
+    conn = database(tmp_path / "live.db")
+    plan = bandwidth_sweep([3e3, 1e5, 1e6, 1e8], temperature_K=40.0, attenuation_dB=0.0, shots=500, bootstrap=20,
+                           seed=9)
+    live: dict[int, SweepAnalysis] = {}
+    outcome = run_sweep(LabStation.from_config(), plan, conn, progress=False,
+                        on_point=lambda index, run: live.setdefault(run.run_id, SweepAnalysis(conn, run)).point(index))
+    assert rows_read == [1, 1, 1, 1]
+
+    run = open_sweep_run(conn, outcome.run_id)
+    offline = SweepAnalysis(conn, run)  # what 'thermalink analyze' does (analyse_run)
+    offline.save()
+    results, expected = live[run.run_id].results, offline.results
+    assert sorted(results) == sorted(expected) == [0, 1, 2, 3]
+    for index in expected:
+        for name, value in expected[index].items():
+            np.testing.assert_array_equal(results[index][name], value, err_msg=f"point {index} {name}")
