@@ -29,11 +29,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         conn = database(Path(folder) / "bench.db")
         analyse_seconds: list[float] = []
+        read_seconds: list[float] = []  # the part of each live analysis that reads stored rows
         analyses: dict[int, SweepAnalysis] = {}
 
         def analyse(index, run):
             t = time.perf_counter()
-            analyses.setdefault(run.run_id, SweepAnalysis(conn, run)).point(index)
+            analysis = analyses.setdefault(run.run_id, SweepAnalysis(conn, run))
+            analysis._counts(index)
+            read_seconds.append(time.perf_counter() - t)
+            analysis.point(index)
             analyse_seconds.append(time.perf_counter() - t)
 
         swept = time.perf_counter()
@@ -48,6 +52,8 @@ def main() -> None:
     print(f"total wall (sweep + analysis + saving): {saved - swept:.2f} s   (target <= 15 s)")
     phases = {**outcome.timings, "analyse": analyse_seconds}
     print("time per point (ms): " + ", ".join(f"{k} {1e3 * np.mean(v):.1f}" for k, v in phases.items()))
+    print(f"of which reading stored rows (ms): first 5 points {1e3 * np.mean(read_seconds[:5]):.1f}, "
+          f"last 5 points {1e3 * np.mean(read_seconds[-5:]):.1f}, all {1e3 * np.sum(read_seconds):.0f} in total")
     concurrences = [analysis.results[i]["concurrence"] for i in sorted(analysis.results)]
     consistent = sum(r["consistent"] for r in analysis.results.values())
     print(f"max measured concurrence {max(concurrences):.3f}; {consistent:.0f}/21 points consistent with the twin")

@@ -222,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from thermalink.experiments.lab_station import LabStation
     from thermalink.experiments.readout_calibration import calibrate_readout, restore_calibration
+    from thermalink.experiments.station_fingerprint import refuse_station_change, station_fingerprint
     from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
     from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
@@ -233,14 +234,22 @@ def _run(args: argparse.Namespace) -> int:
         load_sweep,
         open_sweep_run,
     )
+    from thermalink.station_configs import station_config_path
 
+    if args.allow_station_change and args.resume is None:
+        raise ValueError("--allow-station-change only applies with --resume RUN_ID")
     plan = None if args.resume is not None else _sweep_plan(args)
     _writable_folder(args.out)
     conn = database(args.db)
+    if plan is None:  # resuming: on the station the run last used, checked before any instrument opens
+        resumed = open_sweep_run(conn, args.resume)
+        if not resumed.dataset.completed and not args.allow_station_change:
+            refuse_station_change(resumed.run_id, resumed.dataset.metadata, station_fingerprint(
+                args.station or station_config_path("simulated")))
     lab = LabStation.from_config(args.station)
     metadata = {}
     if plan is None:  # resuming: the readout assumes the calibration the run started with
-        stored = open_sweep_run(conn, args.resume).dataset.metadata.get(CALIBRATION_KEY)
+        stored = resumed.dataset.metadata.get(CALIBRATION_KEY)
         if stored is not None:
             restore_calibration(lab.readout, stored)
     else:
@@ -262,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=analyse_live,
-                            metadata=metadata)
+                            metadata=metadata, allow_station_change=args.allow_station_change)
     except SweepStopped as stopped:
         print(f"thermalink: {stopped}", file=sys.stderr)
         return 3
@@ -415,7 +424,11 @@ def _add_run_parser(commands) -> None:
                      help="skip the readout calibration before a new sweep (its matrices go with the run)")
     run.add_argument("--calibration-shots", type=int, default=20000, help="shots per prepared basis state")
     run.add_argument("--resume", type=int, default=None, metavar="RUN_ID",
-                     help="continue an interrupted run (it follows its stored plan; sweep options are ignored)")
+                     help="continue an interrupted run (it follows its stored plan; sweep options are ignored; "
+                          "it must be on the station it was measured on)")
+    run.add_argument("--allow-station-change", action="store_true",
+                     help="with --resume: continue even if the station file defines a different setup than the "
+                          "one the run was measured on (recorded in the run, with the first point measured after)")
     run.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
     run.set_defaults(handler=_run)

@@ -20,6 +20,7 @@ from thermalink.simulators import relaxation_rate
 from thermalink.simulators.lab_units import LabLink
 from thermalink.station_configs import station_config_path
 
+from .station_fingerprint import StationFingerprint, station_fingerprint
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
 REQUIRED_INSTRUMENTS = ("source", "readout")
@@ -63,10 +64,16 @@ def _relaxation_time(link: LabLink) -> float:
 
 
 class LabStation:
-    """What the sweep runner needs from a station (lab units at this boundary)."""
+    """What the sweep runner needs from a station (lab units at this boundary).
 
-    def __init__(self, station: qcodes.Station, sample_name: str = "simulated"):
+    ``fingerprint`` identifies the station file it was built from (``None`` if built from a
+    station object); new runs store it and resumed runs are checked against it.
+    """
+
+    def __init__(self, station: qcodes.Station, sample_name: str = "simulated",
+                 fingerprint: StationFingerprint | None = None):
         self.station = station
+        self.fingerprint = fingerprint
         self.source = station.components["source"]
         self.readout = station.components["readout"]
         self.fridge = station.components.get("fridge")
@@ -75,7 +82,8 @@ class LabStation:
     @classmethod
     def from_config(cls, config: str | Path | None = None) -> "LabStation":
         sample = "simulated" if config is None else Path(config).stem
-        return cls(load_station(config), sample_name=sample)
+        fingerprint = station_fingerprint(station_config_path("simulated") if config is None else config)
+        return cls(load_station(config), sample_name=sample, fingerprint=fingerprint)
 
     # -- before anything moves --------------------------------------------------------------
     def validate_plan(self, plan: SweepPlan) -> None:

@@ -20,7 +20,7 @@ from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.steady_state import twin_state
 
-from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_sweep, save_analysis
+from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_stored_since, save_analysis
 
 SIGNIFICANCE = 0.05
 #: Data sets simulated from the twin to calibrate the goodness-of-fit p-value (smallest p: 1/201),
@@ -63,14 +63,18 @@ class SweepAnalysis:
         self.assignment = assignment_of(run)
         self.results: dict[int, dict] = {}
         self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}
+        self._rows_read = 0  # stored rows (one per point, in measurement order) already in _rows
 
     def _counts(self, index: int) -> tuple[xr.DataArray, LabLink]:
-        """Counts and lab description of a stored point (rows are read again only for new points)."""
+        """Counts and lab description of a stored point; only rows not read before are read."""
         if index not in self._rows:
-            raw = load_sweep(self.run)
-            for i in raw["point"].values:
-                point = raw.sel(point=i)
+            new = load_stored_since(self.run, self._rows_read)
+            self._rows_read += new.sizes["point"]
+            for i in new["point"].values:
+                point = new.sel(point=i)
                 self._rows[int(i)] = (point["counts"], LabLink(**json.loads(str(point["lab_link"].values))))
+        if index not in self._rows:
+            raise ValueError(f"point {index} of run {self.run.run_id} is not stored; stored points: {sorted(self._rows)}")
         return self._rows[index]
 
     def point(self, index: int) -> dict:

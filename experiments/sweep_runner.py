@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from thermalink.drivers.thermal_source import InterlockError
 
 from .lab_station import LabStation
+from .station_fingerprint import STATION_KEY, check_resume_station, record_station_change
 from .sweep_plan import SweepPlan
 from .sweep_storage import SweepRun, create_sweep_run, open_sweep_run
 
@@ -78,11 +79,15 @@ def run_sweep(
     progress: bool = True,
     on_point: Callable[[int, SweepRun], None] | None = None,
     metadata: dict[str, str] | None = None,
+    allow_station_change: bool = False,
 ) -> SweepOutcome:
     """Measure every point of ``plan`` into a new run, or the missing points of ``resume_run_id``.
 
     ``on_point(index, run)`` is called after each point is saved (e.g. to analyse and print it).
     ``metadata`` (key -> text) is stored with a new run, e.g. the readout calibration it used.
+    A new run stores ``lab.fingerprint``; a resumed one must be on the station it last used
+    (:class:`.station_fingerprint.StationChangedError` otherwise, before the lab is asked anything)
+    unless ``allow_station_change``, which records the change and the first point measured after it.
     Raises :class:`SweepStopped` after Ctrl-C or a persistent instrument failure, with the source
     in its safe state and all completed points saved.
     """
@@ -93,16 +98,23 @@ def run_sweep(
         plan = run.plan
         if run.dataset.completed:
             return SweepOutcome(run_id=run.run_id, already_complete=True)
+        station_changed = lab.fingerprint is not None and check_resume_station(
+            run.run_id, run.dataset.metadata, lab.fingerprint, allow_station_change)
         lab.validate_plan(plan)
     else:
         if plan is None:
             raise ValueError("run_sweep needs a plan or a run to resume")
         lab.validate_plan(plan)  # before any instrument moves
+        if lab.fingerprint is not None:
+            metadata = {**(metadata or {}), STATION_KEY: lab.fingerprint.to_json()}
         run = create_sweep_run(conn, plan, lab.sample_name, lab.snapshot(), lab.assignment(), metadata)
+        station_changed = False
 
     outcome = SweepOutcome(run_id=run.run_id)
     done = set(run.completed_points())
     todo = [i for i in range(len(plan.points)) if i not in done]
+    if station_changed:
+        record_station_change(run.dataset, lab.fingerprint, from_point=todo[0] if todo else len(plan.points))
     run.set_status("running")
     bar = tqdm(total=len(plan.points), initial=len(done), desc=f"run {run.run_id}", unit="pt", disable=not progress)
     try:

@@ -5,7 +5,8 @@ read-back source settings (``bandwidth`` Hz, ``temperature`` K, ``attenuation`` 
 ``center_frequency`` Hz, ``occupation``), ``mxc_temperature`` (K), ``settle_time`` (s), the
 lab description of the point for the twin (``lab_link``, JSON) and the tomography ``counts``
 (array over ``setting_index`` x ``outcome_index``). Run metadata: the sweep plan (JSON), the
-readout assignment matrices, the run status, and the station snapshot.
+readout assignment matrices, the run status, the station snapshot and the station fingerprint
+(see :mod:`.station_fingerprint`).
 
 Rows are committed one per point, so a crash loses at most the point in flight; a run that is not
 completed can be reopened and continued (:func:`open_sweep_run`).
@@ -143,10 +144,24 @@ def load_sweep(run: SweepRun) -> xr.Dataset:
     if "counts" not in data or not len(data["counts"]["point_index"]):
         raise ValueError(f"run {run.run_id} has no measured points yet (status: "
                          f"{run.dataset.metadata.get(STATUS_KEY, 'unknown')}); resume it first")
+    return _sweep_dataset(run, data)
+
+
+def load_stored_since(run: SweepRun, rows_read: int) -> xr.Dataset:
+    """Like :func:`load_sweep`, but only the points stored after the first ``rows_read`` (one row per
+    point, in the order they were measured); no points if there are none."""
+    return _sweep_dataset(run, run.dataset.get_parameter_data(start=rows_read + 1))
+
+
+def _sweep_dataset(run: SweepRun, data: dict) -> xr.Dataset:
+    """The rows in ``data`` (QCoDeS parameter data) as xarray, ordered by point index."""
     counts_data = data["counts"]
-    order = np.argsort(counts_data["point_index"][:, 0, 0]) if len(counts_data["point_index"]) else []
-    points = counts_data["point_index"][order, 0, 0].astype(int) if len(order) else np.array([], int)
-    variables = {"counts": (("point", "setting", "outcome"), counts_data["counts"][order].astype(np.int64))}
+    if not len(counts_data["point_index"]):
+        points, counts = np.array([], int), np.zeros((0, len(run.plan.settings), len(OUTCOMES)), np.int64)
+    else:
+        order = np.argsort(counts_data["point_index"][:, 0, 0])
+        points, counts = counts_data["point_index"][order, 0, 0].astype(int), counts_data["counts"][order]
+    variables = {"counts": (("point", "setting", "outcome"), counts.astype(np.int64))}
     for name, (label, unit) in _POINT_SCALARS.items():
         column = data[name]
         by_index = dict(zip(column["point_index"].astype(int), column[name]))

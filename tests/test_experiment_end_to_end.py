@@ -188,3 +188,115 @@ def test_a_terminated_run_command_resumes_to_the_counts_of_an_uninterrupted_one(
     np.testing.assert_array_equal(load_sweep(killed_run)["counts"].values, load_sweep(reference_run)["counts"].values)
     assert (killed_run.dataset.metadata["thermalink_assignment"]
             == reference_run.dataset.metadata["thermalink_assignment"])
+
+
+# --- 'thermalink run --resume' on the station the run was measured on -------------------------------
+
+def _station_copy(folder, old: str = "", new: str = ""):
+    """A copy of the simulated station file, with ``old`` replaced by ``new``."""
+    from thermalink.station_configs import station_config_path
+
+    text = station_config_path("simulated").read_text()
+    assert old in text
+    path = folder / "station.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def _interrupted_run(db, station) -> int:
+    """A 3-point run on ``station`` stopped after its first point."""
+    from qcodes.instrument import Instrument
+
+    from thermalink.experiments.sweep_runner import SweepStopped
+
+    def interrupt(index, run):
+        raise KeyboardInterrupt
+
+    plan = bandwidth_sweep([1e4, 1e5, 1e6], temperature_K=30.0, attenuation_dB=0.0, shots=300, bootstrap=20, seed=3)
+    with pytest.raises(SweepStopped) as stopped:
+        run_sweep(LabStation.from_config(station), plan, database(db), progress=False, on_point=interrupt)
+    Instrument.close_all()
+    return stopped.value.run_id
+
+
+def test_resume_with_a_modified_station_file_is_refused_before_any_instrument_opens(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "thermalink.db"
+    run_id = _interrupted_run(db, _station_copy(tmp_path))
+    (tmp_path / "station.yaml").write_text(_station_copy(tmp_path, "t1: 1.55e-7", "t1: 1.50e-7").read_text())
+
+    def no_instruments(*args, **kwargs):
+        raise AssertionError("an instrument was opened")
+
+    monkeypatch.setattr(LabStation, "from_config", no_instruments)
+    code = main(["run", "--resume", str(run_id), "--station", str(tmp_path / "station.yaml"), "--db", str(db),
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"run {run_id} was measured on station file {tmp_path / 'station.yaml'} (sha256 " in err
+    assert "but the current station file" in err and "--allow-station-change" in err
+    run = open_sweep_run(database(db), run_id)
+    assert run.completed_points() == [0] and run.dataset.metadata["thermalink_status"] == "interrupted"
+
+
+def test_resume_with_allow_station_change_continues_and_records_the_change(tmp_path, capsys):
+    import json
+
+    db = tmp_path / "thermalink.db"
+    run_id = _interrupted_run(db, _station_copy(tmp_path))
+    changed = _station_copy(tmp_path, "t1: 1.55e-7", "t1: 1.50e-7")
+    code = main(["run", "--resume", str(run_id), "--station", str(changed), "--db", str(db), "--out", str(tmp_path),
+                 "--allow-station-change"])
+    assert code == 0, capsys.readouterr().err
+    run = open_sweep_run(database(db), run_id)
+    assert run.dataset.completed and run.completed_points() == [0, 1, 2]
+    [change] = json.loads(run.dataset.metadata["thermalink_station_changes"])
+    assert change["from_point"] == 1
+    assert change["stored"]["sha256"] != change["current"]["sha256"]
+    assert change["current"]["path"] == str(changed)
+
+
+def test_resume_after_a_comment_only_edit_of_the_station_file_is_no_station_change(tmp_path, capsys):
+    db = tmp_path / "thermalink.db"
+    run_id = _interrupted_run(db, _station_copy(tmp_path))
+    _station_copy(tmp_path, "instruments:\n", "# recabled nothing, only this comment\ninstruments:\n\n")
+    code = main(["run", "--resume", str(run_id), "--station", str(tmp_path / "station.yaml"), "--db", str(db),
+                 "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    run = open_sweep_run(database(db), run_id)
+    assert run.dataset.completed and "thermalink_station_changes" not in run.dataset.metadata
+
+
+def test_allow_station_change_without_resume_is_rejected(tmp_path, capsys):
+    assert main(["run", "--allow-station-change", "--db", str(tmp_path / "x.db"), "--out", str(tmp_path)]) == 2
+    assert "--allow-station-change only applies with --resume RUN_ID" in capsys.readouterr().err
+
+
+def test_live_analysis_reads_each_stored_row_once_and_equals_the_offline_analysis(tmp_path, monkeypatch):
+    from thermalink.experiments import sweep_analysis
+    from thermalink.experiments.sweep_analysis import SweepAnalysis
+
+    rows_read = []
+    load_stored_since = sweep_analysis.load_stored_since
+
+    def counting(run, already_read):
+        new = load_stored_since(run, already_read)
+        rows_read.append(new.sizes["point"])
+        return new
+
+    monkeypatch.setattr(sweep_analysis, "load_stored_since", counting)
+    conn = database(tmp_path / "live.db")
+    plan = bandwidth_sweep([3e3, 1e5, 1e6, 1e8], temperature_K=40.0, attenuation_dB=0.0, shots=500, bootstrap=20,
+                           seed=9)
+    live: dict[int, SweepAnalysis] = {}
+    outcome = run_sweep(LabStation.from_config(), plan, conn, progress=False,
+                        on_point=lambda index, run: live.setdefault(run.run_id, SweepAnalysis(conn, run)).point(index))
+    assert rows_read == [1, 1, 1, 1]
+
+    run = open_sweep_run(conn, outcome.run_id)
+    offline = SweepAnalysis(conn, run)  # what 'thermalink analyze' does (analyse_run)
+    offline.save()
+    results, expected = live[run.run_id].results, offline.results
+    assert sorted(results) == sorted(expected) == [0, 1, 2, 3]
+    for index in expected:
+        for name, value in expected[index].items():
+            np.testing.assert_array_equal(results[index][name], value, err_msg=f"point {index} {name}")

@@ -292,3 +292,111 @@ def test_a_point_measured_while_the_fridge_warmed_is_not_saved(lab, conn, monkey
         run_sweep(lab, small_plan(), conn, progress=False)
     assert sorted(open_sweep_run(conn, stopped.value.run_id).completed_points()) == [0]
     assert not lab.source.output() and heater_is_off(lab)
+
+
+# --- resuming on the station the run was measured on ------------------------------------------------
+
+def interrupted_run(lab: LabStation, conn, plan: SweepPlan) -> int:
+    """Id of a run of ``plan`` stopped after its first two points."""
+    def interrupt_after_second(index, run):
+        if index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SweepStopped) as stopped:
+        run_sweep(lab, plan, conn, progress=False, on_point=interrupt_after_second)
+    return stopped.value.run_id
+
+
+def changed_station(folder):
+    """The simulated station with a different readout error on qubit 1."""
+    from thermalink.station_configs import station_config_path
+
+    text = station_config_path("simulated").read_text()
+    path = folder / "changed.yaml"
+    path.write_text(text.replace("assignment_errors: [0.02, 0.05,", "assignment_errors: [0.03, 0.05,"))
+    return path
+
+
+def reopened(config=None) -> LabStation:
+    """The station of ``config`` (default: the simulated one), after closing every open instrument."""
+    from qcodes.instrument import Instrument
+
+    Instrument.close_all()
+    return LabStation.from_config(config)
+
+
+def test_a_new_run_stores_the_station_it_is_measured_on(lab, conn):
+    from thermalink.experiments.station_fingerprint import STATION_KEY, StationFingerprint, station_fingerprint
+    from thermalink.station_configs import station_config_path
+
+    run = open_sweep_run(conn, run_sweep(lab, small_plan(), conn, progress=False).run_id)
+    stored = StationFingerprint.from_json(run.dataset.metadata[STATION_KEY])
+    assert stored == station_fingerprint(station_config_path("simulated")) == lab.fingerprint
+
+
+def test_resume_on_a_changed_station_is_refused_before_the_lab_is_asked_anything(lab, conn, tmp_path):
+    from thermalink.experiments.station_fingerprint import StationChangedError
+
+    plan = small_plan()
+    run_id = interrupted_run(lab, conn, plan)
+    other = reopened(changed_station(tmp_path))
+    asked = []
+    for method in ("validate_plan", "apply", "measure", "readback", "lab_link", "safe_state"):
+        setattr(other, method, lambda *args, _name=method, **kwargs: asked.append(_name))
+    with pytest.raises(StationChangedError, match=r"measured on station file .*simulated.yaml \(sha256 [0-9a-f]{12}\), "
+                                                  r"but the current station file .*changed.yaml \(sha256 "):
+        run_sweep(other, None, conn, resume_run_id=run_id, progress=False)
+    assert asked == []
+    untouched = open_sweep_run(conn, run_id)
+    assert untouched.completed_points() == [0, 1]
+    assert untouched.dataset.metadata["thermalink_status"] == "interrupted"
+    assert "thermalink_station_changes" not in untouched.dataset.metadata
+    assert run_sweep(reopened(), None, conn, resume_run_id=run_id, progress=False).points_measured == [2, 3]
+
+
+def test_allowed_station_change_resumes_and_records_both_stations_and_the_first_point_on_the_new_one(
+        lab, conn, tmp_path):
+    import json
+
+    run_id = interrupted_run(lab, conn, small_plan())
+    other = reopened(changed_station(tmp_path))
+    outcome = run_sweep(other, None, conn, resume_run_id=run_id, progress=False, allow_station_change=True)
+    assert outcome.points_measured == [2, 3]
+    changes = json.loads(open_sweep_run(conn, run_id).dataset.metadata["thermalink_station_changes"])
+    assert changes == [{"from_point": 2, "stored": vars(lab.fingerprint), "current": vars(other.fingerprint)}]
+    assert changes[0]["stored"]["sha256"] != changes[0]["current"]["sha256"]
+
+
+def test_after_an_allowed_change_the_run_expects_the_new_station(lab, conn, tmp_path):
+    from thermalink.experiments.station_fingerprint import StationChangedError
+
+    plan = small_plan()
+    run_id = interrupted_run(lab, conn, plan)
+    other = reopened(changed_station(tmp_path))
+
+    def interrupt_at_third(index, run):
+        if index == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(SweepStopped):
+        run_sweep(other, None, conn, resume_run_id=run_id, progress=False, allow_station_change=True,
+                  on_point=interrupt_at_third)
+    with pytest.raises(StationChangedError, match="measured on station file .*changed.yaml"):
+        run_sweep(reopened(), None, conn, resume_run_id=run_id, progress=False)
+    other = reopened(changed_station(tmp_path))
+    assert run_sweep(other, None, conn, resume_run_id=run_id, progress=False).points_measured == [3]
+
+
+def test_a_run_from_before_station_fingerprints_resumes_with_a_warning(lab, conn, caplog):
+    import json
+
+    fingerprint, lab.fingerprint = lab.fingerprint, None  # how runs were created before fingerprints
+    run_id = interrupted_run(lab, conn, small_plan())
+    assert "thermalink_station" not in open_sweep_run(conn, run_id).dataset.metadata
+    lab.fingerprint = fingerprint
+    with caplog.at_level("WARNING"):
+        outcome = run_sweep(lab, None, conn, resume_run_id=run_id, progress=False)
+    assert outcome.points_measured == [2, 3]
+    assert f"run {run_id} has no station fingerprint" in caplog.text
+    changes = json.loads(open_sweep_run(conn, run_id).dataset.metadata["thermalink_station_changes"])
+    assert changes == [{"from_point": 2, "stored": None, "current": vars(fingerprint)}]

@@ -1,0 +1,147 @@
+"""Which station a run was measured on, so a resumed run cannot silently mix two setups.
+
+A station's fingerprint is the SHA-256 of its station YAML *as loaded* (the same ruamel loader
+QCoDeS uses, then canonical JSON with sorted keys: comments, whitespace, quoting and key order do
+not count) together with the content, as loaded, of every pyvisa-sim file the YAML names
+(``pyvisa_sim_file: module:file``): in the virtual lab those define how the instruments answer.
+Instruments, addresses, qubit and readout parameters, limits and seeds all live in the YAML.
+Computing it reads files only; no instrument is opened.
+
+Run metadata (JSON): :data:`STATION_KEY` holds the station a run started on (``path``,
+``sha256``); :data:`STATION_CHANGES_KEY` lists every later switch ``{"from_point", "stored",
+"current"}`` (``stored`` is ``null`` for a run from before fingerprints). The station a run expects
+on resume is the last ``current`` of that list, else the one it started on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STATION_KEY = "thermalink_station"
+STATION_CHANGES_KEY = "thermalink_station_changes"
+#: Where pyvisa-sim files without a ``module:`` prefix live (QCoDeS' own convention).
+_DEFAULT_SIM_MODULE = "qcodes.instrument.sims"
+
+
+@dataclass(frozen=True)
+class StationFingerprint:
+    """A station file's path (for messages only) and the SHA-256 of what it defines."""
+
+    path: str
+    sha256: str
+
+    def describe(self) -> str:
+        return f"{self.path} (sha256 {self.sha256[:12]})"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "StationFingerprint":
+        return cls(**json.loads(text))
+
+
+class StationChangedError(ValueError):
+    """Resuming a run on a station other than the one it was measured on."""
+
+
+def _load_yaml(path: Path):
+    import ruamel.yaml
+
+    return ruamel.yaml.YAML().load(path.read_text())
+
+
+def _canonical(data) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _sim_files(config) -> dict[str, object]:
+    """Content (as loaded) of each pyvisa-sim file the station names; ``None`` if not found
+    (loading the instrument will then fail and say so)."""
+    contents = {}
+    for instrument in (config.get("instruments") or {}).values():
+        reference = ((instrument or {}).get("init") or {}).get("pyvisa_sim_file")
+        if not reference or reference in contents:
+            continue
+        module, _, name = reference.rpartition(":")
+        try:
+            handle = resources.files(module or _DEFAULT_SIM_MODULE) / name
+            contents[reference] = _load_yaml(Path(str(handle))) if handle.is_file() else None
+        except (ModuleNotFoundError, OSError):
+            contents[reference] = None
+    return contents
+
+
+def station_fingerprint(path: str | Path) -> StationFingerprint:
+    """Fingerprint of the station file at ``path`` (ValueError if it is missing or not YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"station file {str(path)!r} does not exist")
+    try:
+        config = _load_yaml(path) or {}
+    except Exception as error:  # noqa: BLE001 - ruamel raises many error types
+        raise ValueError(f"station file {str(path)!r} could not be read: {error}") from error
+    defined = {"station": config, "pyvisa_sim_files": _sim_files(config)}
+    return StationFingerprint(str(path), hashlib.sha256(_canonical(defined).encode()).hexdigest())
+
+
+def expected_station(metadata: dict) -> StationFingerprint | None:
+    """The station a run last used (``None`` for a run from before fingerprints)."""
+    changes = json.loads(metadata.get(STATION_CHANGES_KEY, "[]"))
+    if changes:
+        return StationFingerprint(**changes[-1]["current"])
+    if STATION_KEY in metadata:
+        return StationFingerprint.from_json(metadata[STATION_KEY])
+    return None
+
+
+def refuse_station_change(run_id: int, metadata: dict, current: StationFingerprint) -> None:
+    """:class:`StationChangedError` naming both files and hashes if run ``run_id`` last used a
+    station other than ``current`` (nothing for a run from before fingerprints)."""
+    stored = expected_station(metadata)
+    if stored is not None and stored.sha256 != current.sha256:
+        raise StationChangedError(
+            f"run {run_id} was measured on station file {stored.describe()}, but the current station file "
+            f"{current.describe()} defines a different setup; resume with --station {stored.path} "
+            f"(unchanged), or pass --allow-station-change to continue on the new station (the change is "
+            f"recorded in the run)")
+
+
+def check_resume_station(run_id: int, metadata: dict, current: StationFingerprint,
+                         allow_change: bool = False) -> bool:
+    """Whether resuming run ``run_id`` on ``current`` must be recorded as a station change.
+
+    Same station: False. Different station: :class:`StationChangedError` (see
+    :func:`refuse_station_change`) unless ``allow_change``, then a warning and True. A run without
+    a fingerprint: a warning and True (the station it continues on is recorded from then on).
+    """
+    stored = expected_station(metadata)
+    if stored is None:
+        log.warning("run %d has no station fingerprint (it predates them): cannot check that %s is the "
+                    "station it was measured on; resuming, and recording this station from now on",
+                    run_id, current.describe())
+        return True
+    if stored.sha256 == current.sha256:
+        return False
+    if not allow_change:
+        refuse_station_change(run_id, metadata, current)
+    log.warning("run %d: station changed from %s to %s; resuming as asked (--allow-station-change), "
+                "recorded in the run", run_id, stored.describe(), current.describe())
+    return True
+
+
+def record_station_change(dataset, current: StationFingerprint, from_point: int) -> None:
+    """Append to the run's metadata that ``current`` is used from point ``from_point`` on."""
+    metadata = dataset.metadata
+    changes = json.loads(metadata.get(STATION_CHANGES_KEY, "[]"))
+    stored = expected_station(metadata)
+    changes.append({"from_point": int(from_point), "stored": None if stored is None else asdict(stored),
+                    "current": asdict(current)})
+    dataset.add_metadata(STATION_CHANGES_KEY, json.dumps(changes))
