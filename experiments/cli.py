@@ -217,6 +217,18 @@ def _existing_database(path: Path):
     return database(path)
 
 
+def _stored_station_file(run) -> Path | None:
+    """The station file run ``run`` last used, if it still exists: ``--resume`` without
+    ``--station`` continues on it (else on the simulated default, checked like any other)."""
+    from thermalink.experiments.station_fingerprint import expected_station
+
+    stored = expected_station(run.dataset.metadata)
+    if stored is not None and Path(stored.path).is_file():
+        print(f"resuming run {run.run_id} on its station file {stored.path}")
+        return Path(stored.path)
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -243,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
     conn = database(args.db)
     if plan is None:  # resuming: on the station the run last used, checked before any instrument opens
         resumed = open_sweep_run(conn, args.resume)
+        if args.station is None:
+            args.station = _stored_station_file(resumed)
         if not resumed.dataset.completed and not args.allow_station_change:
             refuse_station_change(resumed.run_id, resumed.dataset.metadata, station_fingerprint(
                 args.station or station_config_path("simulated")))
@@ -403,7 +417,8 @@ def _add_calibrate_parser(commands) -> None:
 
 def _add_run_parser(commands) -> None:
     run = commands.add_parser("run", help="measure a sweep (default: bandwidth sweep on the simulated station)")
-    run.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+    run.add_argument("--station", type=Path, default=None,
+                     help="station YAML (default: the simulated station; with --resume, the run's own station file)")
     run.add_argument("--sweep", choices=("bandwidth", "temperature", "map"), default="bandwidth")
     run.add_argument("--bandwidth", nargs="+", type=_positive_float, default=None, metavar="HZ",
                      help="filter bandwidth in Hz: MIN MAX (log grid) for bandwidth sweeps and maps "
@@ -425,7 +440,7 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--calibration-shots", type=int, default=20000, help="shots per prepared basis state")
     run.add_argument("--resume", type=int, default=None, metavar="RUN_ID",
                      help="continue an interrupted run (it follows its stored plan; sweep options are ignored; "
-                          "it must be on the station it was measured on)")
+                          "it must be on the station it was measured on, by default the station file it used)")
     run.add_argument("--allow-station-change", action="store_true",
                      help="with --resume: continue even if the station file defines a different setup than the "
                           "one the run was measured on (recorded in the run, with the first point measured after)")

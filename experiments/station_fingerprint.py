@@ -89,7 +89,8 @@ def station_fingerprint(path: str | Path) -> StationFingerprint:
     except Exception as error:  # noqa: BLE001 - ruamel raises many error types
         raise ValueError(f"station file {str(path)!r} could not be read: {error}") from error
     defined = {"station": config, "pyvisa_sim_files": _sim_files(config)}
-    return StationFingerprint(str(path), hashlib.sha256(_canonical(defined).encode()).hexdigest())
+    # The absolute path, so that a resume from another working directory finds the same file.
+    return StationFingerprint(str(path.resolve()), hashlib.sha256(_canonical(defined).encode()).hexdigest())
 
 
 def expected_station(metadata: dict) -> StationFingerprint | None:

@@ -300,3 +300,16 @@ def test_live_analysis_reads_each_stored_row_once_and_equals_the_offline_analysi
     for index in expected:
         for name, value in expected[index].items():
             np.testing.assert_array_equal(results[index][name], value, err_msg=f"point {index} {name}")
+
+
+def test_resume_without_station_continues_on_the_station_file_the_run_used(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "thermalink.db"
+    station = _station_copy(tmp_path, "t1: 1.55e-7", "t1: 1.50e-7")  # differs from the simulated default
+    run_id = _interrupted_run(db, station)
+    monkeypatch.chdir(tmp_path.parent)  # resumed from elsewhere: the stored path is absolute
+    code = main(["run", "--resume", str(run_id), "--db", str(db), "--out", str(tmp_path), "--bootstrap", "20"])
+    assert code == 0, capsys.readouterr().err
+    assert f"resuming run {run_id} on its station file {station.resolve()}" in capsys.readouterr().out
+    run = open_sweep_run(database(db), run_id)
+    assert run.dataset.completed and sorted(run.completed_points()) == [0, 1, 2]
+    assert "thermalink_station_changes" not in run.dataset.metadata
