@@ -377,17 +377,30 @@ class FilteredThermalSource(Instrument):
         return mc
 
     def heater_on(self) -> bool:
-        """Whether the hot-load heater output has a range on (it may be heating)."""
-        return self.heater.output_range() != "off"
+        """Whether the hot-load heater output may be heating (a range on, or unreadable)."""
+        try:
+            return self.heater.output_range() != "off"
+        except Exception:  # noqa: BLE001 - unknown counts as on: the watchdog then goes safe
+            log.exception("%s: could not read the hot-load heater range; assuming it is on", self.name)
+            return True
 
     def check_hold(self) -> float:
         """Watchdog while the hot load is held warm (called between ramps, e.g. at every point).
 
-        With the heater on and the mixing chamber warmer than ``mixing_chamber_limit``: safe state
-        (filter output off, heater off), then :class:`InterlockError`. Returns the mixing-chamber
-        temperature, K.
+        With the heater on and the mixing chamber warmer than ``mixing_chamber_limit``, or not
+        readable: safe state (filter output off, heater off), then :class:`InterlockError`. Returns
+        the mixing-chamber temperature, K.
         """
-        mc = self.mixing_chamber_temperature()
+        try:
+            mc = self.mixing_chamber_temperature()
+        except Exception as error:
+            if not self.heater_on():
+                raise
+            self.safe_state()
+            raise InterlockError(
+                f"{self.name}: the hold watchdog could not read the mixing chamber ({error!r}) while the hot "
+                "load was held warm; heater and filter output switched off"
+            ) from error
         limit = self.mixing_chamber_limit()
         if not mc <= limit and self.heater_on():
             self.safe_state()

@@ -217,16 +217,26 @@ def _existing_database(path: Path):
     return database(path)
 
 
-def _stored_station_file(run) -> Path | None:
-    """The station file run ``run`` last used, if it still exists: ``--resume`` without
-    ``--station`` continues on it (else on the simulated default, checked like any other)."""
+def _stored_station_file(run, allow_station_change: bool) -> Path | None:
+    """The station file run ``run`` last used: ``--resume`` without ``--station`` continues on it.
+
+    ``None`` (the simulated default) for a run from before station fingerprints, or if the stored
+    file is gone and a station change is allowed; ValueError if it is gone otherwise.
+    """
     from thermalink.experiments.station_fingerprint import expected_station
 
     stored = expected_station(run.dataset.metadata)
-    if stored is not None and Path(stored.path).is_file():
-        print(f"resuming run {run.run_id} on its station file {stored.path}")
-        return Path(stored.path)
-    return None
+    if stored is None:
+        return None
+    if not Path(stored.path).is_file():
+        if allow_station_change:
+            return None
+        raise ValueError(
+            f"run {run.run_id} was measured on station file {stored.describe()}, which no longer exists; "
+            "pass --station FILE with the same setup (it is checked by content), or --allow-station-change "
+            "to continue on another one")
+    print(f"resuming run {run.run_id} on its station file {stored.path}")
+    return Path(stored.path)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -256,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
     if plan is None:  # resuming: on the station the run last used, checked before any instrument opens
         resumed = open_sweep_run(conn, args.resume)
         if args.station is None:
-            args.station = _stored_station_file(resumed)
+            args.station = _stored_station_file(resumed, args.allow_station_change)
         if not resumed.dataset.completed and not args.allow_station_change:
             refuse_station_change(resumed.run_id, resumed.dataset.metadata, station_fingerprint(
                 args.station or station_config_path("simulated")))

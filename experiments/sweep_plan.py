@@ -60,9 +60,9 @@ class SweepPlan:
         bad = [s for s in self.settings if len(s) != 2 or set(s) - set("XYZ")]
         if bad or not self.settings:
             raise ValueError(f"settings {bad or list(self.settings)}: each must be two letters from X, Y, Z")
-        if self.settle_s is not None and not self.settle_s >= 0:
+        if self.settle_s is not None and not 0 <= self.settle_s < math.inf:
             raise ValueError(f"settle_s={self.settle_s!r} is outside the allowed range [0, inf) s")
-        if not self.settle_factor > 0:
+        if not 0 < self.settle_factor < math.inf:
             raise ValueError(f"settle_factor={self.settle_factor!r} is outside the allowed range (0, inf)")
         if not (isinstance(self.bootstrap, (int, np.integer)) and MIN_BOOTSTRAP <= self.bootstrap <= MAX_BOOTSTRAP):
             raise ValueError(

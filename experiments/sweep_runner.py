@@ -113,8 +113,6 @@ def run_sweep(
     outcome = SweepOutcome(run_id=run.run_id)
     done = set(run.completed_points())
     todo = [i for i in range(len(plan.points)) if i not in done]
-    if station_changed:
-        record_station_change(run.dataset, lab.fingerprint, from_point=todo[0] if todo else len(plan.points))
     run.set_status("running")
     bar = tqdm(total=len(plan.points), initial=len(done), desc=f"run {run.run_id}", unit="pt", disable=not progress)
     try:
@@ -134,6 +132,9 @@ def run_sweep(
             readback = with_retries(lab.readback, "reading back the settings", retries)
             lab_link = lab.lab_link()
             measured = time.perf_counter()
+            if station_changed:  # recorded with the first point actually measured on the new station
+                record_station_change(run.dataset, lab.fingerprint, from_point=index)
+                station_changed = False
             run.add_point(index, {**readback, "settle_time": settle}, np.asarray(counts), lab_link.as_dict())
             saved = time.perf_counter()
             for phase, seconds in zip(PHASES, (settled - start, waited - settled, measured - waited, saved - measured)):

@@ -14,7 +14,7 @@ from .steady_state import (
     solve_exact,
     steady_state,
 )
-from .twin_map import twin_map  # after steady_state: it imports thermalink.analysis
+from .twin_map import twin_map
 
 __all__ = [
     "ExactSteadyState",

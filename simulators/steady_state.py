@@ -11,7 +11,9 @@
   **Truncation bound:** the filter Fock space is cut at the smallest ``M`` whose thermal tail weight
   ``(n_c / (n_c + 1))**(M + 1)`` is at most ``tol`` (default ``1e-8``); since the filter marginal is
   exactly thermal, the neglected probability is at most ``tol`` and the qubit state moves by that
-  order (checked in the tests by doubling the cutoff).
+  order (checked in the tests by doubling the cutoff). That bounds truncation only: float64
+  rounding adds 1e-14 to 1e-11 in ordinary cases and up to ~1e-6 at extreme rate ratios
+  (docs/design.md).
 * ``method="adiabatic"``: ``kappa -> 0`` at fixed ``kappa_out * n_c``: the phase average, over a
   thermal field ``|alpha|^2 = n_c u`` with ``u ~ Exp(1)``, of the qubits' steady state under the
   coherent drive ``sqrt(kappa_out) alpha`` (for the symmetric resonant link this is physics.md's

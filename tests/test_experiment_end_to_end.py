@@ -313,3 +313,19 @@ def test_resume_without_station_continues_on_the_station_file_the_run_used(tmp_p
     run = open_sweep_run(database(db), run_id)
     assert run.dataset.completed and sorted(run.completed_points()) == [0, 1, 2]
     assert "thermalink_station_changes" not in run.dataset.metadata
+
+
+def test_resume_when_the_runs_station_file_is_gone_names_it_and_opens_nothing(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "thermalink.db"
+    station = _station_copy(tmp_path)
+    run_id = _interrupted_run(db, station)
+    station.rename(tmp_path / "moved.yaml")
+
+    def no_instruments(*args, **kwargs):
+        raise AssertionError("an instrument was opened")
+
+    monkeypatch.setattr(LabStation, "from_config", no_instruments)
+    assert main(["run", "--resume", str(run_id), "--db", str(db), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"station file {station.resolve()} (sha256 " in err and "which no longer exists" in err
+    assert open_sweep_run(database(db), run_id).completed_points() == [0]

@@ -80,7 +80,8 @@ def test_bad_sweep_values_are_rejected_before_any_instrument_moves(lab, conn):
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"shots": -5}, "shots=-5"), ({"settle_s": -1.0}, "settle_s=-1.0"),
+    [({"shots": -5}, "shots=-5"), ({"settle_s": -1.0}, "settle_s=-1.0"), ({"settle_s": float("inf")}, "settle_s=inf"),
+     ({"settle_factor": float("inf")}, "settle_factor=inf"),
      ({"bootstrap": 5}, r"bootstrap=5 is outside the allowed range: integers in \[20, 10000\]")],
 )
 def test_bad_plan_options_name_the_value(options, message):
@@ -277,6 +278,26 @@ def test_a_fridge_warming_while_the_load_is_held_stops_the_sweep_safely_and_resu
     assert outcome.points_measured == [2, 3]
 
 
+def test_an_unreadable_fridge_while_the_load_is_held_warm_trips_the_interlock(lab, conn, monkeypatch):
+    settle, calls = lab.readout.settle, {"n": 0}
+
+    def thermometer_lost(*args, **kwargs):
+        raise OSError("fridge thermometer not answering")
+
+    def losing_the_thermometer_in_the_second_wait(seconds):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            monkeypatch.setattr(lab.source, "mixing_chamber_temperature", thermometer_lost)
+        settle(seconds)
+
+    monkeypatch.setattr(lab.readout, "settle", losing_the_thermometer_in_the_second_wait)
+    with pytest.raises(SweepStopped, match="could not read the mixing chamber") as stopped:
+        run_sweep(lab, small_plan(), conn, progress=False, retries=3)
+    assert calls["n"] == 2  # not retried
+    assert not lab.source.output() and heater_is_off(lab)
+    assert sorted(open_sweep_run(conn, stopped.value.run_id).completed_points()) == [0]
+
+
 def test_a_point_measured_while_the_fridge_warmed_is_not_saved(lab, conn, monkeypatch):
     measure, calls = lab.readout.measure, {"n": 0}
 
@@ -400,3 +421,21 @@ def test_a_run_from_before_station_fingerprints_resumes_with_a_warning(lab, conn
     assert f"run {run_id} has no station fingerprint" in caplog.text
     changes = json.loads(open_sweep_run(conn, run_id).dataset.metadata["thermalink_station_changes"])
     assert changes == [{"from_point": 2, "stored": None, "current": vars(fingerprint)}]
+
+
+def test_a_station_change_is_recorded_only_once_a_point_is_measured_on_the_new_station(lab, conn, tmp_path,
+                                                                                       monkeypatch):
+    from thermalink.experiments.station_fingerprint import STATION_CHANGES_KEY
+
+    run_id = interrupted_run(lab, conn, small_plan())
+    changed = reopened(changed_station(tmp_path))
+
+    def lost(point):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(changed, "apply", lost)
+    with pytest.raises(SweepStopped):
+        run_sweep(changed, None, conn, resume_run_id=run_id, progress=False, allow_station_change=True)
+    assert STATION_CHANGES_KEY not in open_sweep_run(conn, run_id).dataset.metadata
+    outcome = run_sweep(reopened(), None, conn, resume_run_id=run_id, progress=False)  # the original station
+    assert outcome.points_measured == [2, 3]

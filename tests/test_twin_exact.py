@@ -70,15 +70,17 @@ def sparse_direct_steady_state(p: LinkParameters, cutoff: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("cutoff", [511, 516, 700])  # 514, 519, 703 blocks: both parities at some level
-@pytest.mark.parametrize("run", [37, 4096])  # runs of 37 (the last one a single block for 519) or one run
 @pytest.mark.parametrize("resonant", [False, True])
-def test_cyclic_reduction_matches_one_sparse_solve_of_the_whole_sector(cutoff, run, resonant, monkeypatch):
-    monkeypatch.setattr(steady_state_module, "_RUN", run)
+def test_cyclic_reduction_matches_one_sparse_solve_of_the_whole_sector(cutoff, resonant, monkeypatch):
     p = random_parameters(np.random.default_rng(7)).replace(n_source=60.0, kappa=0.3)
     if resonant:
         p = p.replace(delta1=0.0, delta2=0.0)
     expected = sparse_direct_steady_state(p, cutoff)
-    np.testing.assert_allclose(solve_exact(p, cutoff=cutoff).rho, expected, rtol=0, atol=1e-11)
+    # Runs of 2 and 6 (even, chained like the default), 37 (519 blocks leave a single-block run)
+    # and one run for everything.
+    for run in (2, 6, 37, 4096):
+        monkeypatch.setattr(steady_state_module, "_RUN", run)
+        np.testing.assert_allclose(solve_exact(p, cutoff=cutoff).rho, expected, rtol=0, atol=1e-11, err_msg=f"run {run}")
 
 
 def test_filter_marginal_is_thermal_with_the_cascaded_occupation():
