@@ -220,13 +220,19 @@ def _existing_database(path: Path):
 def _stored_station_file(run, allow_station_change: bool) -> Path | None:
     """The station file run ``run`` last used: ``--resume`` without ``--station`` continues on it.
 
-    ``None`` (the simulated default) for a run from before station fingerprints, or if the stored
-    file is gone and a station change is allowed; ValueError if it is gone otherwise.
+    ``None`` (the simulated default) for a simulated run from before station fingerprints, or if
+    the stored file is gone and a station change is allowed; ValueError otherwise (an older run
+    measured on another station, or a stored file that is gone).
     """
     from thermalink.experiments.station_fingerprint import expected_station
 
     stored = expected_station(run.dataset.metadata)
     if stored is None:
+        sample = run.dataset.sample_name
+        if sample != "simulated" and not allow_station_change:
+            raise ValueError(
+                f"run {run.run_id} predates station fingerprints and was measured on station {sample!r} (the "
+                f"name of its station file), not the simulated default: pass --station FILE")
         return None
     if not Path(stored.path).is_file():
         if allow_station_change:

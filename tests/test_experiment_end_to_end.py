@@ -329,3 +329,24 @@ def test_resume_when_the_runs_station_file_is_gone_names_it_and_opens_nothing(tm
     err = capsys.readouterr().err
     assert f"station file {station.resolve()} (sha256 " in err and "which no longer exists" in err
     assert open_sweep_run(database(db), run_id).completed_points() == [0]
+
+
+def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default(tmp_path, capsys):
+    from qcodes.instrument import Instrument
+
+    from thermalink.experiments.lab_station import load_station
+    from thermalink.experiments.sweep_runner import SweepStopped
+
+    def interrupt(index, run):
+        raise KeyboardInterrupt
+
+    db = tmp_path / "thermalink.db"
+    lab = LabStation(load_station(_station_copy(tmp_path)), sample_name="lab")  # no fingerprint: an old run
+    plan = bandwidth_sweep([1e4, 1e5, 1e6], temperature_K=30.0, attenuation_dB=0.0, shots=300, bootstrap=20, seed=3)
+    with pytest.raises(SweepStopped) as stopped:
+        run_sweep(lab, plan, database(db), progress=False, on_point=interrupt)
+    Instrument.close_all()
+    run_id = stopped.value.run_id
+    assert main(["run", "--resume", str(run_id), "--db", str(db), "--out", str(tmp_path)]) == 2
+    assert f"run {run_id} predates station fingerprints and was measured on station 'lab'" in capsys.readouterr().err
+    assert open_sweep_run(database(db), run_id).completed_points() == [0]
