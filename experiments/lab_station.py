@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import qcodes
 
-from thermalink.simulators import relaxation_rate
+from thermalink.simulators.steady_state import twin_relaxation_time_s
 from thermalink.simulators.lab_units import LabLink
 from thermalink.station_configs import station_config_path
 
@@ -56,11 +55,6 @@ def load_station(config: str | Path | None = None) -> qcodes.Station:
                                  f"{type(error).__name__}: {error}") from error
     qcodes.Station.default = station
     return station
-
-
-@lru_cache(maxsize=256)
-def _relaxation_time(link: LabLink) -> float:
-    return link.seconds(relaxation_rate(link.to_parameters()))
 
 
 class LabStation:
@@ -122,7 +116,7 @@ class LabStation:
         """Fixed ``plan.settle_s``, or ``settle_factor`` times the twin's relaxation time (s)."""
         if plan.settle_s is not None:
             return float(plan.settle_s)
-        return plan.settle_factor * _relaxation_time(self.lab_link())
+        return plan.settle_factor * twin_relaxation_time_s(self.lab_link())
 
     def wait(self, seconds: float) -> None:
         """Wait ``seconds`` for the qubits to settle, running the source's hold watchdog at least

@@ -318,6 +318,13 @@ def twin_state(link: LabLink, method: str = "exact") -> np.ndarray:
     return rho
 
 
+@lru_cache(maxsize=512)
+def twin_relaxation_time_s(link: LabLink) -> float:
+    """Time constant in s of the slowest relaxation towards the steady state at a lab operating
+    point (``1 / relaxation_rate`` in lab time), cached like :func:`twin_state`."""
+    return link.seconds(relaxation_rate(link.to_parameters()))
+
+
 # --- relaxation -------------------------------------------------------------------------------
 
 def sector_generator(p: LinkParameters, cutoff: int) -> scipy.sparse.csr_matrix:

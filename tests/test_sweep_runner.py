@@ -439,3 +439,17 @@ def test_a_station_change_is_recorded_only_once_a_point_is_measured_on_the_new_s
     assert STATION_CHANGES_KEY not in open_sweep_run(conn, run_id).dataset.metadata
     outcome = run_sweep(reopened(), None, conn, resume_run_id=run_id, progress=False)  # the original station
     assert outcome.points_measured == [2, 3]
+
+
+@pytest.mark.parametrize("settle_factor, consistent", [(0.02, [True, False]), (5.0, [True, True])])
+def test_with_transients_a_too_short_settle_shows_as_disagreement_with_the_twin(lab, conn, settle_factor,
+                                                                                consistent):
+    from thermalink.experiments.sweep_analysis import analyse_run
+    from thermalink.experiments.sweep_storage import load_analysis
+
+    lab.readout.transients(True)
+    plan = bandwidth_sweep([1e8, 1e4], temperature_K=40.0, attenuation_dB=0.0, shots=2000, bootstrap=20, seed=5,
+                           settle_factor=settle_factor)
+    run = open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id)
+    analyse_run(conn, run)
+    assert load_analysis(conn, run)["consistent"].values.astype(bool).tolist() == consistent

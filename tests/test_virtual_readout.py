@@ -148,3 +148,29 @@ def test_prepared_states_must_be_two_bit_labels(readout):
         readout.measure_prepared(["00", "0g"], shots=10)
     with pytest.raises(ValueError, match="shots=0 is outside the allowed range"):
         readout.measure_prepared(shots=0)
+
+
+def test_with_transients_the_qubits_relax_to_the_new_steady_state_with_the_twins_slowest_rate(readout, source):
+    from thermalink.simulators.steady_state import twin_relaxation_time_s, twin_state
+
+    readout.transients(True)
+    before = readout.state()  # first look: the steady state at 30 kHz
+    np.testing.assert_allclose(before, twin_state(readout.current_lab_link()), atol=1e-14)
+    source.bandwidth(1e6)
+    new_link = readout.current_lab_link()
+    steady, tau = twin_state(new_link), twin_relaxation_time_s(new_link)
+    assert np.abs(before - steady).max() > 1e-2  # a real change of state
+    np.testing.assert_allclose(readout.state(), before, atol=1e-14)  # no time has passed
+    readout.settle(tau)
+    np.testing.assert_allclose(readout.state(), steady + (before - steady) * np.exp(-1), atol=1e-12)
+    readout.settle(4 * tau)
+    np.testing.assert_allclose(readout.state(), steady + (before - steady) * np.exp(-5), atol=1e-12)
+
+
+def test_without_transients_the_qubits_are_always_in_the_steady_state(readout, source):
+    from thermalink.simulators.steady_state import twin_state
+
+    assert not readout.transients()
+    readout.state()
+    source.bandwidth(1e6)
+    np.testing.assert_allclose(readout.state(), twin_state(readout.current_lab_link()), atol=1e-14)
