@@ -30,9 +30,10 @@ steady state of the current operating point. On, a change of operating point see
 (at a :meth:`settle` or a measurement) starts a relaxation from the state the qubits were in,
 ``rho(t) = rho_ss + (rho_0 - rho_ss) exp(-t / tau)``, with ``tau`` the twin's slowest relaxation
 time (:func:`~thermalink.simulators.steady_state.twin_relaxation_time_s`) and ``t`` virtual time
-since the change. **Decision:** this single-mode model has the exact late-time decay and
-overstates the deviation at early times, so it is a conservative check that a settle time is long
-enough. It is off by default because any residual transient makes counts depend on a run's
+since the change. **Decision:** this single-mode model has the exact late-time decay; at early
+times every faster mode has already decayed further, so it usually overstates the deviation and
+is a conservative check that a settle time is long enough (not a bound: the generator is not
+normal). It is off by default because any residual transient makes counts depend on a run's
 history, and the default virtual lab guarantees that a killed and resumed run reproduces the
 uninterrupted counts exactly.
 """
