@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity  # noqa: E402
+from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity  # noqa: E402
 from thermalink.analysis.twin_map_plot import log_edges  # noqa: E402
 from thermalink.simulators import steady_state  # noqa: E402
 from thermalink.simulators.lab_units import LabLink  # noqa: E402

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from thermalink.drivers.spectrum_analyzer import KeysightN9030B
-from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
-from thermalink.simulators.virtual_spectrum_analyzer import VirtualKeysightN9030B
+from thermalink.simulators.virtual_lab.source import VirtualFilteredThermalSource
+from thermalink.simulators.virtual_lab.spectrum_analyzer import VirtualKeysightN9030B
 
 SIM = "thermalink.drivers.sims:KeysightN9030B.yaml"
 
