@@ -174,10 +174,10 @@ class TwoQubitReadout(Instrument):
             )
         names = ("qubit1_p1_given_0", "qubit1_p0_given_1", "qubit2_p1_given_0", "qubit2_p0_given_1")
         for pname, value in zip(names, assignment_errors):
-            j, read, state = pname[5], pname[7], pname[-1]
+            qubit, read, state = pname.removeprefix("qubit").replace("_p", " ").replace("_given_", " ").split()
             self.add_parameter(
                 pname,
-                label=f"Qubit {j} P(read {read} | {state})",
+                label=f"Qubit {qubit} P(read {read} | {state})",
                 unit="",
                 set_cmd=None,
                 vals=vals.Numbers(0.0, 0.5),

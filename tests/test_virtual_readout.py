@@ -143,6 +143,11 @@ def test_prepared_basis_states_are_read_through_the_readouts_assignment_errors(r
     assert np.all(np.abs(counts.values / shots - expected) <= 5 * stderr + 1e-12)
 
 
+def test_readout_error_parameters_are_labelled_with_the_outcome_they_read(readout):
+    assert readout.qubit1_p1_given_0.label == "Qubit 1 P(read 1 | 0)"
+    assert readout.qubit2_p0_given_1.label == "Qubit 2 P(read 0 | 1)"
+
+
 def test_prepared_states_must_be_two_bit_labels(readout):
     with pytest.raises(ValueError, match=r"states \['0g'\] are invalid; allowed: \('00', '01', '10', '11'\)"):
         readout.measure_prepared(["00", "0g"], shots=10)
