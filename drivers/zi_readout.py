@@ -282,7 +282,7 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
             raise ConnectionError(
                 f"{self.name}: the LabOne data server runs release {server} but zhinst-core "
                 f"{zhinst.core.__version__} is installed; they must be the same LabOne release. Install the "
-                f"matching client (pip install 'zhinst-core=={year}.{month}.*' and a zhinst-toolkit that supports "
+                f"matching client (pip install 'zhinst-core=={year}.{month:02d}.*' and a zhinst-toolkit that supports "
                 "it) or update LabOne on the data-server PC; see docs/instruments.md (Bring-up checklist)"
             )
         try:

@@ -7,6 +7,7 @@ from fake_zi_connection import FakeDAQServer
 
 from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS, TwoQubitReadout
 from thermalink.drivers.zi_readout import SAMPLING_RATE, ZurichInstrumentsSHFQC
+from thermalink.simulators.virtual_clock import VirtualClock
 
 DEV = "/dev12345"
 
@@ -212,3 +213,282 @@ def test_shots_beyond_the_result_logger_are_rejected_by_the_parameter_itself(rea
         readout.shots.validate(2**19 + 1)
     with pytest.raises(ValueError, match=r"shots=600000 is outside the allowed range: integers in \[1, 524288\]"):
         readout.measure(["ZZ"], shots=600_000)
+
+
+# ---- node tree ------------------------------------------------------------------------------
+def test_every_node_the_driver_writes_exists_with_a_valid_value_in_the_shfqc_node_tree():
+    from shfqc_node_tree import check_write
+
+    fake = FakeDAQServer("dev12345", options="QC6CH\nPLUS\nLRT")
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)  # connect + idle
+    readout.measure(["XY", "ZZ"], shots=5)
+    readout.measure_prepared(shots=5)
+    readout.measure_prepared_integrated(("00", "11"), shots=5)
+    readout.close()
+    written = {path for _, path, _ in fake.writes}
+    assert len(written) > 60
+    for _, path, value in fake.writes:  # the fake already refused any invalid write; say so again
+        check_write(path, value)
+    # and the description does refuse what would break on a device
+    with pytest.raises(ValueError, match="no such node"):
+        check_write(f"{DEV}/qachannels/0/readout/result/lenght", 10)
+    with pytest.raises(ValueError, match="'internal_trigger' is not one of"):
+        check_write(f"{DEV}/qachannels/0/generator/auxtriggers/0/channel", "internal_trigger")
+    with pytest.raises(ValueError, match="not one of the options"):
+        check_write(f"{DEV}/readout/result/source".replace("/readout", "/qachannels/0/readout"), 2)
+    with pytest.raises(ValueError, match="read-only"):
+        check_write(f"{DEV}/sgchannels/0/awg/ready", 1)
+
+
+# ---- 1. drive frames -------------------------------------------------------------------------
+def _washout_readout(fake):
+    """Qubits 399.99 kHz apart around a filter at 6 GHz, repetition time 100 us."""
+    readout = ZurichInstrumentsSHFQC(
+        "readout", "dev12345", connection=fake, qubit1_frequency=6.0e9 + 199.995e3, qubit2_frequency=6.0e9 - 199.995e3
+    )
+    readout.drive_center_frequency(5.9e9)
+    readout.repetition_time(100e-6)
+    return readout
+
+
+def _drive_frame_shots(rho, settings, shots, seed=3):
+    """What the qubits answer to the drives the fake reports: each shot's state seen in the two
+    SG channels' drive frames (phases against the 6 GHz filter frame), measured in its setting."""
+    from thermalink.analysis.tomography_data import measurement_model
+    from thermalink.simulators.virtual_readout import in_drive_frames, sample_single_shots
+
+    rng = np.random.default_rng(seed)
+    model = measurement_model(settings)
+
+    def drive_states(cycles):
+        n = len(cycles[0])
+        filter_cycles = (np.arange(n) * ((6.0e9 * 100e-6) % 1.0)) % 1.0
+        phases = 2 * np.pi * np.stack([cycles[0] - filter_cycles, cycles[1] - filter_cycles])
+        outcome = sample_single_shots(in_drive_frames(rho, phases), np.repeat(np.arange(len(settings)), shots), model, rng)
+        return np.stack([outcome // 2, outcome % 2])
+
+    return drive_states
+
+
+def _twin_state():
+    from thermalink.simulators.lab_units import LabLink
+    from thermalink.simulators.steady_state import twin_state
+
+    return twin_state(LabLink(
+        bandwidth_Hz=10e3, source_occupation=100.0, filter_center_Hz=6.0e9, qubit1_frequency_Hz=6.0e9 + 199.995e3,
+        qubit2_frequency_Hz=6.0e9 - 199.995e3, qubit1_linewidth_Hz=1e6, qubit2_linewidth_Hz=1e6, in_coupling=0.5,
+        link_loss_dB=0.1, t1_s=1.55e-7, t2_s=3e-7, local_occupation=0.01,
+    ))
+
+
+def test_both_sg_programs_reset_the_oscillator_phase_after_every_trigger(readout, fake):
+    programs = readout.sequencer_programs(PAULI_SETTINGS, 10)
+    for key in ("sg1", "sg2"):
+        body = [line for line in programs[key].splitlines() if "waitDigTrigger" in line]
+        assert len(body) == 9 and all("waitDigTrigger(1); resetOscPhase();" in line for line in body)
+    readout.measure(["XX"], shots=5)
+    assert fake.resets_phase_every_trigger(0) and fake.resets_phase_every_trigger(1)  # what the device runs
+
+
+def test_the_two_qubit_coherence_survives_399_99_kHz_between_the_drives():
+    rho = _twin_state()
+    expected = 4 * np.real(rho[1, 2])  # <XX> + <YY>
+    assert abs(expected) > 0.5
+    shots = 2000
+    fake = FakeDAQServer("dev12345", drive_states=_drive_frame_shots(rho, ("XX", "YY"), shots))
+    counts = _washout_readout(fake).measure(["XX", "YY"], shots=shots)
+    correlations = (counts.values @ np.array([1, -1, -1, 1])) / shots
+    # without resetOscPhase() the frames turn by 2 pi * 0.999 per shot: the sum averages to ~0
+    assert correlations.sum() == pytest.approx(expected, abs=5 * np.sqrt(2 / shots))
+
+
+# ---- 2. versions -----------------------------------------------------------------------------
+def test_a_data_server_of_another_labone_release_is_refused_with_what_to_install():
+    fake = FakeDAQServer("dev12345", labone_version="23.02")
+    with pytest.raises(ConnectionError, match=r"release 23.02 .*pip install 'zhinst-core==23.02.\*'"):
+        ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    assert fake.writes == []
+    assert not ZurichInstrumentsSHFQC.exist("readout")
+
+
+def test_firmware_that_does_not_match_the_data_server_is_refused():
+    fake = FakeDAQServer("dev12345", status_flags=1 << 4)  # FW_UPGRADE_REQUIRED
+    with pytest.raises(ConnectionError, match="firmware"):
+        ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    assert fake.writes == []
+
+
+def test_a_session_refused_by_the_data_server_says_to_match_zhinst_core():
+    from fake_zi_connection import FakeSession
+
+    def refusing(host, port):
+        return FakeSession(host, port, refuse="Unsupported LabOne version")
+
+    with pytest.raises(ConnectionError, match="zhinst-core of the lab's LabOne release"):
+        ZurichInstrumentsSHFQC("readout", "dev12345", host="zi-server", session_factory=refusing)
+
+
+# ---- 3. triggers -----------------------------------------------------------------------------
+def test_qa_and_sg_triggers_are_separate_and_checked_against_the_nodes_options():
+    fake = FakeDAQServer("dev12345")
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake, qa_trigger="swtrig0",
+                                     sg_trigger="internal_trigger")
+    assert (readout.qa_trigger, readout.sg_trigger) == (1024, 8)
+    readout.close()
+    fake = FakeDAQServer("dev12345")
+    with pytest.raises(ValueError, match=r"qa_trigger='internal_trigger' is not an option of .*/generator/auxtriggers/0/"
+                                         r"channel; allowed: 0: .*8: Internal trigger"):
+        ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake, qa_trigger="internal_trigger")
+    assert fake.writes == []
+    with pytest.raises(ValueError, match="sg_trigger=5 is not an option"):
+        ZurichInstrumentsSHFQC("readout", "dev12345", connection=FakeDAQServer("dev12345"), sg_trigger=5)
+
+
+# ---- 4. ready after upload ---------------------------------------------------------------------
+def test_the_driver_waits_for_each_sequencer_to_report_ready():
+    fake = FakeDAQServer("dev12345", ready_after=3)  # three polls answer 0 after each upload
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    counts = readout.measure(["ZZ"], shots=4)
+    assert counts.sum() == 4
+    assert fake.ready_polls == 3 * (3 + 1)
+
+
+def test_a_sequencer_that_never_gets_ready_times_out_and_leaves_the_device_idle():
+    fake = FakeDAQServer("dev12345", ready_after=None)
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake, clock=VirtualClock())
+    readout.upload_timeout(2.0)
+    with pytest.raises(TimeoutError, match="generator/ready did not report ready within 2.0 s"):
+        readout.measure(["ZZ"], shots=4)
+    assert readout.clock.now() >= 2.0
+    assert _idle(fake)
+
+
+# ---- 5. known state ----------------------------------------------------------------------------
+IDLE = {
+    "system/internaltrigger/enable": 0, "qachannels/0/generator/enable": 0, "qachannels/0/readout/result/enable": 0,
+    "qachannels/0/readout/multistate/enable": 0, "qachannels/0/pipeliner/mode": 0, "sgchannels/0/awg/enable": 0,
+    "sgchannels/1/awg/enable": 0, "sgchannels/0/sines/0/i/enable": 0, "sgchannels/1/sines/0/q/enable": 0,
+    "sgchannels/1/pipeliner/mode": 0, "sgchannels/0/synchronization/enable": 0, "system/synchronization/source": 0,
+    "system/internaltrigger/synchronization/enable": 0,
+}
+
+
+def _idle(fake):
+    return all(int(fake.nodes.get(f"{DEV}/{path}", -1)) == value for path, value in IDLE.items())
+
+
+def test_connecting_resets_what_other_tools_leave_set():
+    fake = FakeDAQServer("dev12345", options="QC6CH\nPLUS\nLRT")
+    for path in ("qachannels/0/readout/multistate/enable", "sgchannels/0/sines/0/i/enable",
+                 "qachannels/0/modulation/enable", "sgchannels/1/pipeliner/mode", "sgchannels/0/awg/enable"):
+        fake.nodes[f"{DEV}/{path}"] = 1
+    fake.nodes[f"{DEV}/qachannels/0/readout/integration/downsampling/factor"] = 4
+    ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    assert _idle(fake)
+    assert fake.nodes[f"{DEV}/qachannels/0/modulation/enable"] == 0
+    assert fake.nodes[f"{DEV}/qachannels/0/readout/integration/downsampling/factor"] == 1
+
+
+def test_after_a_successful_acquisition_the_device_is_idle(readout, fake):
+    readout.measure(["ZZ"], shots=4)
+    assert _idle(fake)
+
+
+# ---- 6. timeouts -------------------------------------------------------------------------------
+def test_the_acquisition_timeout_follows_the_expected_duration(readout):
+    readout.repetition_time(1e-3)
+    assert readout.expected_duration(4 * 20000) == pytest.approx(80.0)
+    assert readout.acquisition_timeout_for(4 * 20000) == pytest.approx(1.5 * 80.0 + 10.0)
+
+
+def test_a_readout_calibration_that_never_finishes_times_out_after_its_own_duration_and_goes_idle():
+    fake = FakeDAQServer("dev12345")
+    fake.triggers_lost = True
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake, clock=VirtualClock())
+    readout.repetition_time(1e-3)
+    with pytest.raises(TimeoutError, match=r"did not finish 80000 results within 130 s \(expected 80 s.*missing triggers"):
+        readout.measure_prepared(shots=20000)
+    assert readout.clock.now() >= 130.0  # virtual time: it waited the full derived timeout
+    assert _idle(fake)  # sequencers, trigger and result logger stopped
+
+
+# ---- 7. frequencies as set ---------------------------------------------------------------------
+def test_centre_frequencies_must_lie_on_the_synthesiser_grid(readout):
+    with pytest.raises(ValueError, match=r"multiples of 100 MHz in \[1, 8\] GHz"):
+        readout.drive_center_frequency(5.95e9)
+    readout.readout_center_frequency(7.2e9)
+
+
+def test_intermediate_frequencies_come_from_the_centre_frequencies_read_back():
+    # a device whose SG synthesiser ends on the 200 MHz grid (e.g. shared with another channel)
+    fake = FakeDAQServer("dev12345", coerce_center=lambda path, f: 6.0e9 if "synthesizers" in path else f)
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake, qubit1_frequency=6.0002e9,
+                                     qubit2_frequency=5.9998e9)
+    readout.drive_center_frequency(5.9e9)
+    readout.measure(["ZZ"], shots=4)
+    assert readout.centers_as_set[1] == (6.0e9, 6.0e9)
+    assert fake.value(f"{DEV}/sgchannels/0/oscs/0/freq") == pytest.approx(0.2e6)
+    assert fake.value(f"{DEV}/sgchannels/1/oscs/0/freq") == pytest.approx(-0.2e6)
+
+
+# ---- 8. close ----------------------------------------------------------------------------------
+def test_close_leaves_the_device_connected_for_the_other_clients():
+    from fake_zi_connection import FakeSession
+
+    sessions = []
+
+    def session(host, port):
+        sessions.append(FakeSession(host, port))
+        return sessions[-1]
+
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", host="zi-server", session_factory=session)
+    assert sessions[0].connected == [("dev12345", "1GbE")]
+    readout.close()
+    assert sessions[0].disconnected == [] and sessions[0].daq_server.disconnected == []
+    assert _idle(sessions[0].daq_server)
+
+
+# ---- 10. integration results -------------------------------------------------------------------
+def _iq_device(fake, ground, excited, noise=0.05, seed=4):
+    """Integrated results the way the device forms them: the written weight times the readout
+    pulse's carrier, times the resonator response of the prepared state (``ground``/``excited`` per
+    qubit), plus noise; prepared states in trigger order from the states' programs."""
+    rng = np.random.default_rng(seed)
+
+    def integrated(n):
+        qa = f"{DEV}/qachannels/0"
+        out = []
+        for slot in (0, 1):
+            weight = fake.nodes[f"{qa}/readout/integration/weights/{slot}/wave"]
+            pulse = fake.nodes[f"{qa}/generator/waveforms/{slot}/wave"][: len(weight)]
+            gain = np.sum(weight * pulse / np.abs(pulse).max()) / len(weight)
+            bit = fake.prepared_bits[slot]
+            response = np.where(bit == 1, excited[slot], ground[slot])
+            out.append(gain * response + noise * (rng.normal(size=n) + 1j * rng.normal(size=n)))
+        return np.array(out)
+
+    fake.integrated = integrated
+
+
+def test_integrated_results_calibrate_the_iq_rotation_and_thresholds():
+    fake = FakeDAQServer("dev12345")
+    readout = ZurichInstrumentsSHFQC("readout", "dev12345", connection=fake)
+    shots = 400
+    fake.prepared_bits = np.repeat([[0, 1], [0, 1]], shots, axis=1)  # "00" then "11"
+    _iq_device(fake, ground=(0.2 + 0.1j, -0.3j), excited=(-0.4 + 0.5j, 0.6 + 0.2j))
+    result = readout.calibrate_iq(shots=shots)
+    assert fake.value(f"{DEV}/qachannels/0/readout/result/source") == "result_of_integration"
+    assert set(result) == {"qubit1_iq_rotation", "qubit1_threshold", "qubit2_iq_rotation", "qubit2_threshold"}
+    assert readout.qubit1_iq_rotation() == pytest.approx(np.angle((-0.4 + 0.5j) - (0.2 + 0.1j)), abs=0.02)
+    after = readout.measure_prepared_integrated(("00", "11"), shots=shots)
+    for qubit, threshold in ((1, readout.qubit1_threshold()), (2, readout.qubit2_threshold())):
+        ground, excited = (after.sel(prepared=s, qubit=qubit).values for s in ("00", "11"))
+        assert np.mean(ground.real < threshold) > 0.99 and np.mean(excited.real > threshold) > 0.99
+        assert abs(np.angle(excited.mean() - ground.mean())) < 0.02  # separation along +real
+
+
+def test_hold_off_errors_and_missing_results_of_the_result_logger_are_reported(readout, fake):
+    fake.holdoff_errors = 3
+    with pytest.raises(RuntimeError, match="3 hold-off errors .* repetition_time 0.0001 s is too short"):
+        readout.measure(["ZZ"], shots=4)
+    assert _idle(fake)
