@@ -205,8 +205,9 @@ def test_a_thermometer_reading_zero_mid_ramp_stops_the_ramp_in_the_safe_state(so
 
 def test_an_invalid_hot_load_sensor_refuses_heating(source, parts):
     parts["hot_load"].write("SIM:RDGST A,1")
-    with pytest.raises(InterlockError, match="hot-load sensor A reports status 'Invalid Reading'"):
+    with pytest.raises(InterlockError, match="hot-load sensor A reports status 'Invalid Reading'") as error:
         source.temperature(10.0)
+    assert error.value.safe is None  # refused before the heater was switched on
     assert parts["hot_load"].output_1.output_range() == "off"
 
 
