@@ -437,7 +437,7 @@ class FilteredThermalSource(Instrument):
         status = str(channel.sensor_status()) if hasattr(channel, "sensor_status") else "OK"
         if status != "OK":
             raise InterlockError(f"{self.name}: the mixing-chamber thermometer reports status {status!r}")
-        mc = float(channel.temperature())
+        mc = float(self.mixing_chamber_temperature())  # a fresh get, never the cache
         low, high = self.MIXING_CHAMBER_PLAUSIBLE_K
         if not low <= mc <= high:
             raise InterlockError(
