@@ -235,7 +235,7 @@ def test_every_node_the_driver_writes_exists_with_a_valid_value_in_the_shfqc_nod
     with pytest.raises(ValueError, match="'internal_trigger' is not one of"):
         check_write(f"{DEV}/qachannels/0/generator/auxtriggers/0/channel", "internal_trigger")
     with pytest.raises(ValueError, match="not one of the options"):
-        check_write(f"{DEV}/readout/result/source".replace("/readout", "/qachannels/0/readout"), 2)
+        check_write(f"{DEV}/qachannels/0/readout/result/source", 2)
     with pytest.raises(ValueError, match="read-only"):
         check_write(f"{DEV}/sgchannels/0/awg/ready", 1)
 
