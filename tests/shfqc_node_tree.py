@@ -178,3 +178,38 @@ def check_write(path: str, value: Any) -> None:
     elif kind == STRING:
         if not isinstance(value, str):
             raise ValueError(f"{path}: string node got {value!r}")
+
+
+def differences_from_device(listing: dict) -> list[str]:
+    """Where this description disagrees with a real device's ``listNodesJSON("/devN/*")`` output
+    (a dict path -> node info): missing nodes, other types or properties, enum options that are
+    not on the device. Bring-up: ``python tests/shfqc_node_tree.py nodes.json``."""
+    device: dict[str, dict] = {}
+    for path, info in listing.items():
+        device.setdefault(pattern(path), info)
+    problems = []
+    for name, info in NODES.items():
+        found = device.get(name)
+        if found is None:
+            problems.append(f"{name}: not on the device")
+            continue
+        if found.get("Type") != info["Type"]:
+            problems.append(f"{name}: type {found.get('Type')!r} on the device, {info['Type']!r} here")
+        if "Write" in info["Properties"] and "Write" not in found.get("Properties", ""):
+            problems.append(f"{name}: not writable on the device")
+        missing = set(info.get("Options", {})) - set(found.get("Options", {}))
+        if missing:
+            problems.append(f"{name}: options {sorted(int(key) for key in missing)} not on the device")
+        elif set(enum_keywords(info)) - set(enum_keywords(found)):
+            problems.append(f"{name}: keywords {sorted(set(enum_keywords(info)) - set(enum_keywords(found)))} "
+                            "not on the device")
+    return problems
+
+
+if __name__ == "__main__":  # compare with a dump of a real device
+    import json
+    import sys
+
+    with open(sys.argv[1]) as handle:
+        found = differences_from_device(json.load(handle))
+    print("\n".join(found) or "the description matches the device")

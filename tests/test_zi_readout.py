@@ -492,3 +492,17 @@ def test_hold_off_errors_and_missing_results_of_the_result_logger_are_reported(r
     with pytest.raises(RuntimeError, match="3 hold-off errors .* repetition_time 0.0001 s is too short"):
         readout.measure(["ZZ"], shots=4)
     assert _idle(fake)
+
+
+def test_the_node_tree_description_can_be_checked_against_a_device_dump():
+    from shfqc_node_tree import NODES, differences_from_device
+
+    dump = {f"/DEV12345/{name.replace('/n/', '/0/').replace('/n', '/0')}".upper(): dict(info) for name, info in NODES.items()}
+    assert differences_from_device({k.lower(): v for k, v in dump.items()}) == []
+    key = "/dev12345/qachannels/0/generator/auxtriggers/0/channel"
+    changed = {k.lower(): v for k, v in dump.items()}
+    changed[key] = {**changed[key], "Options": {"0": '"chan0trigin0": Trigger Input A.'}}
+    del changed["/dev12345/qachannels/0/readout/result/errors"]
+    problems = differences_from_device(changed)
+    assert any("auxtriggers/n/channel: options [1, 8, 1024] not on the device" in p for p in problems)
+    assert any("readout/result/errors: not on the device" in p for p in problems)
