@@ -3,7 +3,7 @@
 Run: ``python benchmarks/drive_frame_washout.py [shots]``. At the template's operating point
 (qubits from ``lab_template.yaml``, 10 kHz filter at 6 GHz, n_source = 100, T = 100 us) the twin's
 steady state is averaged over the drive frames of one 9-setting acquisition of ``shots`` shots per
-setting (:func:`thermalink.simulators.virtual_readout.drive_frame_phases`), for several qubit
+setting (:func:`thermalink.simulators.virtual_lab.readout.drive_frame_phases`), for several qubit
 splittings ``f1 - f2``, with the oscillators reset on every trigger (the SHFQC+ driver) and
 free-running. It prints the exact shot-averaged concurrence and the one reconstructed (MLE) from
 virtual-readout counts (seeded, no readout errors). No timing: the numbers do not depend on the
@@ -18,10 +18,10 @@ import numpy as np
 
 from thermalink.analysis import concurrence, reconstruct
 from thermalink.analysis.tomography_data import PAULI_SETTINGS, measurement_model
-from thermalink.drivers.two_qubit_readout import counts_array
+from thermalink.simulators.conventions import counts_array
 from thermalink.simulators.lab_units import LabLink
-from thermalink.simulators.steady_state import twin_state
-from thermalink.simulators.virtual_readout import drive_frame_phases, in_drive_frames, sample_single_shots
+from thermalink.simulators.virtual_lab.twin_cache import twin_state
+from thermalink.simulators.virtual_lab.readout import drive_frame_phases, in_drive_frames, sample_single_shots
 
 REPETITION_TIME_S = 100e-6
 CENTER_HZ = 6.0e9

@@ -7,7 +7,7 @@ from fake_zi_connection import FakeDAQServer
 
 from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS, TwoQubitReadout
 from thermalink.drivers.zi_readout import SAMPLING_RATE, ZurichInstrumentsSHFQC
-from thermalink.simulators.virtual_clock import VirtualClock
+from thermalink.simulators.virtual_lab.clock import VirtualClock
 
 DEV = "/dev12345"
 
@@ -255,7 +255,7 @@ def _drive_frame_shots(rho, settings, shots, seed=3):
     """What the qubits answer to the drives the fake reports: each shot's state seen in the two
     SG channels' drive frames (phases against the 6 GHz filter frame), measured in its setting."""
     from thermalink.analysis.tomography_data import measurement_model
-    from thermalink.simulators.virtual_readout import in_drive_frames, sample_single_shots
+    from thermalink.simulators.virtual_lab.readout import in_drive_frames, sample_single_shots
 
     rng = np.random.default_rng(seed)
     model = measurement_model(settings)
@@ -272,7 +272,7 @@ def _drive_frame_shots(rho, settings, shots, seed=3):
 
 def _twin_state():
     from thermalink.simulators.lab_units import LabLink
-    from thermalink.simulators.steady_state import twin_state
+    from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
     return twin_state(LabLink(
         bandwidth_Hz=10e3, source_occupation=100.0, filter_center_Hz=6.0e9, qubit1_frequency_Hz=6.0e9 + 199.995e3,
