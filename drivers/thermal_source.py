@@ -37,6 +37,7 @@ from qcodes import validators as vals
 from qcodes.instrument import Instrument
 from qcodes.parameters import Parameter, create_on_off_val_mapping
 
+from thermalink.simulators.errors import InputError, SafetyError
 from thermalink.simulators.lab_units import LineStage, source_occupation
 
 from .instrument_lookup import resolve_instrument
@@ -45,9 +46,13 @@ from .lab_clock import Clock, WallClock
 log = logging.getLogger(__name__)
 
 
-class InterlockError(RuntimeError):
+class InterlockError(SafetyError):
     """A safety condition forbids the requested action (nothing was changed, or the source was
     put in its safe state)."""
+
+
+class SettleTimeoutError(SafetyError, TimeoutError):
+    """The hot load did not settle at its target in time (the source is then put in its safe state)."""
 
 
 def parse_line_stages(stages: Iterable[Any]) -> tuple[LineStage, ...]:
@@ -64,7 +69,7 @@ def parse_line_stages(stages: Iterable[Any]) -> tuple[LineStage, ...]:
             parsed.append(LineStage(float(attenuation_dB), float(temperature_K)))
     for stage in parsed:
         if not (stage.attenuation_dB >= 0 and stage.temperature_K >= 0):
-            raise ValueError(
+            raise InputError(
                 f"line stage {stage} is out of range: attenuation_dB >= 0 and temperature_K >= 0"
             )
     return tuple(parsed)
@@ -152,7 +157,7 @@ class FilteredThermalSource(Instrument):
         self._hot_load_sensor = hot_load_sensor
         self._heater_output = heater_output
         if heater_range not in ("low", "medium", "high"):
-            raise ValueError(f"heater_range={heater_range!r} is not one of 'low', 'medium', 'high'")
+            raise InputError(f"heater_range={heater_range!r} is not one of 'low', 'medium', 'high'")
         self._heater_range = heater_range
         self._mixing_chamber_channel = mixing_chamber_channel
         self._line_stages = parse_line_stages(line_stages)
@@ -359,7 +364,7 @@ class FilteredThermalSource(Instrument):
         limit = float(self.max_temperature())
         target = float(target)
         if math.isnan(target) or not 0.0 <= target <= limit:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.temperature={target!r} K is outside the allowed range [0, {limit}] K "
                 f"(max_temperature; hard limit {self.TEMPERATURE_LIMIT_K} K)"
             )
@@ -449,7 +454,7 @@ class FilteredThermalSource(Instrument):
             if target > start:
                 self.check_fridge_cold()
             if self.clock.now() >= deadline:
-                raise TimeoutError(
+                raise SettleTimeoutError(
                     f"{self.name}: hot load at {reading:.4g} K did not settle within "
                     f"{tolerance} K of {target} K in {self.settle_timeout()} s"
                 )
