@@ -12,7 +12,8 @@
 * live analysis: every point is analysed as it is stored (one line per point through ``echo``),
   the run's analysis is saved beside it at the end, and, with ``out``, its figures are written.
 
-Both return a :class:`RunResult`. They raise :class:`.sweep_runner.SweepStopped` when the sweep
+Each opens the station's instruments and closes them when it returns or fails, so calls can follow
+one another in one Python session. Both return a :class:`RunResult`. They raise :class:`.sweep_runner.SweepStopped` when the sweep
 stops early (source safe, run resumable) and :class:`~thermalink.simulators.errors.InputError` for
 bad input, before any instrument is touched. Signals are the caller's business (the command line
 turns SIGTERM into a clean stop).
@@ -91,14 +92,17 @@ def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: st
     conn = _connection(db, create=True)
     _check_folder(out)
     lab = LabStation.from_config(station)
-    lab.validate_plan(plan)  # before the calibration touches the source
-    metadata = {}
-    if calibrate:
-        calibration = calibrate_readout(lab, shots=calibration_shots, apply=True, seed=plan.seed)
-        _say(echo, calibration.summary())
-        metadata[CALIBRATION_KEY] = calibration.to_json()
-    return _measure(lab, conn, plan, None, metadata=metadata, retries=retries, progress=progress, echo=echo,
-                    out=out)
+    try:
+        lab.validate_plan(plan)  # before the calibration touches the source
+        metadata = {}
+        if calibrate:
+            calibration = calibrate_readout(lab, shots=calibration_shots, apply=True, seed=plan.seed)
+            _say(echo, calibration.summary())
+            metadata[CALIBRATION_KEY] = calibration.to_json()
+        return _measure(lab, conn, plan, None, metadata=metadata, retries=retries, progress=progress, echo=echo,
+                        out=out)
+    finally:
+        lab.close()
 
 
 def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str | Path | None = None,
@@ -122,11 +126,14 @@ def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str |
     if not allow_station_change:  # checked by content, before any instrument opens
         refuse_station_change(run.run_id, run.metadata, station_fingerprint(station or station_config_path("simulated")))
     lab = LabStation.from_config(station)
-    stored = run.metadata.get(CALIBRATION_KEY)
-    if stored is not None:  # the readout assumes the calibration the run started with
-        restore_calibration(lab.readout, stored)
-    return _measure(lab, conn, None, run.run_id, allow_station_change=allow_station_change, retries=retries,
-                    progress=progress, echo=echo, out=out)
+    try:
+        stored = run.metadata.get(CALIBRATION_KEY)
+        if stored is not None:  # the readout assumes the calibration the run started with
+            restore_calibration(lab.readout, stored)
+        return _measure(lab, conn, None, run.run_id, allow_station_change=allow_station_change, retries=retries,
+                        progress=progress, echo=echo, out=out)
+    finally:
+        lab.close()
 
 
 def stored_station_file(run: SweepRun, allow_station_change: bool = False, echo: Echo | None = None) -> Path | None:

@@ -181,3 +181,9 @@ class LabStation:
 
     def snapshot(self) -> dict:
         return self.station.snapshot(update=False)
+
+    def close(self) -> None:
+        """Close every instrument of the station (e.g. when the session that opened it ends)."""
+        self.station.close_all_registered_instruments()
+        if qcodes.Station.default is self.station:
+            qcodes.Station.default = None

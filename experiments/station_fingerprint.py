@@ -141,11 +141,12 @@ def check_resume_station(run_id: int, metadata: dict, current: StationFingerprin
     return True
 
 
-def record_station_change(dataset, current: StationFingerprint, from_point: int) -> None:
-    """Append to the run's metadata that ``current`` is used from point ``from_point`` on."""
-    metadata = dataset.metadata
+def record_station_change(run, current: StationFingerprint, from_point: int) -> None:
+    """Append to the metadata of ``run`` (a :class:`.sweep_storage.SweepRun`) that ``current`` is
+    used from point ``from_point`` on."""
+    metadata = run.metadata
     changes = json.loads(metadata.get(STATION_CHANGES_KEY, "[]"))
     stored = expected_station(metadata)
     changes.append({"from_point": int(from_point), "stored": None if stored is None else asdict(stored),
                     "current": asdict(current)})
-    dataset.add_metadata(STATION_CHANGES_KEY, json.dumps(changes))
+    run.dataset.add_metadata(STATION_CHANGES_KEY, json.dumps(changes))

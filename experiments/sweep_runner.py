@@ -147,7 +147,7 @@ def run_sweep(
             lab_link = lab.lab_link()
             measured = time.perf_counter()
             if station_changed:  # recorded with the first point actually measured on the new station
-                record_station_change(run.dataset, lab.fingerprint, from_point=index)
+                record_station_change(run, lab.fingerprint, from_point=index)
                 station_changed = False
             run.add_point(index, {**readback, "settle_time": settle}, np.asarray(counts), lab_link.as_dict())
             saved = time.perf_counter()

@@ -224,7 +224,8 @@ def open_sweep_run(conn, run_id: int, *, resume: bool = False) -> SweepRun:
         raise StoredRunError(f"run {run_id} is the analysis of run {metadata[RAW_LINK_KEY]}; "
                              f"use run {metadata[RAW_LINK_KEY]}")
     if PLAN_KEY not in metadata:
-        raise StoredRunError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY!r} metadata entry)")
+        raise StoredRunError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY!r} metadata entry: another "
+                             "program's run, or one whose creation was stopped before its plan was stored)")
     run = SweepRun(dataset, SweepPlan.from_json(metadata[PLAN_KEY]))
     if resume:
         run.check_resumable()
