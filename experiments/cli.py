@@ -9,6 +9,10 @@
     thermalink twin point --kappa 0.01 --n-source 1000   # one state and its figures of merit
     thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
     thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
+
+``run`` is :func:`.experiment_session.start_run` / :func:`.experiment_session.resume_run` (the same
+calls a notebook makes); this module parses options and maps thermalink's errors to exit codes
+(:data:`EXIT_CODES`); any other exception shows its traceback.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,23 @@ def database(path: str | Path, *, create: bool = True):
     if not create and not path.is_file():
         raise InputError(f"database {path} does not exist")
     return connect(str(path))
+
+
+@contextmanager
+def one_transaction(conn):
+    """The QCoDeS writes inside are one SQLite transaction: committed together at the end, or (on
+    any exception, or a killed process) not at all. Exceptions come out as raised, not wrapped."""
+    try:
+        with atomic(conn):  # QCoDeS' own writes open nested atomic() blocks, which join this one
+            yield conn
+    except RuntimeError as error:
+        if str(error) == "Rolling back due to unhandled exception" and error.__cause__ is not None:
+            raise error.__cause__ from None  # atomic() rolled back and wrapped it
+        raise
+    except BaseException:  # KeyboardInterrupt and the like pass atomic() without its rollback
+        if conn.in_transaction:
+            conn.rollback()
+        raise
 
 
 class RunMetadata(Mapping):
@@ -196,19 +214,14 @@ def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignm
     entries = {FORMAT_KEY: str(FORMAT_VERSION), PLAN_KEY: plan.to_json(),
                ASSIGNMENT_KEY: json.dumps(np.asarray(assignment).tolist()), STATUS_KEY: "running",
                STATION_KEY: station, **(metadata or {})}
-    try:
-        with atomic(conn):
-            experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
-            dataset = new_data_set(f"{plan.kind}_sweep", exp_id=experiment.exp_id, conn=conn)
-            dataset.set_interdependencies(_raw_interdependencies())
-            dataset.add_snapshot(json.dumps({"station": snapshot}, default=str))
-            dataset.mark_started()
-            for key, value in entries.items():
-                dataset.add_metadata(key, value)
-    except RuntimeError as error:  # qcodes' atomic() rolled back and wraps the cause
-        if error.__cause__ is not None:
-            raise error.__cause__ from None
-        raise
+    with one_transaction(conn):
+        experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
+        dataset = new_data_set(f"{plan.kind}_sweep", exp_id=experiment.exp_id, conn=conn)
+        dataset.set_interdependencies(_raw_interdependencies())
+        dataset.add_snapshot(json.dumps({"station": snapshot}, default=str))
+        dataset.mark_started()
+        for key, value in entries.items():
+            dataset.add_metadata(key, value)
     return SweepRun(dataset, plan)
 
 
@@ -315,22 +328,17 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
         row.update({"rho_real": result["rho"].real, "rho_imag": result["rho"].imag})
         row.update({"twin_rho_real": result["twin_rho"].real, "twin_rho_imag": result["twin_rho"].imag})
         rows.append(row)
-    try:
-        with atomic(conn):
-            experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
-            dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
-            dataset.set_interdependencies(_analysis_interdependencies())
-            dataset.mark_started()
-            dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
-            dataset.add_metadata("thermalink_estimator", method)
-            if rows:
-                dataset.add_results(rows)
-            dataset.mark_completed()
-            raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
-    except RuntimeError as error:  # qcodes' atomic() rolled back and wraps the cause
-        if error.__cause__ is not None:
-            raise error.__cause__ from None
-        raise
+    with one_transaction(conn):
+        experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
+        dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
+        dataset.set_interdependencies(_analysis_interdependencies())
+        dataset.mark_started()
+        dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
+        dataset.add_metadata("thermalink_estimator", method)
+        if rows:
+            dataset.add_results(rows)
+        dataset.mark_completed()
+        raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
     return dataset.run_id
 
 

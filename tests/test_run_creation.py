@@ -177,3 +177,27 @@ def test_a_run_without_a_station_file_is_told_apart_from_one_before_fingerprints
     assert outcome.points_measured == [1]
     assert "has no station fingerprint (it was started on a station built in Python" in caplog.text
     assert "predates" not in caplog.text
+
+
+@pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
+def test_a_run_whose_creation_fails_leaves_no_run_and_the_database_usable(tmp_path, monkeypatch, failure):
+    from qcodes.dataset.data_set import DataSet
+
+    from thermalink.experiments.sweep_storage import create_sweep_run
+
+    conn = database(tmp_path / "failing.db")
+    plan = bandwidth_sweep([1e4], temperature_K=30.0, shots=100, bootstrap=20)
+    add_metadata = DataSet.add_metadata
+
+    def failing(self, key, value):
+        if key == "thermalink_station":
+            raise failure
+        return add_metadata(self, key, value)
+
+    with monkeypatch.context() as broken:
+        broken.setattr(DataSet, "add_metadata", failing)
+        with pytest.raises(type(failure)):
+            create_sweep_run(conn, plan, "simulated", {}, np.eye(2)[None].repeat(2, 0))
+    assert _runs(tmp_path / "failing.db") == 0
+    run = create_sweep_run(conn, plan, "simulated", {}, np.eye(2)[None].repeat(2, 0))
+    assert run.run_id == 1 and run.metadata["thermalink_format"] == "2"
