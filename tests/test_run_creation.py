@@ -32,8 +32,11 @@ KILLER = textwrap.dedent(
     """
     import json, os, signal, sys
     from qcodes.dataset.data_set import DataSet
-    from thermalink.experiments import sweep_storage
+    from thermalink.experiments import experiment_session, sweep_storage  # imported once, before the forks
     from thermalink.experiments.cli import main
+    from thermalink.experiments.lab_station import LabStation
+
+    LabStation.from_config().close()  # the twin's caches and the pyvisa-sim resources, loaded once
 
     folder, sweep = sys.argv[1], json.loads(sys.argv[2])
     writes, kill_at = [], [0]
