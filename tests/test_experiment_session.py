@@ -122,3 +122,20 @@ def test_a_sweep_stopped_by_a_safety_trip_has_its_own_exit_code(tmp_path, capsys
     assert code == SafetyError.exit_code == 4
     [message] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("thermalink")]
     assert "mixing chamber at 0.3 K" in message and "--resume 1" in message
+
+
+def test_common_options_are_declared_once_and_shared_by_every_command():
+    import inspect
+
+    from thermalink.experiments import cli
+
+    source = inspect.getsource(cli)
+    for flag in ("--db", "--out", "--station"):
+        assert source.count(f'"{flag}"') == 1, flag
+    parser = cli.build_parser()
+    for command in (["run"], ["analyze", "1"], ["report", "1"]):
+        assert parser.parse_args([*command, "--db", "x.db"]).db.name == "x.db"
+    for command in (["run"], ["report", "1"], ["calibrate", "source"], ["twin", "map"]):
+        assert parser.parse_args(command).out == cli.DEFAULT_OUTPUT
+    for command in (["run"], ["calibrate", "readout"], ["calibrate", "source"]):
+        assert parser.parse_args([*command, "--station", "lab.yaml"]).station.name == "lab.yaml"
