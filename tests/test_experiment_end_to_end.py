@@ -337,9 +337,11 @@ def test_resume_when_the_runs_station_file_is_gone_names_it_and_opens_nothing(tm
     assert open_sweep_run(database(db), run_id).completed_points() == [0]
 
 
-def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default(tmp_path, capsys):
+def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default(tmp_path, capsys, monkeypatch):
+    from legacy_runs import create_legacy_run
     from qcodes.instrument import Instrument
 
+    from thermalink.experiments import sweep_runner
     from thermalink.experiments.lab_station import load_station
     from thermalink.experiments.sweep_runner import SweepStopped
 
@@ -349,7 +351,8 @@ def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default
     db = tmp_path / "thermalink.db"
     lab = LabStation(load_station(_station_copy(tmp_path)), sample_name="lab")  # no fingerprint: an old run
     plan = bandwidth_sweep([1e4, 1e5, 1e6], temperature_K=30.0, attenuation_dB=0.0, shots=300, bootstrap=20, seed=3)
-    with pytest.raises(SweepStopped) as stopped:
+    with pytest.raises(SweepStopped) as stopped, monkeypatch.context() as old_code:
+        old_code.setattr(sweep_runner, "create_sweep_run", create_legacy_run)
         run_sweep(lab, plan, database(db), progress=False, on_point=interrupt)
     Instrument.close_all()
     run_id = stopped.value.run_id
