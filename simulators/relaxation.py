@@ -115,36 +115,48 @@ class ShiftedBlockChain:
             next_coupling[1 : linked + 1, :, :k] = -from_below[:, :, :k]
             next_coupling[:linked, :, k:] = -from_above[:linked, :, k:]
             del from_above, from_below
-            # Work buffers for the solves; their zero parts (no neighbour there) stay zero.
-            y_neighbours = np.zeros((len(even), 2 * k, 1))
-            x_neighbours = np.zeros((n_odd, 2 * k, 1))
-            self.levels.append((n, inverse, pq, even, y_neighbours, x_neighbours))
+            # Work buffers for the solves (reused, so a solve allocates nothing large); the zero
+            # parts of the neighbour stacks (no neighbour there) stay zero.
+            buffers = dict(
+                y=np.empty((n_odd, k, 1)),
+                y_neighbours=np.zeros((len(even), 2 * k, 1)),
+                even_product=np.empty((len(even), k, 1)),
+                reduced=np.empty((len(even), k)),
+                x_neighbours=np.zeros((n_odd, 2 * k, 1)),
+                odd_product=np.empty((n_odd, k, 1)),
+                solution=np.empty((n, k)),
+            )
+            self.levels.append((n, inverse, pq, even, buffers))
             diag, coupling = next_diag, next_coupling
         self.last = np.linalg.inv(diag[0])
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for _, *arrays in self.levels for a in arrays)
+        """Bytes held by the factorisation and its work buffers."""
+        return sum(a.nbytes for _, inverse, pq, even, buffers in self.levels
+                   for a in (inverse, pq, even, *buffers.values()))
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """``x`` with ``(L - sigma) x = b``, both ``(blocks, k)``."""
+        """``x`` with ``(L - sigma) x = b``, both ``(blocks, k)``. The result is a work buffer:
+        valid until the next solve."""
         k = self.k
-        partial = []
-        for n, inverse, _, even, neighbours, _ in self.levels:
+        for n, inverse, _, even, buf in self.levels:
             n_odd, linked = n // 2, (n + 1) // 2 - 1
-            y = inverse @ b[1::2, :, None]
+            y, neighbours = buf["y"], buf["y_neighbours"]
+            np.matmul(inverse, b[1::2, :, None], out=y)
             neighbours[1 : linked + 1, :k] = y[:linked]
             neighbours[:n_odd, k:] = y
-            b = b[0::2] - (even @ neighbours)[..., 0]
-            partial.append(y[..., 0])
+            np.matmul(even, neighbours, out=buf["even_product"])
+            b = np.subtract(b[0::2], buf["even_product"][..., 0], out=buf["reduced"])
         x = (self.last @ b[0])[None]
-        for (n, _, pq, _, _, neighbours), y in zip(reversed(self.levels), reversed(partial)):
+        for n, _, pq, _, buf in reversed(self.levels):
             n_odd, linked = n // 2, (n + 1) // 2 - 1
+            neighbours, solution = buf["x_neighbours"], buf["solution"]
             neighbours[:, :k, 0] = x[:n_odd]
             neighbours[:linked, k:, 0] = x[1 : linked + 1]
-            solution = np.empty((n, k))
+            np.matmul(pq, neighbours, out=buf["odd_product"])
             solution[0::2] = x
-            solution[1::2] = y - (pq @ neighbours)[..., 0]
+            np.subtract(buf["y"][..., 0], buf["odd_product"][..., 0], out=solution[1::2])
             x = solution
         return x
 
@@ -168,12 +180,13 @@ def _sector_eigenvalues_near(p: LinkParameters, cutoff: int, sigma: float, k: in
     bounds = np.cumsum([0] + [a * b for a, b in shapes])
     size = int(bounds[-1])
 
+    result = np.empty(size)
+
     def shifted_solve(vector: np.ndarray) -> np.ndarray:
         vector = np.ravel(vector)
-        return np.concatenate([
-            chain.solve(vector[lo:hi].reshape(shape)).ravel()
-            for (_, chain), lo, hi, shape in zip(chains, bounds[:-1], bounds[1:], shapes)
-        ])
+        for (_, chain), lo, hi, shape in zip(chains, bounds[:-1], bounds[1:], shapes):
+            result[lo:hi] = chain.solve(vector[lo:hi].reshape(shape)).ravel()
+        return result
 
     def unused(_):  # ARPACK's real shift-invert mode never multiplies by the matrix itself
         raise NotImplementedError("only (L - sigma)^-1 is available")
