@@ -3,8 +3,10 @@
 ``solve_exact(p)`` solves the full master equation of physics.md in its excitation-diagonal sector
 as the block-tridiagonal system it is (:mod:`.liouvillian_blocks`), by block cyclic reduction: each
 level eliminates every other block in one batched step, so the work is a few batched numpy calls
-per level (log2 of the cutoff levels), not per block. Time and memory are linear in the Fock
-cutoff. The result's ``rho`` is 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left).
+per level (log2 of the cutoff levels), not per block. The qubit marginal is carried through the
+reduction as linear functionals, so there is no back substitution and nothing is kept per block:
+time is linear in the Fock cutoff, memory is one run of blocks (docs/design.md, "Cost model").
+The result's ``rho`` is 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left).
 
 **Truncation bound:** the filter Fock space is cut at the smallest ``M`` whose thermal tail weight
 ``(n_c / (n_c + 1))**(M + 1)`` is at most ``tol`` (default ``1e-8``); since the filter marginal is
