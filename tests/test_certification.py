@@ -19,6 +19,7 @@ from thermalink.analysis import (
     shot_budget,
 )
 from thermalink.analysis.certification import (
+    MIN_RELIABLE_SHOTS,
     _kron_pair,
     assignment_from_calibration,
     calibration_values,
@@ -138,7 +139,8 @@ def test_shot_budget_grows_with_readout_errors_confidence_and_a_coarse_calibrati
     calibrated = shot_budget(TWIN, ASSIGNMENT, calibration_shots=2000)
     assert ideal < noisy < strict
     assert calibrated.shots_per_setting > noisy and calibrated.calibration_standard_error > 0
-    assert shot_budget(TWIN, ASSIGNMENT, figure="concurrence").target == 0.0
+    entangled = shot_budget(TWIN, ASSIGNMENT, figure="concurrence")
+    assert entangled.target == 0.0 and entangled.shots_per_setting == MIN_RELIABLE_SHOTS  # C = 0.68: easy
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
