@@ -34,7 +34,7 @@ ASSIGNMENT = np.array([[[0.97, 0.06], [0.03, 0.94]], [[0.985, 0.045], [0.015, 0.
 TWIN = steady_state(LinkParameters(kappa=0.01, n_source=400.0))  # Bell fidelity 0.751, C = 0.685
 WERNER_EDGE = bell_state() / 3 + (2 / 3) * np.eye(4) / 4  # separable, on the boundary: C = 0
 PRODUCT = np.kron(np.diag([0.8, 0.2]), np.diag([0.7, 0.3])).astype(complex)  # no coherence at all
-DATA_SETS = 300
+DATA_SETS = 250
 RESAMPLES = 100
 
 
