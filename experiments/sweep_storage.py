@@ -74,10 +74,14 @@ _POINT_SCALARS = {  # name: (label, unit)
 
 #: Per-point analysis results (name: unit); each figure has ``_low``/``_high`` interval bounds.
 ANALYSIS_FIGURES = ("concurrence", "negativity", "singlet_fidelity", "bell_fidelity", "purity", "twin_fidelity")
+#: One-sided lower confidence bounds at CERTIFICATION_CONFIDENCE (``thermalink.analysis.lower_confidence_bounds``).
+CERTIFICATION_CONFIDENCE = 0.95
+CERTIFICATION_SCALARS = ("bell_fidelity_lower_bound", "singlet_fidelity_lower_bound", "concurrence_lower_bound")
 ANALYSIS_SCALARS = (
     *ANALYSIS_FIGURES,
     *(f"{name}_{end}" for name in ANALYSIS_FIGURES for end in ("low", "high")),
     "twin_concurrence", "twin_singlet_fidelity", "gof_statistic", "gof_p_value", "consistent",
+    *CERTIFICATION_SCALARS,
 )
 
 
@@ -351,7 +355,8 @@ def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
     first = data[ANALYSIS_SCALARS[0]]
     order = np.argsort(first["point_index"])
     points = first["point_index"][order].astype(int)
-    variables = {name: ("point", data[name][name][order]) for name in ANALYSIS_SCALARS}
+    # (analyses stored before a scalar existed lack it: it is left out)
+    variables = {name: ("point", data[name][name][order]) for name in ANALYSIS_SCALARS if name in data}
     for part in ("rho", "twin_rho"):
         real, imag = data[f"{part}_real"][f"{part}_real"][order], data[f"{part}_imag"][f"{part}_imag"][order]
         variables[part] = (("point", "ket", "bra"), real + 1j * imag)

@@ -78,6 +78,8 @@ def test_default_run_command_measures_analyses_and_plots(tmp_path, capsys):
     assert len(verdicts) == 4
     summary = re.search(r"^(\d+) of 4 points consistent with the twin$", printed, re.M)
     assert summary is not None and int(summary.group(1)) == verdicts.count("yes")
+    assert "Bell fidelity > 0.70 certified at 95 %: no (lower bound 0." in printed  # default: F_S ~ 0.5
+    assert "concurrence > 0.00 certified at 95 %: " in printed
     assert (out / "run1_bandwidth.png").stat().st_size > 10_000
     assert (out / "run1_bandwidth.pdf").exists()
 
