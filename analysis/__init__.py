@@ -24,12 +24,15 @@ from thermalink.simulators.figures_of_merit import (
 )
 from .tomography import (
     BASIS_LABELS,
+    ESTIMATORS,
     METHODS,
     TomographyResult,
     project_to_states,
     reconstruct,
     reconstruct_many,
+    register_estimator,
     state_log_likelihood,
+    unregister_estimator,
 )
 from .tomography_data import (
     OUTCOMES,
@@ -45,6 +48,7 @@ from .twin_comparison import TwinComparison, compare_with_twin
 
 __all__ = [
     "BASIS_LABELS",
+    "ESTIMATORS",
     "METHODS",
     "OUTCOMES",
     "PAULI_SETTINGS",
@@ -69,10 +73,12 @@ __all__ = [
     "purity",
     "reconstruct",
     "reconstruct_many",
+    "register_estimator",
     "sample_counts",
     "singlet_fidelity",
     "state_log_likelihood",
     "trace_distance",
     "uhlmann_fidelity",
+    "unregister_estimator",
     "validate_counts",
 ]

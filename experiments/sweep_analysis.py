@@ -29,12 +29,16 @@ NULL_SAMPLES = 200
 
 
 def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,
-                   significance: float = SIGNIFICANCE) -> dict:
-    """Figures of merit with intervals and the twin comparison of one point's counts."""
+                   significance: float = SIGNIFICANCE, n_null_samples: int = NULL_SAMPLES) -> dict:
+    """Figures of merit with intervals and the twin comparison of one point's counts.
+
+    ``n_null_samples`` data sets simulated from the twin calibrate the goodness-of-fit p-value
+    (0: Wilks' chi-squared p-value instead).
+    """
     predicted = twin_state(link)
     comparison = compare_with_twin(
         counts, predicted, assignment=tuple(assignment), n_resamples=n_resamples,
-        n_null_samples=NULL_SAMPLES, significance=significance, rng=seed,
+        n_null_samples=n_null_samples, significance=significance, rng=seed,
     )
     boot = comparison.bootstrap
     result = {"rho": boot.reconstruction.density_matrix, "twin_rho": predicted}
@@ -56,10 +60,13 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
 class SweepAnalysis:
     """Analyses the points of a raw run (each once) and saves them beside it."""
 
-    def __init__(self, conn, run: SweepRun, significance: float = SIGNIFICANCE):
+    def __init__(self, conn, run: SweepRun, significance: float = SIGNIFICANCE, n_null_samples: int = NULL_SAMPLES):
+        if int(n_null_samples) < 0:
+            raise ValueError(f"n_null_samples must be 0 (chi-squared p-value) or positive, got {n_null_samples}")
         self.conn = conn
         self.run = run
         self.significance = significance
+        self.n_null_samples = int(n_null_samples)
         self.assignment = assignment_of(run)
         self.results: dict[int, dict] = {}
         self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}
@@ -83,6 +90,7 @@ class SweepAnalysis:
             result = analyse_counts(
                 counts, self.assignment, link, n_resamples=self.run.plan.bootstrap,
                 seed=self.run.plan.point_seed(index) + 1, significance=self.significance,
+                n_null_samples=self.n_null_samples,
             )
             result["point_index"] = index
             result["bandwidth"] = link.bandwidth_Hz
@@ -109,6 +117,7 @@ class SweepAnalysis:
         return save_analysis(self.conn, self.run, [self.results[i] for i in indices], method="mle")
 
 
-def analyse_run(conn, run: SweepRun, progress: bool = False, significance: float = SIGNIFICANCE) -> int:
+def analyse_run(conn, run: SweepRun, progress: bool = False, significance: float = SIGNIFICANCE,
+                n_null_samples: int = NULL_SAMPLES) -> int:
     """(Re)analyse every stored point of ``run``; returns the analysis run id."""
-    return SweepAnalysis(conn, run, significance).save(progress=progress)
+    return SweepAnalysis(conn, run, significance, n_null_samples).save(progress=progress)
