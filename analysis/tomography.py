@@ -380,7 +380,9 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
     trial state (changes computed as ``-sum f log1p(dp / p)``). A table stops when the certificate
     ``lambda_max(R) - 1 <= tol / N`` holds (converged), after ``max_iter`` steps, or -- handed
     over, not converged -- when the full Newton step leaves the positive-definite states (the
-    maximum is then on or next to the boundary, where projected gradient steps do better).
+    maximum is then on or next to the boundary, where projected gradient steps do better); the
+    hand-over point is then the projection of the full step onto the states if that is more
+    likely than the current iterate.
     Returns (r, converged, iterations, certificate per shot).
     """
     design_t, free, free_t = _newton_operators(model)
@@ -414,6 +416,12 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
         full = ra.copy()
         full[:, 1:] += step
         outside = np.linalg.eigvalsh(pauli_to_state(full))[:, 0] <= 0
+        if outside.any():  # hand over the projection of the full Newton step if it is more likely
+            out = np.flatnonzero(outside)
+            projected = state_to_pauli(project_to_states(pauli_to_state(full[out])))
+            change = _nll_change(fa[out], p[out], (projected - ra[out]) @ design_t, oa[out])
+            better = change < 0
+            r[active[out[better]]] = projected[better]
         t = np.ones(len(active))
         accepted = np.zeros(len(active), dtype=bool)
         todo = np.flatnonzero(~outside)
@@ -469,8 +477,12 @@ def _mle_newton_one(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_p
         ratio_step = (step @ free_ot) / p  # dp / p along the step
         trial = r.copy()
         trial[1:] += step
-        if np.linalg.eigvalsh(pauli_to_state(trial))[0] <= 0:
-            break  # the full step leaves the states: hand over
+        if np.linalg.eigvalsh(pauli_to_state(trial))[0] <= 0:  # the full step leaves the states:
+            projected = state_to_pauli(project_to_states(pauli_to_state(trial)))  # hand over its
+            ratio = ((projected - r) @ design_ot) / p  # projection if that is more likely
+            if ratio.min() > -1 and -(fo @ np.log1p(ratio)) < 0:
+                r = projected
+            break
         t = 1.0
         accepted = False
         for _ in range(50):
