@@ -360,7 +360,8 @@ def _newton_operators(model: MeasurementModel):
     if ops is None:
         design = np.ascontiguousarray(model.design)
         free = np.ascontiguousarray(design[:, 1:])  # d p / d r_a for the 15 traceless coordinates
-        ops = model.cache["newton"] = (design.T.copy(), free, free.T.copy())
+        outer = np.einsum("ka,kc->kac", free, free).reshape(len(free), 225)  # Hessian = w @ outer
+        ops = model.cache["newton"] = (design.T.copy(), free, free.T.copy(), outer)
     return ops
 
 
@@ -385,7 +386,7 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
     likely than the current iterate.
     Returns (r, converged, iterations, certificate per shot).
     """
-    design_t, free, free_t = _newton_operators(model)
+    design_t, free, free_t, outer = _newton_operators(model)
     b = len(r)
     r = r.copy()
     converged = np.zeros(b, dtype=bool)
@@ -408,7 +409,7 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
             break
         active, ra, fa, oa, p, q = active[keep], ra[keep], fa[keep], oa[keep], p[keep], q[keep]
         grad = -(q @ free)  # gradient of the per-shot NLL in the traceless coordinates
-        hess = np.matmul(free_t * (q / p)[:, None, :], free)  # sum f E E / p^2
+        hess = ((q / p) @ outer).reshape(-1, 15, 15)  # sum_k f_k d_k d_k^T / p_k^2
         scale = np.trace(hess, axis1=-2, axis2=-1)[:, None, None]
         step = -np.linalg.solve(hess + scale * ridge, grad[..., None])[..., 0]
         slope = np.einsum("ba,ba->b", grad, step)  # < 0
@@ -451,9 +452,10 @@ def _mle_newton_one(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_p
                     max_iter: int):
     """:func:`_mle_newton` for a single table (``f`` (K,), ``r`` (16,)): the same steps, tests
     and hand-over rule, written without the batch bookkeeping (a single table is overhead-bound)."""
-    design_t, free, free_t = _newton_operators(model)
+    design_t, free, free_t, outer = _newton_operators(model)
     observed = f > 0
     fo = f[observed]
+    outer_o = outer[observed]
     design_o, free_o = design_t.T[observed], free[observed]
     free_ot = np.ascontiguousarray(free_o.T)
     design_ot = np.ascontiguousarray(design_o.T)
@@ -471,7 +473,7 @@ def _mle_newton_one(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_p
         if it == max_iter:
             break
         grad = -(q @ free_o)
-        hess = (free_ot * (q / p)) @ free_o
+        hess = ((q / p) @ outer_o).reshape(15, 15)
         step = -np.linalg.solve(hess + np.trace(hess) * ridge, grad)
         slope = grad @ step
         ratio_step = (step @ free_ot) / p  # dp / p along the step
