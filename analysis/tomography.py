@@ -580,8 +580,8 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
                                                     min(_NEWTON_MAX_ITER, max_iter))
     rho = pauli_to_state(r)
     gap = gap * total
-    rest = np.flatnonzero(~converged)
-    budget = max_iter - (int(iterations[rest].max()) if rest.size else 0)
+    rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
+    budget = max_iter - (int(iterations[rest].max()) if rest.size else 0)  # >= 1
     if rest.size and budget > 0:
         if rest.size == 1:
             rho_r, conv_r, its_r, gap_r = _mle_reference_one(values[rest[0]], model, tol, budget, rho[rest[0]])

@@ -1,6 +1,8 @@
 """The estimator registry, the fast MLE against the reference implementation, and the
 goodness-of-fit null-sample count threaded through the sweep analysis."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -182,3 +184,22 @@ def test_sweep_analysis_passes_the_null_sample_count_to_the_goodness_of_fit():
     assert (40 * simulated["gof_p_value"]) == pytest.approx(round(40 * simulated["gof_p_value"]))  # k / 40
     with pytest.raises(ValueError, match="n_null_samples must be 0.*got -1"):
         SweepAnalysis(None, None, n_null_samples=-1)
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 3, 12, 2000])
+def test_the_reported_gap_is_the_certificate_of_the_returned_state(max_iter):
+    """Also when the iteration budget runs out between the Newton and projected-gradient phases."""
+    rhos = np.array([bell_state(), _random_state(4, 3), _random_state(1, 4), _random_state(3, 5)] * 3)
+    counts = sample_counts(rhos, 2000, rng=max_iter, leading_dims=("table",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = reconstruct_many(counts, max_iter=max_iter)
+    values, model, _, _ = _prepare(counts, None, stacked=True)
+    n = values.reshape(len(values), -1).astype(float)
+    p = model.probabilities(result.density_matrix).reshape(len(values), -1)
+    r_matrix = np.einsum("bk,kij->bij", np.divide(n, p, out=np.zeros_like(n), where=n > 0),
+                         model.povm.reshape(-1, 4, 4)) / n.sum(axis=-1)[:, None, None]
+    certificate = n.sum(axis=-1) * np.maximum(np.linalg.eigvalsh(r_matrix)[:, -1] - 1, 0)
+    np.testing.assert_allclose(result.likelihood_gap, certificate, rtol=1e-6, atol=1e-9)
+    assert np.all(result.converged == (certificate <= 1e-4))
+    assert np.all(result.iterations <= max_iter)
