@@ -31,12 +31,15 @@ from thermalink.simulators.figures_of_merit import (
 )
 from .tomography import (
     BASIS_LABELS,
+    ESTIMATORS,
     METHODS,
     TomographyResult,
     project_to_states,
     reconstruct,
     reconstruct_many,
+    register_estimator,
     state_log_likelihood,
+    unregister_estimator,
 )
 from .tomography_data import (
     OUTCOMES,
@@ -54,6 +57,7 @@ __all__ = [
     "BASIS_LABELS",
     "CERTIFIED_FIGURES",
     "CertificationResult",
+    "ESTIMATORS",
     "ShotBudget",
     "METHODS",
     "OUTCOMES",
@@ -80,11 +84,13 @@ __all__ = [
     "purity",
     "reconstruct",
     "reconstruct_many",
+    "register_estimator",
     "sample_counts",
     "shot_budget",
     "singlet_fidelity",
     "state_log_likelihood",
     "trace_distance",
     "uhlmann_fidelity",
+    "unregister_estimator",
     "validate_counts",
 ]

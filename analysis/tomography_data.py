@@ -22,7 +22,7 @@ Conventions (shared by every estimator in :mod:`thermalink.analysis`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -143,6 +143,8 @@ class MeasurementModel:
     povm: np.ndarray  # (S, 4, 4, 4)
     design: np.ndarray  # (4 S, 16), real
     assignment: np.ndarray | None  # (4, 4) joint matrix or None
+    #: Operators derived from the model by the estimators (filled on first use; not compared).
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_settings(self) -> int:
@@ -155,15 +157,52 @@ class MeasurementModel:
 
 
 def measurement_model(settings=PAULI_SETTINGS, assignment=None) -> MeasurementModel:
-    """Build the :class:`MeasurementModel` of ``settings`` (see the module conventions)."""
+    """The :class:`MeasurementModel` of ``settings`` (see the module conventions).
+
+    Models are cached per (settings, assignment) (their arrays are read-only), so that repeated
+    reconstructions with the same settings and readout errors do not rebuild or re-check them.
+    """
     settings = tuple(settings)
     if not settings:
         raise ValueError("no measurement settings given; e.g. " + ", ".join(PAULI_SETTINGS))
+    key = _assignment_key(assignment)
+    if key is not _UNCACHEABLE:
+        try:
+            return _cached_model(settings, key)
+        except TypeError:  # unhashable setting labels: validated (and refused) below
+            pass
+    return _build_model(settings, assignment)
+
+
+_UNCACHEABLE = object()
+
+
+def _assignment_key(assignment):
+    """A hashable key of the raw assignment argument (validated when the model is built)."""
+    if assignment is None:
+        return None
+    try:
+        arr = np.asarray(assignment, dtype=float)
+    except (TypeError, ValueError):
+        return _UNCACHEABLE
+    return arr.shape, arr.tobytes()
+
+
+@lru_cache(maxsize=64)
+def _cached_model(settings: tuple, key) -> MeasurementModel:
+    assignment = None if key is None else np.frombuffer(key[1], dtype=float).reshape(key[0])
+    return _build_model(settings, assignment)
+
+
+def _build_model(settings: tuple, assignment) -> MeasurementModel:
     joint = joint_assignment_matrix(assignment)
     projectors = np.array([_setting_projectors(s) for s in settings])  # (S, 4, 4, 4)
     povm = projectors if joint is None else np.einsum("ij,sjab->siab", joint, projectors)
     # Tr(E rho) = sum_a r_a Tr(E P_a) / 4, and Tr(E P_a) is real because E and P_a are Hermitian
     design = state_to_pauli(povm).reshape(-1, 16) / 4
+    for arr in (povm, design, joint):
+        if arr is not None:
+            arr.setflags(write=False)
     return MeasurementModel(settings=settings, povm=povm, design=design, assignment=joint)
 
 
@@ -192,22 +231,20 @@ def validate_counts(counts, *, stacked: bool = False) -> tuple[np.ndarray, tuple
     if len(set(dims)) != len(dims):
         raise ValueError(f"counts has repeated dims {dims}")
     lead = [d for d in dims if d not in ("setting", "outcome")]
-    counts = counts.transpose(*lead, "setting", "outcome")
+    if dims[-2:] != ("setting", "outcome"):
+        counts = counts.transpose(*lead, "setting", "outcome")
     for dim in ("setting", "outcome"):
         if dim not in counts.coords:
             raise ValueError(f"counts has no {dim!r} coordinate labels; expected e.g. "
                              + (", ".join(PAULI_SETTINGS) if dim == "setting" else ", ".join(OUTCOMES)))
-    settings = tuple(str(s) if isinstance(s, (str, np.str_)) else s for s in counts["setting"].values.tolist())
-    for label in settings:
-        parse_setting(label)
-    outcomes = [str(o) for o in counts["outcome"].values.tolist()]
-    if sorted(outcomes) != sorted(OUTCOMES) or len(outcomes) != 4:
-        raise ValueError(
-            f"counts outcome labels {outcomes} are not allowed: need exactly {list(OUTCOMES)} "
-            "(qubit 1's bit first)"
-        )
-    order = [outcomes.index(o) for o in OUTCOMES]
-    raw = np.asarray(counts.values)[..., order]
+    settings = tuple(counts.indexes["setting"].tolist())
+    try:
+        settings, order = _checked_labels(settings, tuple(counts.indexes["outcome"].tolist()))
+    except TypeError:  # unhashable labels: check them uncached (raises the ValueError naming them)
+        settings, order = _checked_labels.__wrapped__(settings, tuple(counts.indexes["outcome"].tolist()))
+    raw = np.asarray(counts.values)
+    if order is not None:
+        raw = raw[..., order]
     if raw.size and not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)
                          or raw.dtype == bool):
         raise ValueError(f"counts must be integers, got dtype {raw.dtype}")
@@ -217,14 +254,31 @@ def validate_counts(counts, *, stacked: bool = False) -> tuple[np.ndarray, tuple
         if np.any(raw != np.round(raw)):
             bad = raw[raw != np.round(raw)].ravel()[0]
             raise ValueError(f"counts must be integers, found the non-integer value {bad}")
-    values = raw.astype(np.int64)
-    if np.any(values < 0):
+    values = raw.astype(np.int64, copy=False)
+    if values.min(initial=0) < 0:
         idx = np.argwhere(values < 0)[0]
         raise ValueError(
             f"counts must be non-negative, found {values[tuple(idx)]} for setting "
             f"{settings[idx[-2]]!r}, outcome {OUTCOMES[idx[-1]]!r}"
         )
     return values, settings, counts
+
+
+@lru_cache(maxsize=256)
+def _checked_labels(settings: tuple, outcomes: tuple) -> tuple[tuple[str, ...], list[int] | None]:
+    """Validated setting labels (as ``str``) and the index order putting the outcomes in
+    ``00, 01, 10, 11`` order (``None`` when they already are); ``ValueError`` names bad labels."""
+    settings = tuple(str(s) if isinstance(s, (str, np.str_)) else s for s in settings)
+    for label in settings:
+        parse_setting(label)
+    outcomes = [str(o) for o in outcomes]
+    if sorted(outcomes) != sorted(OUTCOMES) or len(outcomes) != 4:
+        raise ValueError(
+            f"counts outcome labels {outcomes} are not allowed: need exactly {list(OUTCOMES)} "
+            "(qubit 1's bit first)"
+        )
+    order = [outcomes.index(o) for o in OUTCOMES]
+    return settings, (None if order == [0, 1, 2, 3] else order)
 
 
 def _as_generator(rng) -> np.random.Generator:

@@ -31,7 +31,7 @@ from scipy import stats
 
 from thermalink.simulators.errors import InputError
 
-from .bootstrap import BootstrapResult, bootstrap, resample_counts
+from .bootstrap import BootstrapResult, _bootstrap, _check_level, resample_counts
 from .tomography import MLE_MAX_ITER, MLE_TOL, _fit, _prepare, log_likelihood
 from .tomography_data import _as_generator
 
@@ -110,11 +110,15 @@ def compare_with_twin(counts: xr.DataArray, predicted, assignment=None, *, n_res
     """
     if not 0 < significance < 1:
         raise InputError(f"significance must lie in (0, 1), got {significance}")
+    level = _check_level(confidence_level)
+    if int(n_resamples) < 2:
+        raise InputError(f"n_resamples must be at least 2, got {n_resamples}")
+    if int(n_null_samples) < 0:
+        raise InputError(f"n_null_samples must be 0 (no simulated p-value) or positive, got {n_null_samples}")
     rng = _as_generator(rng)
     twin = _predicted_state(predicted)
     values, model, _, _ = _prepare(counts, assignment, stacked=False)
-    boot = bootstrap(counts, "mle", assignment, n_resamples=n_resamples, confidence_level=confidence_level,
-                     reference=twin, rng=rng, tol=tol, max_iter=max_iter)
+    boot = _bootstrap(values, model, "mle", int(n_resamples), level, twin, rng, tol, max_iter)
     p_twin = model.probabilities(twin)
     lr = float(2 * (boot.reconstruction.log_likelihood - log_likelihood(values[0], p_twin)))
     lr = max(lr, 0.0)  # the MLE is at least as likely as any state, up to its tolerance

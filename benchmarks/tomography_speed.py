@@ -7,12 +7,20 @@ infidelity ``1 - F`` to the true state (physical estimates only) and mean Hilber
 qiskit-experiments' fitters (a benchmark-only dependency: ``pip install thermalink[benchmark]``)
 run on a subset of the *same* count tables; thermalink's MLE is scored on that subset too.
 
-Usage: ``python benchmarks/tomography_speed.py [--tables 2000] [--qiskit-tables 300] [--seed 1]``
+The first section times single tables (``reconstruct(counts, "mle")``, one call per table, as a
+live analysis or a notebook does) against the target of issue 10 (<= 0.5 ms), the reference
+projected-gradient MLE (the algorithm before the Newton path) and qiskit-experiments'
+``cvxpy_gaussian_lstsq`` on the same tables. The machine is shared: single-table figures are
+medians over tables and repeats, and the load average is printed beside them.
+
+Usage: ``python benchmarks/tomography_speed.py [--tables 2000] [--qiskit-tables 300] [--seed 1]
+[--single-tables 40]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -23,10 +31,12 @@ from thermalink.analysis import (
     PAULI_SETTINGS,
     bell_state,
     project_to_states,
+    reconstruct,
     reconstruct_many,
     sample_counts,
     uhlmann_fidelity,
 )
+from thermalink.analysis.tomography import _fit, _mle_reference, _prepare
 from thermalink.simulators import LinkParameters, steady_state
 
 SHOTS = (100, 1000, 10000)
@@ -120,12 +130,64 @@ def qiskit_fit(fitter, basis, table: np.ndarray) -> np.ndarray:
     return np.asarray(out[0])
 
 
+SINGLE_TARGET_MS = 0.5  # issue 10
+SINGLE_SHOTS = 2000  # shots per setting of the default sweep
+
+
+def _median_ms(function, tables, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        for table in tables:
+            start = time.perf_counter()
+            function(table)
+            times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def _reference_single(table) -> None:
+    """The previous single-table path's work: validate, then the projected-gradient MLE."""
+    values, model, _, _ = _prepare(table, None, stacked=False)
+    _mle_reference(values, model, start=_fit(values, model, "projected_least_squares")[0])
+
+
+def single_table_section(states: dict[str, np.ndarray], n_tables: int, seed: int, fitters, basis) -> None:
+    groups = {
+        "experiment states (twin, singlet, Werner)": [k for k in states if not k.startswith("random")],
+        "random full-rank states": [k for k in states if k.startswith("random full-rank")],
+        "random pure and rank-2 states (MLE on the boundary)": [
+            k for k in states if k.startswith(("random pure", "random rank-2"))],
+    }
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Single table, reconstruct(counts, 'mle'), {SINGLE_SHOTS} shots per Pauli setting, "
+          f"median over {n_tables} tables x 3 repeats (shared 2-core machine, load average {load})")
+    rng = np.random.default_rng(seed + 7)
+    for label, names in groups.items():
+        tables = [sample_counts(states[names[i % len(names)]], SINGLE_SHOTS, rng=rng) for i in range(n_tables)]
+        reconstruct(tables[0])  # warm-up (model cache)
+        ours = _median_ms(reconstruct, tables)
+        reference = _median_ms(_reference_single, tables)
+        line = (f"  {label:<52} thermalink {ours:6.3f} ms (target <= {SINGLE_TARGET_MS} ms: "
+                f"{'met' if ours <= SINGLE_TARGET_MS else 'NOT met'}); previous projected-gradient MLE "
+                f"{reference:6.3f} ms")
+        if fitters and "cvxpy_gaussian_lstsq" in fitters:
+            fitter = fitters["cvxpy_gaussian_lstsq"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                qiskit_fit(fitter, basis, tables[0].values)
+                qiskit = _median_ms(lambda t: qiskit_fit(fitter, basis, t.values), tables[: max(5, n_tables // 4)], 1)
+            line += f"; qiskit cvxpy_gaussian_lstsq {qiskit:6.2f} ms ({qiskit / ours:.0f}x slower)"
+        print(line)
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=2000, help="count tables per shot number (thermalink)")
     parser.add_argument("--qiskit-tables", type=int, default=300,
                         help="tables per shot number for qiskit (~15 ms per fit and fitter)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--single-tables", type=int, default=40,
+                        help="tables per group for the single-table timings (0: skip)")
     args = parser.parse_args()
 
     states = benchmark_states(args.seed)
@@ -135,6 +197,8 @@ def main() -> int:
     if fitters is None:
         print("qiskit-experiments is not installed: the qiskit comparison is skipped "
               "(install the benchmark extra: pip install 'thermalink[benchmark]').")
+    if args.single_tables:
+        single_table_section(states, args.single_tables, args.seed, fitters, basis)
     print(f"{len(names)} states ({', '.join(names)}), {args.tables} tables per shot number, "
           f"9 Pauli settings\n")
     header = f"{'shots':>6} {'method':<34} {'ms/state':>9} {'states/s':>9} {'1-F':>10} {'HS err':>9}"

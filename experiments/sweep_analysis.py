@@ -16,8 +16,9 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from thermalink.analysis.certification import lower_confidence_bounds
-from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.analysis.twin_comparison import compare_with_twin
+from thermalink.simulators.errors import InputError
+from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
@@ -38,13 +39,18 @@ NULL_SAMPLES = 200
 
 
 def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,
-                   significance: float = SIGNIFICANCE, calibration=None) -> dict:
+                   significance: float = SIGNIFICANCE, calibration=None,
+                   n_null_samples: int = NULL_SAMPLES) -> dict:
     """Figures of merit with intervals, lower confidence bounds (the readout ``calibration``'s
-    counts, if the run stored them, resampled too) and the twin comparison of one point's counts."""
+    counts, if the run stored them, resampled too) and the twin comparison of one point's counts.
+
+    ``n_null_samples`` data sets simulated from the twin calibrate the goodness-of-fit p-value
+    (0: Wilks' chi-squared p-value instead).
+    """
     predicted = twin_state(link)
     comparison = compare_with_twin(
         counts, predicted, assignment=tuple(assignment), n_resamples=n_resamples,
-        n_null_samples=NULL_SAMPLES, significance=significance, rng=seed,
+        n_null_samples=n_null_samples, significance=significance, rng=seed,
     )
     boot = comparison.bootstrap
     result = {"rho": boot.reconstruction.density_matrix, "twin_rho": predicted}
@@ -70,10 +76,13 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
 class SweepAnalysis:
     """Analyses the points of a raw run (each once) and saves them beside it."""
 
-    def __init__(self, conn, run: SweepRun, significance: float = SIGNIFICANCE):
+    def __init__(self, conn, run: SweepRun, significance: float = SIGNIFICANCE, n_null_samples: int = NULL_SAMPLES):
+        if int(n_null_samples) < 0:
+            raise InputError(f"n_null_samples must be 0 (chi-squared p-value) or positive, got {n_null_samples}")
         self.conn = conn
         self.run = run
         self.significance = significance
+        self.n_null_samples = int(n_null_samples)
         self.assignment = assignment_of(run)
         self.calibration = run.dataset.metadata.get(CALIBRATION_KEY)  # JSON, None if not calibrated
         self.results: dict[int, dict] = {}
@@ -98,7 +107,7 @@ class SweepAnalysis:
             result = analyse_counts(
                 counts, self.assignment, link, n_resamples=self.run.plan.bootstrap,
                 seed=self.run.plan.point_seed(index) + 1, significance=self.significance,
-                calibration=self.calibration,
+                calibration=self.calibration, n_null_samples=self.n_null_samples,
             )
             result["point_index"] = index
             result["bandwidth"] = link.bandwidth_Hz
@@ -125,6 +134,7 @@ class SweepAnalysis:
         return save_analysis(self.conn, self.run, [self.results[i] for i in indices], method="mle")
 
 
-def analyse_run(conn, run: SweepRun, progress: bool = False, significance: float = SIGNIFICANCE) -> int:
+def analyse_run(conn, run: SweepRun, progress: bool = False, significance: float = SIGNIFICANCE,
+                n_null_samples: int = NULL_SAMPLES) -> int:
     """(Re)analyse every stored point of ``run``; returns the analysis run id."""
-    return SweepAnalysis(conn, run, significance).save(progress=progress)
+    return SweepAnalysis(conn, run, significance, n_null_samples).save(progress=progress)

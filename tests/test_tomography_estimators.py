@@ -1,0 +1,205 @@
+"""The estimator registry, the fast MLE against the reference implementation, and the
+goodness-of-fit null-sample count threaded through the sweep analysis."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from thermalink.analysis import (
+    ESTIMATORS,
+    METHODS,
+    SIGNED_SETTINGS,
+    bell_state,
+    bootstrap,
+    measurement_model,
+    project_to_states,
+    reconstruct,
+    reconstruct_many,
+    register_estimator,
+    sample_counts,
+    unregister_estimator,
+)
+from thermalink.analysis.tomography import _mle, _mle_reference, _prepare, log_likelihood
+from thermalink.simulators import LinkParameters, steady_state
+
+READOUT = [[[0.97, 0.06], [0.03, 0.94]], [[0.95, 0.10], [0.05, 0.90]]]
+
+
+def _random_state(rank, seed):
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=(4, rank)) + 1j * rng.normal(size=(4, rank))
+    rho = g @ g.conj().T
+    return rho / np.trace(rho).real
+
+
+# --- the fast MLE against the reference (projected-gradient) implementation ---------------------
+
+CASES = {
+    "twin": (steady_state(LinkParameters(kappa=0.1, n_source=10.0)), None),
+    "werner_readout_errors": (0.8 * bell_state() + 0.2 * np.eye(4) / 4, READOUT),
+    "singlet": (bell_state(), None),
+    "pure": (_random_state(1, 1), READOUT),
+    "rank_two": (_random_state(2, 2), None),
+    "full_rank": (_random_state(4, 3), None),
+}
+
+
+@pytest.mark.parametrize("shots", [100, 2000])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fast_mle_agrees_with_the_reference_within_the_certified_gaps(name, shots):
+    rho, assignment = CASES[name]
+    counts = sample_counts(rho, shots, assignment=assignment, rng=shots + len(name), size=12)
+    values, model, _, _ = _prepare(counts, assignment, stacked=True)
+    fast, fast_ok, _, fast_gap = _mle(values, model)
+    ref, ref_ok, _, ref_gap = _mle_reference(values, model)
+    assert fast_ok.all() and ref_ok.all()
+    assert np.all(fast_gap <= 1e-4) and np.all(ref_gap <= 1e-4)
+    difference = log_likelihood(values, model.probabilities(fast)) - log_likelihood(values, model.probabilities(ref))
+    # each is within its certified gap of the maximum, so they are within the sum of the gaps
+    assert np.all(np.abs(difference) <= fast_gap + ref_gap + 1e-9)
+    assert np.allclose(fast, project_to_states(fast), atol=1e-12)  # physical
+
+
+def test_single_table_fast_path_agrees_with_the_reference():
+    """Single tables take 1-d code paths (Newton inside, projected gradient on the boundary)."""
+    for seed in range(6):
+        rho = _random_state(4, 10 + seed) if seed < 3 else (bell_state() if seed == 3 else _random_state(seed - 3, seed))
+        counts = sample_counts(rho, 1000, settings=SIGNED_SETTINGS if seed % 2 else ("XX", "XY", "XZ", "YX", "YY",
+                                                                                      "YZ", "ZX", "ZY", "ZZ"), rng=seed)
+        result = reconstruct(counts)
+        values, model, _, _ = _prepare(counts, None, stacked=False)
+        ref = _mle_reference(values, model)
+        ref_logl = log_likelihood(values[0], model.probabilities(ref[0][0]))
+        assert result.converged and abs(result.log_likelihood - ref_logl) <= result.likelihood_gap + ref[3][0] + 1e-9
+
+
+def test_interior_maxima_take_the_newton_path():
+    """A full-rank state at many shots: a handful of Newton steps (the projected gradient takes ~25)."""
+    counts = sample_counts(_random_state(4, 3), 10**5, rng=1, size=20)
+    result = reconstruct_many(counts)
+    assert np.all(result.converged) and np.max(result.iterations) <= 10
+
+
+def test_the_tolerance_still_bounds_the_certified_gap_on_the_fast_path():
+    counts = sample_counts(steady_state(LinkParameters(kappa=0.1, n_source=10.0)), 5000, rng=4, size=30)
+    for tol in (1e-2, 1e-6):
+        result = reconstruct_many(counts, tol=tol)
+        assert np.all(result.converged) and np.all(np.asarray(result.likelihood_gap) <= tol)
+
+
+# --- estimator registry ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def diagonal_estimator():
+    """A user estimator: the diagonal of the projected least-squares state; records its calls."""
+    calls = []
+
+    def diagonal(values, model, **options):
+        calls.append((values.shape, sorted(options)))
+        pls = ESTIMATORS["projected_least_squares"](values, model)
+        return np.einsum("bii->bi", pls)[..., None] * np.eye(4)
+
+    register_estimator("diagonal", diagonal)
+    yield calls
+    unregister_estimator("diagonal")
+
+
+def test_a_registered_estimator_is_used_by_reconstruct(diagonal_estimator):
+    rho = 0.7 * bell_state() + 0.3 * np.eye(4) / 4
+    counts = sample_counts(rho, 5000, rng=1)
+    result = reconstruct(counts, "diagonal")
+    assert result.method == "diagonal" and "diagonal" in ESTIMATORS
+    assert diagonal_estimator[0][0] == (1, 9, 4)
+    assert set(diagonal_estimator[0][1]) >= {"tol", "max_iter", "start"}
+    np.testing.assert_allclose(result.density_matrix, np.diag(np.diag(result.density_matrix)))
+    assert result.density_matrix[1, 2] == 0 and abs(result.density_matrix[1, 1].real - rho[1, 1].real) < 0.02
+    assert result.log_likelihood < reconstruct(counts, "mle").log_likelihood
+
+
+def test_a_registered_estimator_is_used_by_the_bootstrap(diagonal_estimator):
+    counts = sample_counts(0.7 * bell_state() + 0.3 * np.eye(4) / 4, 2000, rng=2)
+    result = bootstrap(counts, "diagonal", n_resamples=30, rng=3)
+    assert result.method == "diagonal"
+    assert [shape for shape, _ in diagonal_estimator] == [(1, 9, 4), (30, 9, 4)]
+    # diagonal states are separable: every resample has zero concurrence
+    assert np.all(result.samples["concurrence"] == 0)
+
+
+def test_unknown_methods_are_refused_naming_the_registered_ones(diagonal_estimator):
+    counts = sample_counts(bell_state(), 100, rng=0)
+    with pytest.raises(ValueError, match="'bayes'.*linear_inversion, projected_least_squares, mle, diagonal"):
+        reconstruct(counts, "bayes")
+    with pytest.raises(ValueError, match="'bayes'.*allowed:.*diagonal"):
+        bootstrap(counts, "bayes")
+
+
+def test_registering_checks_names_and_protects_the_built_in_methods(diagonal_estimator):
+    assert METHODS == ("linear_inversion", "projected_least_squares", "mle")
+    with pytest.raises(ValueError, match="'diagonal' is already registered"):
+        register_estimator("diagonal", lambda values, model, **options: None)
+    with pytest.raises(ValueError, match="built-in tomography method 'mle' cannot be replaced"):
+        register_estimator("mle", lambda values, model, **options: None, replace=True)
+    with pytest.raises(ValueError, match="must be callable"):
+        register_estimator("other", "not a function")
+    with pytest.raises(ValueError, match="cannot be removed"):
+        unregister_estimator("mle")
+
+
+def test_an_estimator_returning_the_wrong_shape_is_reported():
+    register_estimator("broken", lambda values, model, **options: np.zeros((4, 4)))
+    try:
+        with pytest.raises(ValueError, match=r"estimator 'broken' returned shape \(4, 4\) for 1 count tables"):
+            reconstruct(sample_counts(bell_state(), 100, rng=0), "broken")
+    finally:
+        unregister_estimator("broken")
+
+
+def test_measurement_models_are_cached_per_settings_and_assignment():
+    a = measurement_model(("XX", "YY", "ZZ"), READOUT)
+    assert measurement_model(("XX", "YY", "ZZ"), READOUT) is a
+    assert measurement_model(("XX", "YY", "ZZ")) is not a
+    assert not a.design.flags.writeable
+    with pytest.raises(ValueError, match="column 0 sums to"):
+        measurement_model(("XX",), [[[0.9, 0.1], [0.2, 0.9]], [[1, 0], [0, 1]]])
+
+
+# --- goodness-of-fit null samples through the sweep analysis ---------------------------------------
+
+
+def test_sweep_analysis_passes_the_null_sample_count_to_the_goodness_of_fit():
+    from thermalink.experiments.sweep_analysis import SweepAnalysis, analyse_counts
+    from thermalink.simulators.lab_units import LabLink
+    from thermalink.simulators.virtual_lab.twin_cache import twin_state
+
+    link = LabLink(bandwidth_Hz=1e6, source_occupation=2.0, filter_center_Hz=5e9, qubit1_frequency_Hz=5e9,
+                   qubit2_frequency_Hz=5e9, qubit1_linewidth_Hz=1e5, qubit2_linewidth_Hz=1e5)
+    counts = sample_counts(twin_state(link), 1000, assignment=READOUT, rng=5)
+    chi2 = analyse_counts(counts, np.array(READOUT), link, n_resamples=20, seed=1, n_null_samples=0)
+    assert chi2["gof_p_value"] == pytest.approx(stats.chi2.sf(chi2["gof_statistic"], 15))
+    simulated = analyse_counts(counts, np.array(READOUT), link, n_resamples=20, seed=1, n_null_samples=39)
+    assert simulated["gof_statistic"] == pytest.approx(chi2["gof_statistic"])
+    assert (40 * simulated["gof_p_value"]) == pytest.approx(round(40 * simulated["gof_p_value"]))  # k / 40
+    with pytest.raises(ValueError, match="n_null_samples must be 0.*got -1"):
+        SweepAnalysis(None, None, n_null_samples=-1)
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 3, 12, 2000])
+def test_the_reported_gap_is_the_certificate_of_the_returned_state(max_iter):
+    """Also when the iteration budget runs out between the Newton and projected-gradient phases."""
+    rhos = np.array([bell_state(), _random_state(4, 3), _random_state(1, 4), _random_state(3, 5)] * 3)
+    counts = sample_counts(rhos, 2000, rng=max_iter, leading_dims=("table",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = reconstruct_many(counts, max_iter=max_iter)
+    values, model, _, _ = _prepare(counts, None, stacked=True)
+    n = values.reshape(len(values), -1).astype(float)
+    p = model.probabilities(result.density_matrix).reshape(len(values), -1)
+    r_matrix = np.einsum("bk,kij->bij", np.divide(n, p, out=np.zeros_like(n), where=n > 0),
+                         model.povm.reshape(-1, 4, 4)) / n.sum(axis=-1)[:, None, None]
+    certificate = n.sum(axis=-1) * np.maximum(np.linalg.eigvalsh(r_matrix)[:, -1] - 1, 0)
+    np.testing.assert_allclose(result.likelihood_gap, certificate, rtol=1e-6, atol=1e-9)
+    assert np.all(result.converged == (certificate <= 1e-4))
+    assert np.all(result.iterations <= max_iter)
