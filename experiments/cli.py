@@ -482,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(commands)
     _add_calibrate_parser(commands)
+    from thermalink.experiments.run_history import add_history_parsers
+    add_history_parsers(commands, DEFAULT_DATABASE)
 
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)
