@@ -250,6 +250,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from thermalink.experiments.lab_station import LabStation
     from thermalink.experiments.readout_calibration import calibrate_readout, restore_calibration
+    from thermalink.experiments.run_log import run_log_metadata, start_run_log
     from thermalink.experiments.station_fingerprint import refuse_station_change, station_fingerprint
     from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
@@ -276,8 +277,9 @@ def _run(args: argparse.Namespace) -> int:
         if not resumed.dataset.completed and not args.allow_station_change:
             refuse_station_change(resumed.run_id, resumed.dataset.metadata, station_fingerprint(
                 args.station or station_config_path("simulated")))
+    run_log = start_run_log(args.out, resumed.dataset if plan is None else None)  # beside the figures
     lab = LabStation.from_config(args.station)
-    metadata = {}
+    metadata = run_log_metadata(run_log)
     if plan is None:  # resuming: the readout assumes the calibration the run started with
         stored = resumed.dataset.metadata.get(CALIBRATION_KEY)
         if stored is not None:
@@ -306,6 +308,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"thermalink: {stopped}", file=sys.stderr)
         return 3
     finally:
+        run_log.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     run = open_sweep_run(conn, outcome.run_id)
