@@ -487,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calibrate_parser(commands)
     from thermalink.experiments.run_history import add_history_parsers
     add_history_parsers(commands, DEFAULT_DATABASE)
+    from thermalink.experiments.lab_monitor import add_monitor_parser
+    add_monitor_parser(commands)
 
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)
