@@ -251,6 +251,7 @@ def _run(args: argparse.Namespace) -> int:
     from thermalink.experiments.lab_station import LabStation
     from thermalink.experiments.readout_calibration import calibrate_readout, restore_calibration
     from thermalink.experiments.run_log import run_log_metadata, start_run_log
+    from thermalink.experiments.calibration_store import CALIBRATION_ORIGIN_KEY, calibration_origin
     from thermalink.experiments.station_fingerprint import refuse_station_change, station_fingerprint
     from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
@@ -290,6 +291,7 @@ def _run(args: argparse.Namespace) -> int:
             calibration = calibrate_readout(lab, shots=args.calibration_shots, apply=True, seed=args.seed)
             print(calibration.summary())
             metadata[CALIBRATION_KEY] = calibration.to_json()
+        metadata[CALIBRATION_ORIGIN_KEY] = calibration_origin(args.station, lab, calibration if args.calibrate_readout else None)
     analyses: dict[int, SweepAnalysis] = {}
 
     def analyse_live(index: int, run) -> None:
@@ -375,7 +377,8 @@ def _calibrate_readout(args: argparse.Namespace) -> int:
               f"  (readout had {np.array2string(before[qubit - 1], precision=5, separator=', ')})")
     errors = ", ".join(f"{value:.5f}" for value in calibration.errors.values())
     if args.apply:
-        print(f"applied to {lab.readout.name} (this session); to keep it, set in the station file:")
+        from thermalink.experiments.calibration_store import persist_readout_calibration
+        print(f"applied to {lab.readout.name}; " + persist_readout_calibration(args.station, calibration))
     else:
         print("not applied (--apply writes it to the readout); station file line:")
     print(f"      assignment_errors: [{errors}]   # q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)")

@@ -20,7 +20,8 @@ from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
-from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_stored_since, save_analysis
+from .readout_calibration import estimator_assignment
+from .sweep_storage import ANALYSIS_FIGURES, CALIBRATION_KEY, SweepRun, assignment_of, load_stored_since, save_analysis
 
 SIGNIFICANCE = 0.05
 #: Data sets simulated from the twin to calibrate the goodness-of-fit p-value (smallest p: 1/201),
@@ -60,7 +61,8 @@ class SweepAnalysis:
         self.conn = conn
         self.run = run
         self.significance = significance
-        self.assignment = assignment_of(run)
+        # The per-qubit pair, or the joint 4x4 if the run's readout calibration found correlated errors.
+        self.assignment = estimator_assignment(run.dataset.metadata.get(CALIBRATION_KEY), assignment_of(run))
         self.results: dict[int, dict] = {}
         self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}
         self._rows_read = 0  # stored rows (one per point, in measurement order) already in _rows
