@@ -21,13 +21,13 @@ def edited(folder, old: str, new: str, name: str = "simulated"):
 
 @pytest.fixture
 def no_instruments(monkeypatch):
-    """Any instrument construction fails the test: validation must come first."""
-    from qcodes.instrument import Instrument
+    """Loading any station instrument fails the test: validation must come first."""
+    import qcodes
 
     def refuse(*args, **kwargs):
         raise AssertionError("an instrument was opened before the station file was validated")
 
-    monkeypatch.setattr(Instrument, "__new__", refuse)
+    monkeypatch.setattr(qcodes.Station, "load_instrument", refuse)
 
 
 @pytest.mark.parametrize("name", ["simulated", "lab_template"])
