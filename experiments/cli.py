@@ -252,6 +252,7 @@ def _run(args: argparse.Namespace) -> int:
     from thermalink.experiments.readout_calibration import calibrate_readout, restore_calibration
     from thermalink.experiments.run_log import run_log_metadata, start_run_log
     from thermalink.experiments.calibration_store import CALIBRATION_ORIGIN_KEY, calibration_origin
+    from thermalink.experiments.lab_monitor import monitor_run
     from thermalink.experiments.station_fingerprint import refuse_station_change, station_fingerprint
     from thermalink.experiments.sweep_analysis import SweepAnalysis
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
@@ -280,6 +281,7 @@ def _run(args: argparse.Namespace) -> int:
                 args.station or station_config_path("simulated")))
     run_log = start_run_log(args.out, resumed.dataset if plan is None else None)  # beside the figures
     lab = LabStation.from_config(args.station)
+    stop_monitor = monitor_run(lab, args.monitor)  # QCoDeS Monitor of the source, if --monitor PORT
     metadata = run_log_metadata(run_log)
     if plan is None:  # resuming: the readout assumes the calibration the run started with
         stored = resumed.dataset.metadata.get(CALIBRATION_KEY)
@@ -311,6 +313,7 @@ def _run(args: argparse.Namespace) -> int:
         return 3
     finally:
         run_log.stop()
+        stop_monitor()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     run = open_sweep_run(conn, outcome.run_id)
@@ -468,6 +471,8 @@ def _add_run_parser(commands) -> None:
                           "one the run was measured on (recorded in the run, with the first point measured after)")
     run.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
+    run.add_argument("--monitor", type=int, default=None, metavar="PORT", help="serve QCoDeS' Monitor of the source "
+                     "during the run on PORT (5678 for QCoDeS' web page; 0: a free port)")
     run.set_defaults(handler=_run)
 
     analyze = commands.add_parser("analyze", help="(re)analyse a stored run")

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 DEFAULT_PORT = 5678  # qcodes.monitor.monitor.WEBSOCKET_PORT, the port QCoDeS' web page expects
+#: Seconds between frames during a run (``thermalink run --monitor``).
+RUN_INTERVAL = 0.5
 #: Source parameters monitored, by name on the thermalink source (the heater output comes from its hot load).
 SOURCE_PARAMETERS = ("temperature", "mixing_chamber_temperature", "center_frequency", "bandwidth", "attenuation",
                      "occupation")
@@ -67,6 +69,17 @@ def start_monitor(lab, port: int = DEFAULT_PORT, interval: float = 1.0):
     qcodes_monitor.WEBSOCKET_PORT = port  # QCoDeS reads it when its server thread starts
     monitor = qcodes_monitor.Monitor(*parameters, interval=interval)
     return monitor, port
+
+
+def monitor_run(lab, port: int | None):
+    """``thermalink run --monitor PORT``: start the Monitor for the run and return its ``stop``
+    (a no-op without a port). During a run the frames carry the values the run itself last read
+    (each point's settings and read-back); instruments are never read from a second thread."""
+    if port is None:
+        return lambda: None
+    monitor, port = start_monitor(lab, port, interval=RUN_INTERVAL)
+    print(f"QCoDeS monitor of the run on ws://localhost:{port}")
+    return monitor.stop
 
 
 def read_all(parameters) -> None:
