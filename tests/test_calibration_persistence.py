@@ -1,5 +1,5 @@
-"""Readout calibrations that persist (station file, comments kept), are named in each run, and a
-joint 4x4 estimator matrix chosen by a stated independence test."""
+"""Readout calibrations that persist (station file, comments kept) and a joint 4x4 estimator matrix
+chosen by a stated independence test (the run naming its calibration: test_run_command_lab_layer.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import xarray as xr
 from qcodes.instrument import Instrument
 
 from thermalink.drivers.two_qubit_readout import BASIS_STATES
-from thermalink.experiments.calibration_store import CALIBRATION_ORIGIN_KEY, write_assignment_errors
+from thermalink.experiments.calibration_store import write_assignment_errors
 from thermalink.experiments.cli import main
 from thermalink.experiments.lab_station import LabStation
 from thermalink.experiments.readout_calibration import (
@@ -23,7 +23,6 @@ from thermalink.experiments.sweep_analysis import SweepAnalysis
 from thermalink.experiments.sweep_storage import database, open_sweep_run
 from thermalink.station_configs import station_config_path
 
-ERRORS_LINE = "      assignment_errors: [0.02, 0.05, 0.02, 0.05]   # q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)"
 
 
 def station_copy(folder, name="simulated"):
@@ -93,19 +92,6 @@ def test_calibrate_readout_apply_persists_into_the_station_file_and_the_next_loa
     reloaded = LabStation.from_config(path)
     assert reloaded.readout.qubit1_p0_given_1() == pytest.approx(written[1])
     assert reloaded.readout.qubit2_p1_given_0() == pytest.approx(written[2])
-
-
-def test_a_run_names_the_calibration_it_used(tmp_path):
-    path = station_copy(tmp_path)
-    write_assignment_errors(path, [0.021, 0.049, 0.019, 0.052])
-    db = tmp_path / "thermalink.db"
-    common = ["--db", str(db), "--out", str(tmp_path), "--points", "1", "--bandwidth", "1e4", "1e5",
-              "--shots", "200", "--bootstrap", "20", "--settle", "0"]
-    assert main(["run", "--station", str(path), "--no-calibrate-readout", *common]) == 0
-    origin = json.loads(open_sweep_run(database(db), 1).dataset.metadata[CALIBRATION_ORIGIN_KEY])
-    assert origin["source"] == "station file" and origin["station_file"] == str(path)
-    assert origin["assignment_errors"] == pytest.approx([0.021, 0.049, 0.019, 0.052])
-    assert origin["station_fingerprint"] is not None
 
 
 # --- the joint matrix, chosen by the independence test ------------------------------------------

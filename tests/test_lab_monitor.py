@@ -92,35 +92,3 @@ def test_monitor_command_runs_for_its_duration_and_stops_cleanly(capsys):
     assert f"QCoDeS monitor on ws://localhost:{port}: source_temperature" in printed
     assert printed.rstrip().endswith("monitor stopped")
     assert frames and set(EXPECTED) <= set(frame_parameters(frames[0]))
-
-
-def test_run_with_monitor_serves_the_values_the_run_sets_and_stops_with_it(tmp_path, capsys):
-    port = free_port()
-    frames = []
-    done = threading.Event()
-
-    def listen():
-        while not done.is_set():
-            try:
-                with connect(f"ws://127.0.0.1:{port}", open_timeout=1) as client:
-                    while not done.is_set():
-                        frames.append(frame_parameters(json.loads(client.recv(timeout=5))))
-            except (OSError, TimeoutError, Exception):  # not up yet, or closed at the end of the run
-                time.sleep(0.1)
-
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
-    try:
-        code = main(["run", "--db", str(tmp_path / "x.db"), "--out", str(tmp_path), "--points", "2",
-                     "--bandwidth", "1e4", "1e6", "--temperature", "12", "--shots", "200", "--bootstrap", "20",
-                     "--settle", "0", "--no-calibrate-readout", "--monitor", str(port)])
-    finally:
-        done.set()
-        listener.join(timeout=10)
-    assert code == 0
-    assert f"QCoDeS monitor of the run on ws://localhost:{port}" in capsys.readouterr().out
-    temperatures = [float(frame["Hot-load temperature"][1]) for frame in frames if "Hot-load temperature" in frame]
-    assert temperatures and temperatures[-1] == pytest.approx(12.0, abs=0.1)  # the run's set point reached the page
-    with pytest.raises(OSError):  # stopped with the run
-        with connect(f"ws://127.0.0.1:{port}", open_timeout=1):
-            pass
