@@ -95,7 +95,7 @@ class RunDiff:
 
     ``snapshot``: QCoDeS' ``ParameterDiff`` (``left_only``, ``right_only``, ``changed`` keyed by
     parameter name or ``(instrument, parameter)``), ``None`` if a run has no snapshot;
-    ``plan``: field -> (left, right) for plan fields that differ (``None`` for a run without a plan).
+    ``plan``: field -> (left, right) for plan fields that differ, ``None`` if a run has no plan.
     """
 
     left: int
@@ -113,8 +113,11 @@ class RunDiff:
             changes += [(_key(k), f"(absent) -> {_value(v)}") for k, v in self.snapshot.right_only.items()]
             lines.append(f"station snapshot: {len(changes) or 'no'} parameter{'s' if len(changes) != 1 else ''} differ")
             lines += [f"  {name}: {change}" for name, change in sorted(changes)]
-        lines.append(f"plan: {len(self.plan) or 'no'} field{'s' if len(self.plan) != 1 else ''} differ")
-        lines += [f"  {name}: {_value(a)} -> {_value(b)}" for name, (a, b) in sorted(self.plan.items())]
+        if self.plan is None:
+            lines.append("plan: not stored in both runs (an analysis run has none)")
+        else:
+            lines.append(f"plan: {len(self.plan) or 'no'} field{'s' if len(self.plan) != 1 else ''} differ")
+            lines += [f"  {name}: {_value(a)} -> {_value(b)}" for name, (a, b) in sorted(self.plan.items())]
         return "\n".join(lines)
 
 
@@ -162,9 +165,10 @@ def diff_runs(conn, left: int, right: int) -> RunDiff:
             raise ValueError(f"run {run_id} is not in this database ({error})") from None
     snapshots = [_snapshot(dataset) for dataset in datasets]
     snapshot = None if None in snapshots else diff_param_values(*snapshots)
-    plans = [_plan_fields(dataset) or {} for dataset in datasets]
-    plan = {name: (plans[0].get(name), plans[1].get(name)) for name in sorted(set(plans[0]) | set(plans[1]))
-            if plans[0].get(name) != plans[1].get(name)}
+    plans = [_plan_fields(dataset) for dataset in datasets]
+    plan = None if None in plans else {
+        name: (plans[0].get(name), plans[1].get(name)) for name in sorted(set(plans[0]) | set(plans[1]))
+        if plans[0].get(name) != plans[1].get(name)}
     return RunDiff(left, right, snapshot, plan)
 
 

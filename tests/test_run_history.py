@@ -82,6 +82,9 @@ def test_diff_command_prints_the_changes_and_an_unknown_run_names_it(history, ca
     printed = capsys.readouterr().out
     assert "readout.shots: 2000 -> 777" in printed
     assert "number_of_points: 2 -> 3" in printed
+    assert main(["diff", "1", "2", "--db", str(db)]) == 0  # raw run against its analysis
+    printed = capsys.readouterr().out
+    assert "station snapshot: not stored in both runs" in printed and "plan: not stored in both runs" in printed
     assert main(["diff", "1", "9", "--db", str(db)]) == 2
     assert "run 9 is not in this database" in capsys.readouterr().err
     assert main(["runs", "--db", str(db.parent / "none.db")]) == 2
