@@ -230,10 +230,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if plan is None:
             result = resume_run(args.resume, db=args.db, station=args.station, out=args.out,
-                                allow_station_change=args.allow_station_change, retries=args.retries)
+                                allow_station_change=args.allow_station_change, retries=args.retries,
+                                monitor_port=args.monitor)
         else:
             result = start_run(plan, db=args.db, station=args.station, out=args.out, calibrate=args.calibrate_readout,
-                               calibration_shots=args.calibration_shots, retries=args.retries)
+                               calibration_shots=args.calibration_shots, retries=args.retries,
+                               monitor_port=args.monitor)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -290,7 +292,8 @@ def _calibrate_readout(args: argparse.Namespace) -> int:
               f"  (readout had {np.array2string(before[qubit - 1], precision=5, separator=', ')})")
     errors = ", ".join(f"{value:.5f}" for value in calibration.errors.values())
     if args.apply:
-        print(f"applied to {lab.readout.name} (this session); to keep it, set in the station file:")
+        from thermalink.experiments.calibration_store import persist_readout_calibration
+        print(f"applied to {lab.readout.name}; " + persist_readout_calibration(args.station, calibration))
     else:
         print("not applied (--apply writes it to the readout); station file line:")
     print(f"      assignment_errors: [{errors}]   # q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)")
@@ -391,6 +394,8 @@ def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> Non
     run.add_argument("--allow-station-change", action="store_true",
                      help="with --resume: continue even if the station file defines a different setup than the "
                           "one the run was measured on (recorded in the run, with the first point measured after)")
+    run.add_argument("--monitor", type=int, default=None, metavar="PORT", help="serve QCoDeS' Monitor of the source "
+                     "during the run on PORT (5678 for QCoDeS' web page; 0: a free port)")
     run.set_defaults(handler=_run)
 
     analyze = commands.add_parser("analyze", parents=[common["db"]], help="(re)analyse a stored run")
@@ -451,6 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(commands, common)
     _add_calibrate_parser(commands, common)
     _add_twin_parser(commands, common)
+    from thermalink.experiments.run_history import add_history_parsers
+    add_history_parsers(commands, DEFAULT_DATABASE)
+    from thermalink.experiments.lab_monitor import add_monitor_parser
+    add_monitor_parser(commands)
     return parser
 
 

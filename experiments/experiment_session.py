@@ -40,8 +40,11 @@ from tqdm.auto import tqdm
 from thermalink.simulators.errors import InputError
 from thermalink.station_configs import station_config_path
 
+from .calibration_store import CALIBRATION_ORIGIN_KEY, calibration_origin
+from .lab_monitor import monitor_run
 from .lab_station import LabStation
 from .readout_calibration import calibrate_readout, restore_calibration
+from .run_log import run_log_metadata, start_run_log
 from .station_fingerprint import expected_station, refuse_station_change, station_fingerprint
 from .sweep_analysis import SweepAnalysis
 from .sweep_plan import SweepPlan
@@ -81,33 +84,42 @@ class RunResult:
 
 def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: str | Path | None = None,
               calibrate: bool = True, calibration_shots: int = 20_000, retries: int = 2, progress: bool = True,
-              echo: Echo | None = tqdm.write) -> RunResult:
+              echo: Echo | None = tqdm.write, monitor_port: int | None = None) -> RunResult:
     """Measure ``plan`` into a new run of database ``db`` (a path, created if needed, or a QCoDeS
     connection) on ``station``, analysed live; with ``out``, figures go there.
 
     ``calibrate``: calibrate the readout first (``calibration_shots`` per prepared basis state,
     seeded by the plan's seed) and store the matrices with the run. ``retries``: retries of a failing
-    instrument call. ``echo``: where messages go (``None``: nowhere).
+    instrument call. ``echo``: where messages go (``None``: nowhere). ``monitor_port``: serve QCoDeS'
+    Monitor of the source during the run (0: a free port). With ``out``, the run's log is written
+    there too (:mod:`.run_log`) and named in its metadata.
     """
     conn = _connection(db, create=True)
     _check_folder(out)
     lab = LabStation.from_config(station)
+    run_log = start_run_log(out) if out is not None else None
+    stop_monitor = monitor_run(lab, monitor_port)
     try:
         lab.validate_plan(plan)  # before the calibration touches the source
-        metadata = {}
+        metadata = run_log_metadata(run_log) if run_log is not None else {}
+        calibration = None
         if calibrate:
             calibration = calibrate_readout(lab, shots=calibration_shots, apply=True, seed=plan.seed)
             _say(echo, calibration.summary())
             metadata[CALIBRATION_KEY] = calibration.to_json()
+        metadata[CALIBRATION_ORIGIN_KEY] = calibration_origin(station, lab, calibration)
         return _measure(lab, conn, plan, None, metadata=metadata, retries=retries, progress=progress, echo=echo,
                         out=out)
     finally:
+        stop_monitor()
+        if run_log is not None:
+            run_log.stop()
         lab.close()
 
 
 def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str | Path | None = None,
                allow_station_change: bool = False, retries: int = 2, progress: bool = True,
-               echo: Echo | None = tqdm.write) -> RunResult:
+               echo: Echo | None = tqdm.write, monitor_port: int | None = None) -> RunResult:
     """Continue run ``run_id`` of database ``db`` (an existing file, or a QCoDeS connection) with
     its first missing point, on its own plan, station and readout calibration; then analyse it.
 
@@ -126,6 +138,8 @@ def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str |
     if not allow_station_change:  # checked by content, before any instrument opens
         refuse_station_change(run.run_id, run.metadata, station_fingerprint(station or station_config_path("simulated")))
     lab = LabStation.from_config(station)
+    run_log = start_run_log(out, run.dataset) if out is not None else None  # continues the run's log
+    stop_monitor = monitor_run(lab, monitor_port)
     try:
         stored = run.metadata.get(CALIBRATION_KEY)
         if stored is not None:  # the readout assumes the calibration the run started with
@@ -133,6 +147,9 @@ def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str |
         return _measure(lab, conn, None, run.run_id, allow_station_change=allow_station_change, retries=retries,
                         progress=progress, echo=echo, out=out)
     finally:
+        stop_monitor()
+        if run_log is not None:
+            run_log.stop()
         lab.close()
 
 

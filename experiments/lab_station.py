@@ -21,6 +21,7 @@ from thermalink.simulators.lab_units import LabLink
 from thermalink.station_configs import station_config_path
 
 from .station_fingerprint import StationFingerprint, station_fingerprint
+from .station_validation import validate_station_file
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
 REQUIRED_INSTRUMENTS = ("source", "readout")
@@ -33,10 +34,15 @@ APPLY_ORDER = ("temperature", "attenuation", "center_frequency", "bandwidth")
 
 
 def load_station(config: str | Path | None = None) -> qcodes.Station:
-    """Load a station YAML (default: the bundled simulated station) and its instruments."""
+    """Load a station YAML (default: the bundled simulated station) and its instruments.
+
+    The file is validated first (:func:`.station_validation.validate_station_file`): a bad file is
+    one ValueError naming the file, the key and what was expected, before any instrument opens.
+    """
     path = station_config_path("simulated") if config is None else Path(config)
     if not path.is_file():
         raise InputError(f"station file {str(path)!r} does not exist")
+    validate_station_file(path, REQUIRED_INSTRUMENTS)  # unknown keys, wrong types, missing instruments
     try:
         station = qcodes.Station(config_file=str(path))
     except Exception as error:  # noqa: BLE001 - YAML and schema errors come in many types

@@ -10,6 +10,14 @@ times and both qubits are read in Z, Z (:meth:`TwoQubitReadout.measure_prepared`
   convention of :func:`thermalink.drivers.two_qubit_readout.assignment_matrix`);
 * uncertainties are binomial standard errors of the frequencies (``sqrt(p (1 - p) / n)``).
 
+Which matrix the estimator uses is decided by a stated test on the calibration counts: the
+likelihood-ratio (G) test of the independent-errors model ``M = A_1 (x) A_2`` (4 parameters; its
+maximum-likelihood fit is exactly the per-qubit matrices above) against a free joint ``M`` (12
+parameters), ``G = 2 sum n log(n / (N M_indep))`` ~ chi2 with 8 degrees of freedom. If
+``p < INDEPENDENCE_LEVEL`` (0.01) the errors are significantly correlated and the estimator uses the
+joint 4x4 ``M``; otherwise the per-qubit pair. The test and the choice are stored with the run
+(:meth:`ReadoutCalibration.to_json`) and :func:`estimator_assignment` reads them back.
+
 ``calibrate_readout(lab, apply=True)`` writes the error probabilities ``A_q[1, 0]`` and
 ``A_q[0, 1]`` into the readout's ``qubitN_p1_given_0`` / ``qubitN_p0_given_1``, so the next sweep
 (which stores ``lab.assignment()`` in its run metadata) and its tomography use them.
@@ -28,6 +36,10 @@ from thermalink.simulators.errors import InputError
 
 #: Largest error probability a calibration accepts: above it the labels of 0 and 1 are swapped.
 MAX_ASSIGNMENT_ERROR = 0.5
+#: Level of the independence test below which the estimator uses the joint 4x4 matrix.
+INDEPENDENCE_LEVEL = 0.01
+#: Degrees of freedom of that test: 12 free joint parameters minus 4 per-qubit ones.
+INDEPENDENCE_DOF = 8
 #: Error parameters of the readout, in the order qubit 1 P(1|0), qubit 1 P(0|1), qubit 2 ...
 ERROR_PARAMETERS = ("qubit1_p1_given_0", "qubit1_p0_given_1", "qubit2_p1_given_0", "qubit2_p0_given_1")
 
@@ -63,6 +75,31 @@ class ReadoutCalibration:
         return _by_parameter(self.assignment_stderr)
 
     @property
+    def independence_test(self) -> dict:
+        """The G test of independent per-qubit errors (module docstring): ``statistic``, ``dof``,
+        ``p_value``, ``level`` and ``correlated`` (``p_value < level``)."""
+        from scipy.stats import chi2
+
+        observed = self.joint * self.shots  # counts [read i, prepared j]
+        expected = np.kron(self.assignment[0], self.assignment[1]) * self.shots
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(observed > 0, observed * np.log(observed / expected), 0.0)
+        statistic = float(2 * terms.sum())
+        p_value = float(chi2.sf(statistic, INDEPENDENCE_DOF))
+        return {"statistic": statistic, "dof": INDEPENDENCE_DOF, "p_value": p_value,
+                "level": INDEPENDENCE_LEVEL, "correlated": bool(p_value < INDEPENDENCE_LEVEL)}
+
+    @property
+    def estimator_matrix(self) -> str:
+        """``"joint"`` if the independence test rejects independent errors, else ``"per-qubit"``."""
+        return "joint" if self.independence_test["correlated"] else "per-qubit"
+
+    @property
+    def estimator_assignment(self) -> np.ndarray:
+        """The matrices the estimator uses: the joint ``(4, 4)`` or the per-qubit ``(2, 2, 2)``."""
+        return self.joint if self.estimator_matrix == "joint" else self.assignment
+
+    @property
     def correlation(self) -> float:
         """Largest ``|M - A_1 (x) A_2|``: readout crosstalk beyond independent per-qubit errors."""
         return float(np.max(np.abs(self.joint - np.kron(self.assignment[0], self.assignment[1]))))
@@ -75,6 +112,8 @@ class ReadoutCalibration:
             "joint_stderr": self.joint_stderr.tolist(),
             "assignment": self.assignment.tolist(),
             "assignment_stderr": self.assignment_stderr.tolist(),
+            "independence_test": self.independence_test,
+            "estimator_matrix": self.estimator_matrix,
         })
 
     def summary(self) -> str:
@@ -83,6 +122,9 @@ class ReadoutCalibration:
         for name, value in self.errors.items():
             lines.append(f"  {name:>18s} = {value:.5f} +- {self.errors_stderr[name]:.5f}")
         lines.append(f"  largest deviation from independent per-qubit errors: {self.correlation:.5f}")
+        test = self.independence_test
+        lines.append(f"  independence (G test, {test['dof']} dof): G = {test['statistic']:.2f}, p = {test['p_value']:.3g}"
+                     f" -> estimator uses the {self.estimator_matrix} matrix (joint if p < {test['level']})")
         return "\n".join(lines)
 
 
@@ -136,6 +178,16 @@ def apply_calibration(readout, calibration: ReadoutCalibration) -> None:
     """Write the calibrated error probabilities into the readout's ``qubitN_p*_given_*``."""
     for name, value in calibration.errors.items():
         readout.parameters[name](value)
+
+
+def estimator_assignment(stored: str | None, per_qubit: np.ndarray) -> np.ndarray:
+    """The assignment the estimator uses for a run: the joint 4x4 of its stored calibration
+    (:meth:`ReadoutCalibration.to_json`) if that calibration chose it, else ``per_qubit``."""
+    if stored:
+        calibration = json.loads(stored)
+        if calibration.get("estimator_matrix") == "joint":
+            return np.asarray(calibration["joint"], dtype=float)
+    return np.asarray(per_qubit, dtype=float)
 
 
 def restore_calibration(readout, stored: str) -> None:

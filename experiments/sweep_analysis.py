@@ -22,6 +22,7 @@ from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
+from .readout_calibration import estimator_assignment
 from .sweep_storage import (
     ANALYSIS_FIGURES,
     CALIBRATION_KEY,
@@ -83,7 +84,8 @@ class SweepAnalysis:
         self.run = run
         self.significance = significance
         self.n_null_samples = int(n_null_samples)
-        self.assignment = assignment_of(run)
+        # The per-qubit pair, or the joint 4x4 if the run's readout calibration found correlated errors.
+        self.assignment = estimator_assignment(run.dataset.metadata.get(CALIBRATION_KEY), assignment_of(run))
         self.calibration = run.dataset.metadata.get(CALIBRATION_KEY)  # JSON, None if not calibrated
         self.results: dict[int, dict] = {}
         self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}

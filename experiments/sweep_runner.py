@@ -132,6 +132,7 @@ def run_sweep(
     try:
         for index in todo:
             point = plan.points[index]
+            log.info("run %d, point %d: %s", run.run_id, index, point)
             start = time.perf_counter()
             with_retries(lambda: lab.apply(point), f"setting point {index} {point}", retries)
             settled = time.perf_counter()
@@ -161,10 +162,12 @@ def run_sweep(
                 except Exception:  # noqa: BLE001 - e.g. a live analysis: never stops data taking
                     log.exception("on_point failed at point %d; the point is saved, the sweep goes on", index)
     except KeyboardInterrupt as interrupt:
+        log.warning("run %d interrupted (%s); source made safe", run.run_id, interrupt or "by the user")
         lab.safe_state()
         run.set_status("interrupted")
         raise SweepStopped(run.run_id, str(interrupt) or "interrupted by the user") from None
     except Exception as error:  # noqa: BLE001 - whatever failed, the source goes safe first
+        log.error("run %d stopped: %r; source made safe", run.run_id, error)
         lab.safe_state()
         run.set_status(f"stopped: {error!r}")
         raise SweepStopped(run.run_id, repr(error), cause=error) from error
