@@ -40,10 +40,11 @@ def _driven_liouvillian(p: LinkParameters, alpha: np.ndarray) -> np.ndarray:
     h = p.delta1 * n1 + p.delta2 * n2 + 0.5j * (dag(a0) @ a1 - a1.T @ a0)
     h = h + 0.5j * np.sqrt(eta) * (dag(field) @ a2 - a2.T @ field)
     jumps = [np.sqrt(eta) * field + a2, np.sqrt(1 - eta) * field]
-    rate_down, rate_up = p.gamma_local * (p.n_qubit + 1), p.gamma_local * p.n_qubit
-    jumps += [np.broadcast_to(np.sqrt(rate_down) * op, field.shape) for op in (s1, s2)]
-    jumps += [np.broadcast_to(np.sqrt(rate_up) * op.T, field.shape) for op in (s1, s2)]
-    jumps += [np.broadcast_to(np.sqrt(p.gamma_phi / 2) * op, field.shape) for op in (sz1, sz2)]
+    for j, s, sz in ((1, s1, sz1), (2, s2, sz2)):
+        bath = p.qubit_bath(j)
+        jumps.append(np.broadcast_to(np.sqrt(bath.gamma_local * (bath.n_qubit + 1)) * s, field.shape))
+        jumps.append(np.broadcast_to(np.sqrt(bath.gamma_local * bath.n_qubit) * s.T, field.shape))
+        jumps.append(np.broadcast_to(np.sqrt(bath.gamma_phi / 2) * sz, field.shape))
     kron = lambda a, b: np.einsum("nij,nkl->nikjl", a, b).reshape(a.shape[0], 16, 16)  # noqa: E731
     ident = np.broadcast_to(eye, field.shape)
     no_jump = -1j * h - 0.5 * sum(dag(j) @ j for j in jumps)
@@ -100,9 +101,11 @@ def markov_steady_state(p: LinkParameters) -> np.ndarray:
     light that is no longer at the waveguide's temperature and the qubits become correlated, so
     this limit is refused there (use the exact solver at large ``kappa``).
     """
-    if p.gamma_local != 0.0:
+    if p.has_local_decay:
+        local = (p.qubit_bath(1).gamma_local, p.qubit_bath(2).gamma_local)
         raise ValueError(
-            f"method='markov' needs gamma_local=0 (allowed range [0, 0]), got gamma_local={p.gamma_local}"
+            f"method='markov' needs gamma_local=0 for both qubits (allowed range [0, 0]), got "
+            f"gamma_local1, gamma_local2 = {local}"
         )
     occupations = (
         filtered_noise_occupation(p, p.delta1),

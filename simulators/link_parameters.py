@@ -10,12 +10,19 @@ Conventions, stated once for the whole twin:
   ``delta1 = -delta2``.
 * Qubit density matrices are 4x4 in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 is the left,
   most significant factor, ``|g> = |0>``).
+* Local terms are per qubit: ``gamma_local1/2`` (decay into qubit j's own bath), ``n_qubit1/2``
+  (that bath's thermal occupation, not the measured excited population) and ``gamma_phi1/2``
+  (pure dephasing: qubit coherences decay at ``gamma_phi``, jump ``sqrt(gamma_phi/2) sz``). Each
+  defaults to (``None``) the shared ``gamma_local``, ``n_qubit``, ``gamma_phi`` of physics.md, so
+  a link given only the shared values is exactly physics.md's; read the resolved values with
+  :meth:`LinkParameters.qubit_bath`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 _INF = math.inf
 
@@ -32,7 +39,26 @@ PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "gamma_local": (0.0, _INF),
     "n_qubit": (0.0, _INF),
     "gamma_phi": (0.0, _INF),
+    "gamma_local1": (0.0, _INF),
+    "gamma_local2": (0.0, _INF),
+    "n_qubit1": (0.0, _INF),
+    "n_qubit2": (0.0, _INF),
+    "gamma_phi1": (0.0, _INF),
+    "gamma_phi2": (0.0, _INF),
 }
+
+#: Per-qubit fields that default (``None``) to a shared one: per-qubit name -> shared name.
+PER_QUBIT_DEFAULTS: dict[str, str] = {
+    f"{shared}{j}": shared for shared in ("gamma_local", "n_qubit", "gamma_phi") for j in (1, 2)
+}
+
+
+class QubitBath(NamedTuple):
+    """Qubit j's local terms, resolved: decay into its own bath, that bath's occupation, dephasing."""
+
+    gamma_local: float
+    n_qubit: float
+    gamma_phi: float
 
 
 @dataclass(frozen=True)
@@ -42,7 +68,9 @@ class LinkParameters:
     ``kappa`` (filter FWHM, > 0) and ``n_source`` (thermal occupation of the hot input line at the
     filter centre, >= 0) are required; the rest default to the symmetric, lossless, resonant link
     of physics.md: ``gamma1 = gamma2 = 1``, ``in_coupling = 0.5``, no detunings,
-    ``transmission = 1``, no local decay or dephasing.
+    ``transmission = 1``, no local decay or dephasing. ``gamma_local``, ``n_qubit`` and
+    ``gamma_phi`` are shared by both qubits unless the per-qubit ``gamma_local1``, ...,
+    ``gamma_phi2`` are given (``None``: take the shared value).
     """
 
     kappa: float
@@ -56,10 +84,18 @@ class LinkParameters:
     gamma_local: float = 0.0
     n_qubit: float = 0.0
     gamma_phi: float = 0.0
+    gamma_local1: float | None = None
+    gamma_local2: float | None = None
+    n_qubit1: float | None = None
+    n_qubit2: float | None = None
+    gamma_phi1: float | None = None
+    gamma_phi2: float | None = None
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
+            if value is None and field.name in PER_QUBIT_DEFAULTS:
+                continue
             low, high = PARAMETER_RANGES[field.name]
             try:
                 number = float(value)
@@ -77,11 +113,27 @@ class LinkParameters:
                 f"kappa={self.kappa!r}, n_source={self.n_source!r} must be finite; allowed range (0, inf)"
             )
         for j, gamma in ((1, self.gamma1), (2, self.gamma2)):
-            if gamma + self.gamma_local == 0.0:
+            if gamma + self.qubit_bath(j).gamma_local == 0.0:
+                local = f"gamma_local{j}" if getattr(self, f"gamma_local{j}") is not None else "gamma_local"
                 raise ValueError(
-                    f"gamma{j}=0 with gamma_local=0 leaves qubit {j} without any decay, so the steady "
-                    f"state is not unique; allowed: gamma{j} + gamma_local > 0"
+                    f"gamma{j}=0 with {local}=0 leaves qubit {j} without any decay, so the steady "
+                    f"state is not unique; allowed: gamma{j} + {local} > 0"
                 )
+
+    def qubit_bath(self, j: int) -> QubitBath:
+        """Qubit ``j``'s (1 or 2) local decay, bath occupation and dephasing, shared values resolved."""
+        if j not in (1, 2):
+            raise ValueError(f"j={j!r} is outside the allowed values (1, 2)")
+        values = []
+        for shared in ("gamma_local", "n_qubit", "gamma_phi"):
+            own = getattr(self, f"{shared}{j}")
+            values.append(getattr(self, shared) if own is None else own)
+        return QubitBath(*values)
+
+    @property
+    def has_local_decay(self) -> bool:
+        """Whether either qubit decays into a local bath."""
+        return self.qubit_bath(1).gamma_local > 0 or self.qubit_bath(2).gamma_local > 0
 
     # Derived quantities of physics.md -------------------------------------------------------
     @property
@@ -104,4 +156,7 @@ class LinkParameters:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, float]:
-        return {field.name: getattr(self, field.name) for field in fields(self)}
+        """Every field given a value (per-qubit fields left at ``None`` are omitted)."""
+        return {
+            field.name: getattr(self, field.name) for field in fields(self) if getattr(self, field.name) is not None
+        }

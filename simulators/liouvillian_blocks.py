@@ -104,19 +104,18 @@ class JumpRates:
 
 def jump_rates(p: LinkParameters) -> JumpRates:
     eta, ko, g1, g2 = p.transmission, p.kappa_out, p.gamma1, p.gamma2
-    down_loc = np.sqrt(p.gamma_local * (p.n_qubit + 1))
-    up_loc = np.sqrt(p.gamma_local * p.n_qubit)
+    bath1, bath2 = p.qubit_bath(1), p.qubit_bath(2)
     lowering = (
         (np.sqrt(eta * ko), np.sqrt(eta * g1), np.sqrt(g2)),  # sqrt(eta) A + a2
         (np.sqrt((1 - eta) * ko), np.sqrt((1 - eta) * g1), 0.0),  # sqrt(1 - eta) A
         (np.sqrt(p.kappa_in * (p.n_source + 1)), 0.0, 0.0),  # hot port, emission
-        (0.0, down_loc, 0.0),
-        (0.0, 0.0, down_loc),
+        (0.0, np.sqrt(bath1.gamma_local * (bath1.n_qubit + 1)), 0.0),  # local baths, emission
+        (0.0, 0.0, np.sqrt(bath2.gamma_local * (bath2.n_qubit + 1))),
     )
     raising = (
         (np.sqrt(p.kappa_in * p.n_source), 0.0, 0.0),  # hot port, absorption
-        (0.0, up_loc, 0.0),
-        (0.0, 0.0, up_loc),
+        (0.0, np.sqrt(bath1.gamma_local * bath1.n_qubit), 0.0),  # local baths, absorption
+        (0.0, 0.0, np.sqrt(bath2.gamma_local * bath2.n_qubit)),
     )
     keep = lambda ops: tuple(op for op in ops if any(x != 0.0 for x in op))  # noqa: E731
     return JumpRates(keep(lowering), keep(raising))
@@ -163,12 +162,14 @@ def _assemble(p: LinkParameters, here, above):
         decay += np.swapaxes(up_to_above, 1, 2) @ up_to_above
         up_from_below = np.swapaxes(_combine(here, coef), 1, 2)  # block N - 1 -> N
         jumps_in_from_below += _kron(up_from_below, up_from_below)
-    no_jump = -1j * hamiltonian - 0.5 * (decay + p.gamma_phi * np.eye(4))
+    # Dephasing: jumps sqrt(gamma_phi_j / 2) sz_j, with sz_j^+ sz_j = 1.
+    dephasing = (p.qubit_bath(1).gamma_phi, p.qubit_bath(2).gamma_phi)
+    no_jump = -1j * hamiltonian - 0.5 * (decay + 0.5 * sum(dephasing) * np.eye(4))
     identity = np.broadcast_to(np.eye(4), no_jump.shape)
     diagonal = _kron(no_jump, identity) + _kron(identity, np.conj(no_jump))
-    for excited in (QUBIT1_EXCITED, QUBIT2_EXCITED):
+    for excited, gamma_phi in zip((QUBIT1_EXCITED, QUBIT2_EXCITED), dephasing):
         sz = np.broadcast_to(np.diag(2.0 * excited - 1.0), no_jump.shape)
-        diagonal = diagonal + 0.5 * p.gamma_phi * _kron(sz, sz)
+        diagonal = diagonal + 0.5 * gamma_phi * _kron(sz, sz)
     return _to_real(diagonal), _to_real(jumps_in_from_above), _to_real(jumps_in_from_below)
 
 

@@ -34,12 +34,13 @@ def liouvillian(p: LinkParameters, cutoff: int) -> qutip.Qobj:
         np.sqrt(eta) * field + a2,
         np.sqrt(1 - eta) * field,
     ]
-    for s in (s1, s2):
+    for j, s in ((1, s1), (2, s2)):
         sz = 2 * s.dag() * s - 1
+        gamma_local, n_qubit, gamma_phi = p.qubit_bath(j)
         jumps += [
-            np.sqrt(p.gamma_local * (p.n_qubit + 1)) * s,
-            np.sqrt(p.gamma_local * p.n_qubit) * s.dag(),
-            np.sqrt(p.gamma_phi / 2) * sz,
+            np.sqrt(gamma_local * (n_qubit + 1)) * s,
+            np.sqrt(gamma_local * n_qubit) * s.dag(),
+            np.sqrt(gamma_phi / 2) * sz,
         ]
     return qutip.liouvillian(h, jumps)
 
