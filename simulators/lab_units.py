@@ -75,6 +75,32 @@ def source_occupation(temperature_K: float, frequency_Hz: float, stages: Sequenc
     return line_occupation(bose_einstein(temperature_K, frequency_Hz), stages, frequency_Hz)
 
 
+def merge_filter_ports(in_coupling: float, n_source: float, loss_fraction: float,
+                       n_loss: float) -> tuple[float, float]:
+    """``(in_coupling, n_source)`` of the one-input-port model for a filter with internal loss.
+
+    A filter of total width ``kappa`` with a hot input port (``in_coupling * kappa``, occupation
+    ``n_source``) and an internal loss (``loss_fraction * kappa``, its own occupation ``n_loss``)
+    has two thermal baths acting on the same mode through ``D[c]`` and ``D[c^+]``; their sum is
+    exactly one port of rate ``k_in + k_int`` at the rate-weighted occupation
+    ``(k_in n_source + k_int n_loss) / (k_in + k_int)``. The waveguide gets the rest,
+    ``kappa_out = kappa (1 - in_coupling - loss_fraction)``. Unit-free (fractions of ``kappa``).
+    """
+    for name, value, high in (("in_coupling", in_coupling, 1.0), ("loss_fraction", loss_fraction, 1.0),
+                              ("n_source", n_source, math.inf), ("n_loss", n_loss, math.inf)):
+        if not 0 <= value <= high or math.isinf(value):
+            raise ValueError(f"{name}={value!r} is outside the allowed range [0, {high}]")
+    total = in_coupling + loss_fraction
+    if total > 1.0 + 1e-12:
+        raise ValueError(
+            f"in_coupling + loss_fraction = {total!r} is outside the allowed range [0, 1]: "
+            "the filter's ports cannot take more than its whole width"
+        )
+    if total == 0.0:
+        return 0.0, 0.0
+    return min(total, 1.0), (in_coupling * n_source + loss_fraction * n_loss) / total
+
+
 def _positive(name: str, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name}={value!r} is outside the allowed range (0, inf)")
@@ -134,6 +160,12 @@ class LabLink:
     Frequencies and linewidths in Hz (linewidth = FWHM / 2pi convention: ``kappa/2pi``), times in
     s, loss in dB.
 
+    Filter: ``bandwidth_Hz`` is its total width, ``in_coupling`` the hot port's fraction of it,
+    ``filter_internal_loss_Hz`` (``kappa_int/2pi``, part of the bandwidth) an internal loss at its
+    own temperature ``filter_internal_temperature_K``; the waveguide gets the rest. The twin sees
+    the loss as a second input port, merged into ``in_coupling`` and ``n_source`` exactly
+    (:func:`merge_filter_ports`), so the twin's ``n_source`` is then not ``source_occupation``.
+
     Qubit coherence, per qubit ``j`` (``qubitj_*``; the shared ``t1_s`` / ``t2_s`` apply to both
     qubits where no per-qubit value is given): measured T1, Ramsey T2 and the residual excited
     population ``p`` measured with the source off, each with an optional standard error
@@ -183,6 +215,8 @@ class LabLink:
     qubit2_excited_population_err: float = 0.0
     qubit2_linewidth_err_Hz: float = 0.0
     qubit2_waveguide_occupation: float = 0.0
+    filter_internal_loss_Hz: float = 0.0
+    filter_internal_temperature_K: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("bandwidth_Hz", "filter_center_Hz", "qubit1_frequency_Hz", "qubit2_frequency_Hz",
@@ -196,6 +230,16 @@ class LabLink:
             raise ValueError(f"link_loss_dB={self.link_loss_dB!r} is outside the allowed range [0, inf) dB")
         if not self.local_occupation >= 0:
             raise ValueError(f"local_occupation={self.local_occupation!r} is outside the allowed range [0, inf)")
+        if not 0 <= self.filter_internal_loss_Hz <= (1 - self.in_coupling) * self.bandwidth_Hz:
+            raise ValueError(
+                f"filter_internal_loss_Hz={self.filter_internal_loss_Hz!r} is outside the allowed range "
+                f"[0, (1 - in_coupling) bandwidth = {(1 - self.in_coupling) * self.bandwidth_Hz:.6g}] Hz"
+            )
+        if not (self.filter_internal_temperature_K >= 0 and math.isfinite(self.filter_internal_temperature_K)):
+            raise ValueError(
+                f"filter_internal_temperature_K={self.filter_internal_temperature_K!r} is outside the allowed "
+                "range [0, inf) K"
+            )
         for j in (1, 2):
             for name in _per_qubit_fields(j):
                 value = getattr(self, name)
@@ -343,10 +387,14 @@ class LabLink:
             if local[f"{shared}1"] == local[f"{shared}2"]:
                 local[shared] = local.pop(f"{shared}1")
                 del local[f"{shared}2"]
+        in_coupling, n_source = merge_filter_ports(
+            self.in_coupling, self.source_occupation, self.filter_internal_loss_Hz / self.bandwidth_Hz,
+            bose_einstein(self.filter_internal_temperature_K, self.filter_center_Hz),
+        )
         return LinkParameters(
             kappa=self.bandwidth_Hz / unit,
-            n_source=self.source_occupation,
-            in_coupling=self.in_coupling,
+            n_source=n_source,
+            in_coupling=in_coupling,
             gamma1=1.0,
             gamma2=self.qubit2_linewidth_Hz / unit,
             delta1=(self.qubit1_frequency_Hz - self.filter_center_Hz) / unit,

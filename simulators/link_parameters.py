@@ -10,6 +10,9 @@ Conventions, stated once for the whole twin:
   ``delta1 = -delta2``.
 * Qubit density matrices are 4x4 in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 is the left,
   most significant factor, ``|g> = |0>``).
+* ``in_coupling`` and ``n_source`` describe every thermal input of the filter other than the
+  waveguide as one port: an internal loss of the filter is merged into them exactly by the units
+  layer (``lab_units.merge_filter_ports``).
 * Local terms are per qubit: ``gamma_local1/2`` (decay into qubit j's own bath), ``n_qubit1/2``
   (that bath's thermal occupation, not the measured excited population) and ``gamma_phi1/2``
   (pure dephasing: qubit coherences decay at ``gamma_phi``, jump ``sqrt(gamma_phi/2) sz``). Each

@@ -20,9 +20,12 @@ def operators(cutoff: int):
     return c, s1, s2
 
 
-def liouvillian(p: LinkParameters, cutoff: int) -> qutip.Qobj:
+def liouvillian(p: LinkParameters, cutoff: int, filter_loss: tuple[float, float] | None = None) -> qutip.Qobj:
+    """``filter_loss = (kappa_int, n_int)``: an explicit internal-loss port of the filter, taken out
+    of the waveguide's share (``kappa_out = kappa - kappa_in - kappa_int``)."""
     c, s1, s2 = operators(cutoff)
-    a0, a1, a2 = np.sqrt(p.kappa_out) * c, np.sqrt(p.gamma1) * s1, np.sqrt(p.gamma2) * s2
+    kappa_int, n_int = filter_loss if filter_loss is not None else (0.0, 0.0)
+    a0, a1, a2 = np.sqrt(p.kappa_out - kappa_int) * c, np.sqrt(p.gamma1) * s1, np.sqrt(p.gamma2) * s2
     field = a0 + a1
     eta = p.transmission
     h = p.delta1 * s1.dag() * s1 + p.delta2 * s2.dag() * s2
@@ -33,6 +36,8 @@ def liouvillian(p: LinkParameters, cutoff: int) -> qutip.Qobj:
         np.sqrt(p.kappa_in * p.n_source) * c.dag(),
         np.sqrt(eta) * field + a2,
         np.sqrt(1 - eta) * field,
+        np.sqrt(kappa_int * (n_int + 1)) * c,
+        np.sqrt(kappa_int * n_int) * c.dag(),
     ]
     for j, s in ((1, s1), (2, s2)):
         sz = 2 * s.dag() * s - 1
@@ -45,9 +50,9 @@ def liouvillian(p: LinkParameters, cutoff: int) -> qutip.Qobj:
     return qutip.liouvillian(h, jumps)
 
 
-def qubit_steady_state(p: LinkParameters, cutoff: int) -> np.ndarray:
-    """4x4 reduced state of the qubits, basis gg, ge, eg, ee."""
-    rho = qutip.steadystate(liouvillian(p, cutoff), method="direct")
+def qubit_steady_state(p: LinkParameters, cutoff: int, **options) -> np.ndarray:
+    """4x4 reduced state of the qubits, basis gg, ge, eg, ee (``options`` go to :func:`liouvillian`)."""
+    rho = qutip.steadystate(liouvillian(p, cutoff, **options), method="direct")
     return rho.ptrace([1, 2]).full()
 
 
