@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blas_threads import single_threaded_blas
-from .liouvillian_blocks import EXCITATIONS, REAL_PARAMS, sector_blocks
+from .liouvillian_blocks import EXCITATIONS, REAL_PARAMS, is_real_link, sector_blocks
 from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
@@ -86,7 +86,7 @@ def _solved_parameters(p: LinkParameters) -> np.ndarray:
     blocks never mix with imaginary-antisymmetric ones and the steady state has no imaginary part:
     the 10 diagonal and real-part parameters suffice. Otherwise all 16.
     """
-    if p.delta1 == 0.0 and p.delta2 == 0.0:
+    if is_real_link(p):
         return _REAL_SYMMETRIC
     return np.arange(16)
 

@@ -101,6 +101,21 @@ def merge_filter_ports(in_coupling: float, n_source: float, loss_fraction: float
     return min(total, 1.0), (in_coupling * n_source + loss_fraction * n_loss) / total
 
 
+def backward_fraction_from_isolation(isolation_dB: float | None) -> float:
+    """Fraction of each element's waveguide emission that goes backwards, from an isolation in dB.
+
+    Isolation ``I`` = forward over backward power, ``10**(I/10) = (1 - b) / b``; ``None`` (or
+    ``inf``) is the perfectly chiral link, ``b = 0``; 0 dB is a bidirectional waveguide, ``b = 1/2``.
+    """
+    if isolation_dB is None:
+        return 0.0
+    if not isolation_dB >= 0:
+        raise ValueError(f"isolation_dB={isolation_dB!r} is outside the allowed range [0, inf] dB (or None)")
+    if math.isinf(isolation_dB):
+        return 0.0
+    return 1.0 / (1.0 + 10.0 ** (isolation_dB / 10.0))
+
+
 def _positive(name: str, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"{name}={value!r} is outside the allowed range (0, inf)")
@@ -166,6 +181,11 @@ class LabLink:
     the loss as a second input port, merged into ``in_coupling`` and ``n_source`` exactly
     (:func:`merge_filter_ports`), so the twin's ``n_source`` is then not ``source_occupation``.
 
+    Directionality: ``isolation_dB`` (forward over backward emission of every element on the
+    waveguide; ``None``: perfectly chiral) and the backward path's round-trip propagation phases
+    ``round_trip_phase01_rad`` (qubit 1 <-> filter) and ``round_trip_phase12_rad`` (qubit 2 <->
+    qubit 1), see :class:`~thermalink.simulators.link_parameters.LinkParameters`.
+
     Qubit coherence, per qubit ``j`` (``qubitj_*``; the shared ``t1_s`` / ``t2_s`` apply to both
     qubits where no per-qubit value is given): measured T1, Ramsey T2 and the residual excited
     population ``p`` measured with the source off, each with an optional standard error
@@ -217,6 +237,9 @@ class LabLink:
     qubit2_waveguide_occupation: float = 0.0
     filter_internal_loss_Hz: float = 0.0
     filter_internal_temperature_K: float = 0.0
+    isolation_dB: float | None = None
+    round_trip_phase01_rad: float = 0.0
+    round_trip_phase12_rad: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("bandwidth_Hz", "filter_center_Hz", "qubit1_frequency_Hz", "qubit2_frequency_Hz",
@@ -240,6 +263,10 @@ class LabLink:
                 f"filter_internal_temperature_K={self.filter_internal_temperature_K!r} is outside the allowed "
                 "range [0, inf) K"
             )
+        backward_fraction_from_isolation(self.isolation_dB)
+        for name in ("round_trip_phase01_rad", "round_trip_phase12_rad"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)!r} is outside the allowed range (-inf, inf) rad")
         for j in (1, 2):
             for name in _per_qubit_fields(j):
                 value = getattr(self, name)
@@ -400,6 +427,9 @@ class LabLink:
             delta1=(self.qubit1_frequency_Hz - self.filter_center_Hz) / unit,
             delta2=(self.qubit2_frequency_Hz - self.filter_center_Hz) / unit,
             transmission=10.0 ** (-self.link_loss_dB / 10.0),
+            backward_fraction=backward_fraction_from_isolation(self.isolation_dB),
+            round_trip_phase01=self.round_trip_phase01_rad,
+            round_trip_phase12=self.round_trip_phase12_rad,
             **local,
         )
 

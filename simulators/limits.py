@@ -9,6 +9,8 @@
   2); the qubits are uncorrelated. Defined for ``gamma_local = 0`` only.
 * ``driven_steady_state``: the filter replaced by a coherent amplitude (the dark-state limit).
 
+The adiabatic and Markov limits are those of the chiral link: refused with ``backward_fraction > 0``.
+
 States are 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left); rates unit-free.
 """
 
@@ -69,8 +71,18 @@ def driven_steady_state(p: LinkParameters, alpha) -> np.ndarray:
 _EXCITATION_DIAGONAL = EXCITATIONS[:, None] == EXCITATIONS[None, :]
 
 
+def _chiral_only(p: LinkParameters, method: str) -> None:
+    if not p.is_chiral:
+        raise ValueError(
+            f"method={method!r} is a limit of the chiral link (allowed: backward_fraction=0), got "
+            f"backward_fraction={p.backward_fraction}: the qubits' back-action on the filter is not in it; "
+            "use method='exact'"
+        )
+
+
 def adiabatic_steady_state(p: LinkParameters) -> np.ndarray:
     """Phase average of the coherently driven steady state over a thermal filter field."""
+    _chiral_only(p, "adiabatic")
     n_c = p.n_filter
     if n_c == 0.0:
         return driven_steady_state(p, [0.0])[0]
@@ -101,6 +113,7 @@ def markov_steady_state(p: LinkParameters) -> np.ndarray:
     light that is no longer at the waveguide's temperature and the qubits become correlated, so
     this limit is refused there (use the exact solver at large ``kappa``).
     """
+    _chiral_only(p, "markov")
     if p.has_local_decay:
         local = (p.qubit_bath(1).gamma_local, p.qubit_bath(2).gamma_local)
         raise ValueError(

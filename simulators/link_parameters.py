@@ -19,6 +19,16 @@ Conventions, stated once for the whole twin:
   defaults to (``None``) the shared ``gamma_local``, ``n_qubit``, ``gamma_phi`` of physics.md, so
   a link given only the shared values is exactly physics.md's; read the resolved values with
   :meth:`LinkParameters.qubit_bath`.
+* Finite directionality (physics.md has a perfectly chiral waveguide, ``backward_fraction = 0``):
+  every element on the waveguide (the filter's output port, qubit 1, qubit 2) emits the fraction
+  ``backward_fraction`` of its waveguide decay (``kappa_out``, ``gamma1``, ``gamma2``, totals
+  unchanged) into the backward direction and absorbs from it with the same coupling, so the
+  backward path runs qubit 2 -> qubit 1 -> filter (back-action on the filter) and leaves the link
+  at the filter's end (cold). Both directions pass the link's ``transmission``. In the gauge where
+  the forward path carries no phase, the backward path keeps the round-trip propagation phases
+  ``round_trip_phase12`` (qubit 2 -> qubit 1, ``2 k d12``) and ``round_trip_phase01``
+  (qubit 1 -> filter, ``2 k d01``), in radians. The filter is then no longer exactly thermal: the
+  Fock cutoff's tail bound (from ``n_filter``) is only approximate there.
 """
 
 from __future__ import annotations
@@ -48,6 +58,9 @@ PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "n_qubit2": (0.0, _INF),
     "gamma_phi1": (0.0, _INF),
     "gamma_phi2": (0.0, _INF),
+    "backward_fraction": (0.0, 1.0),
+    "round_trip_phase01": (-_INF, _INF),
+    "round_trip_phase12": (-_INF, _INF),
 }
 
 #: Per-qubit fields that default (``None``) to a shared one: per-qubit name -> shared name.
@@ -93,6 +106,9 @@ class LinkParameters:
     n_qubit2: float | None = None
     gamma_phi1: float | None = None
     gamma_phi2: float | None = None
+    backward_fraction: float = 0.0
+    round_trip_phase01: float = 0.0
+    round_trip_phase12: float = 0.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -150,8 +166,14 @@ class LinkParameters:
         return self.kappa - self.kappa_in
 
     @property
+    def is_chiral(self) -> bool:
+        """Whether the waveguide is perfectly directional (physics.md's cascaded link)."""
+        return self.backward_fraction == 0.0
+
+    @property
     def n_filter(self) -> float:
-        """Thermal occupation ``n_c = k_in N_h / k`` of the filter mode (its exact marginal)."""
+        """Thermal occupation ``n_c = k_in N_h / k`` of the filter mode (its exact marginal when
+        the link is chiral; with back-action from the qubits, the part the source supplies)."""
         return self.kappa_in * self.n_source / self.kappa
 
     def replace(self, **changes: float) -> "LinkParameters":

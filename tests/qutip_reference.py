@@ -20,12 +20,73 @@ def operators(cutoff: int):
     return c, s1, s2
 
 
-def liouvillian(p: LinkParameters, cutoff: int, filter_loss: tuple[float, float] | None = None) -> qutip.Qobj:
+def _cascade(ports, segments):
+    """Hamiltonian and jumps of one waveguide direction: ``ports`` (emission operators, upstream
+    first) joined by segments of complex amplitude ``segments[k]`` (transmission and phase)."""
+    field, h, jumps = ports[0], 0, []
+    for port, amplitude in zip(ports[1:], segments):
+        if abs(amplitude) < 1:
+            jumps.append(np.sqrt(1 - abs(amplitude) ** 2) * field)
+        field = amplitude * field
+        h += 0.5j * (field.dag() * port - port.dag() * field)
+        field = field + port
+    return h, [field, *jumps]
+
+
+def liouvillian(
+    p: LinkParameters,
+    cutoff: int,
+    filter_loss: tuple[float, float] | None = None,
+    propagation_phases: tuple[float, float] = (0.0, 0.0),
+) -> qutip.Qobj:
     """``filter_loss = (kappa_int, n_int)``: an explicit internal-loss port of the filter, taken out
-    of the waveguide's share (``kappa_out = kappa - kappa_in - kappa_int``)."""
+    of the waveguide's share (``kappa_out = kappa - kappa_in - kappa_int``).
+
+    Finite directionality written out in the lab frame: every element emits ``backward_fraction``
+    of its waveguide decay backwards; ``propagation_phases = (k d01, k d12)`` are the one-way
+    phases filter -> qubit 1 and qubit 1 -> qubit 2, applied to both directions (no gauge).
+    """
     c, s1, s2 = operators(cutoff)
     kappa_int, n_int = filter_loss if filter_loss is not None else (0.0, 0.0)
-    a0, a1, a2 = np.sqrt(p.kappa_out - kappa_int) * c, np.sqrt(p.gamma1) * s1, np.sqrt(p.gamma2) * s2
+    beta = p.backward_fraction
+    rates = (p.kappa_out - kappa_int, p.gamma1, p.gamma2)
+    eta = p.transmission
+    phase01, phase12 = (np.exp(1j * phi) for phi in propagation_phases)
+    forward = [np.sqrt((1 - beta) * rate) * op for rate, op in zip(rates, (c, s1, s2))]
+    h_forward, jumps_forward = _cascade(forward, [phase01, np.sqrt(eta) * phase12])
+    h = p.delta1 * s1.dag() * s1 + p.delta2 * s2.dag() * s2 + h_forward
+    jumps = [
+        np.sqrt(p.kappa_in * (p.n_source + 1)) * c,
+        np.sqrt(p.kappa_in * p.n_source) * c.dag(),
+        *jumps_forward,
+        np.sqrt(kappa_int * (n_int + 1)) * c,
+        np.sqrt(kappa_int * n_int) * c.dag(),
+    ]
+    if beta > 0:
+        backward = [np.sqrt(beta * rate) * op for rate, op in zip(rates, (c, s1, s2))]
+        h_backward, jumps_backward = _cascade(backward[::-1], [np.sqrt(eta) * phase12, phase01])
+        h += h_backward
+        jumps += jumps_backward
+    return qutip.liouvillian(h, jumps + _local_jumps(p, s1, s2))
+
+
+def _local_jumps(p: LinkParameters, s1, s2) -> list:
+    jumps = []
+    for j, s in ((1, s1), (2, s2)):
+        sz = 2 * s.dag() * s - 1
+        gamma_local, n_qubit, gamma_phi = p.qubit_bath(j)
+        jumps += [
+            np.sqrt(gamma_local * (n_qubit + 1)) * s,
+            np.sqrt(gamma_local * n_qubit) * s.dag(),
+            np.sqrt(gamma_phi / 2) * sz,
+        ]
+    return jumps
+
+
+def physics_md_liouvillian(p: LinkParameters, cutoff: int) -> qutip.Qobj:
+    """physics.md's master equation written literally (chiral link only): checks :func:`liouvillian`."""
+    c, s1, s2 = operators(cutoff)
+    a0, a1, a2 = np.sqrt(p.kappa_out) * c, np.sqrt(p.gamma1) * s1, np.sqrt(p.gamma2) * s2
     field = a0 + a1
     eta = p.transmission
     h = p.delta1 * s1.dag() * s1 + p.delta2 * s2.dag() * s2
@@ -36,18 +97,8 @@ def liouvillian(p: LinkParameters, cutoff: int, filter_loss: tuple[float, float]
         np.sqrt(p.kappa_in * p.n_source) * c.dag(),
         np.sqrt(eta) * field + a2,
         np.sqrt(1 - eta) * field,
-        np.sqrt(kappa_int * (n_int + 1)) * c,
-        np.sqrt(kappa_int * n_int) * c.dag(),
     ]
-    for j, s in ((1, s1), (2, s2)):
-        sz = 2 * s.dag() * s - 1
-        gamma_local, n_qubit, gamma_phi = p.qubit_bath(j)
-        jumps += [
-            np.sqrt(gamma_local * (n_qubit + 1)) * s,
-            np.sqrt(gamma_local * n_qubit) * s.dag(),
-            np.sqrt(gamma_phi / 2) * sz,
-        ]
-    return qutip.liouvillian(h, jumps)
+    return qutip.liouvillian(h, jumps + _local_jumps(p, s1, s2))
 
 
 def qubit_steady_state(p: LinkParameters, cutoff: int, **options) -> np.ndarray:
