@@ -108,3 +108,17 @@ def test_backward_coupling_conserves_the_trace_and_relaxes():
     trace = (kinds == "d").astype(float)
     np.testing.assert_allclose(trace @ generator, 0.0, atol=1e-12)
     assert relaxation_rate(p) > 0
+
+
+@pytest.mark.parametrize("kd", [0.0, 0.4, np.pi / 2, 2.0])
+def test_a_bidirectional_link_has_the_textbook_exchange_and_collective_decay(kd):
+    # b = 1/2 (0 dB isolation) is a symmetric waveguide: for two qubits a distance d apart,
+    # exchange (gamma/2) sin(k d) and collective decay gamma cos(k d) (up to a gauge phase).
+    from thermalink.simulators.liouvillian_blocks import waveguide_terms
+
+    p = LinkParameters(kappa=1.0, n_source=0.0, backward_fraction=0.5, round_trip_phase12=2 * kd)
+    h, jumps = waveguide_terms(p)
+    collective = sum(np.outer(np.conj(j), j) for j in jumps)
+    assert abs(h[1, 2]) == pytest.approx(0.5 * abs(np.sin(kd)), abs=1e-14)
+    assert abs(collective[1, 2]) == pytest.approx(abs(np.cos(kd)), abs=1e-14)
+    assert collective[1, 1] == pytest.approx(1.0) and collective[2, 2] == pytest.approx(1.0)  # gamma unchanged
