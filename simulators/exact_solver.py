@@ -62,6 +62,8 @@ class ExactSteadyState:
 
 def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> ExactSteadyState:
     """Exact steady state by block cyclic reduction over the excitation blocks."""
+    if p.delay != 0.0:
+        raise ValueError(f"delay={p.delay} needs steady_state(p) (allowed here: delay=0); see .propagation_delay")
     if cutoff is None:
         cutoff = fock_cutoff(p, tol)
     elif int(cutoff) != cutoff or cutoff < 0:

@@ -184,7 +184,8 @@ class LabLink:
     Directionality: ``isolation_dB`` (forward over backward emission of every element on the
     waveguide; ``None``: perfectly chiral) and the backward path's round-trip propagation phases
     ``round_trip_phase01_rad`` (qubit 1 <-> filter) and ``round_trip_phase12_rad`` (qubit 2 <->
-    qubit 1), see :class:`~thermalink.simulators.link_parameters.LinkParameters`.
+    qubit 1), see :class:`~thermalink.simulators.link_parameters.LinkParameters`. ``delay_s``: the
+    propagation delay from qubit 1 to qubit 2 (twin ``delay = 2 pi linewidth_1 delay_s``).
 
     Qubit coherence, per qubit ``j`` (``qubitj_*``; the shared ``t1_s`` / ``t2_s`` apply to both
     qubits where no per-qubit value is given): measured T1, Ramsey T2 and the residual excited
@@ -240,6 +241,7 @@ class LabLink:
     isolation_dB: float | None = None
     round_trip_phase01_rad: float = 0.0
     round_trip_phase12_rad: float = 0.0
+    delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("bandwidth_Hz", "filter_center_Hz", "qubit1_frequency_Hz", "qubit2_frequency_Hz",
@@ -264,6 +266,8 @@ class LabLink:
                 "range [0, inf) K"
             )
         backward_fraction_from_isolation(self.isolation_dB)
+        if not (self.delay_s >= 0 and math.isfinite(self.delay_s)):
+            raise ValueError(f"delay_s={self.delay_s!r} is outside the allowed range [0, inf) s")
         for name in ("round_trip_phase01_rad", "round_trip_phase12_rad"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)!r} is outside the allowed range (-inf, inf) rad")
@@ -430,6 +434,7 @@ class LabLink:
             backward_fraction=backward_fraction_from_isolation(self.isolation_dB),
             round_trip_phase01=self.round_trip_phase01_rad,
             round_trip_phase12=self.round_trip_phase12_rad,
+            delay=self.delay_s * angular_unit,
             **local,
         )
 

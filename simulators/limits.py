@@ -72,6 +72,8 @@ _EXCITATION_DIAGONAL = EXCITATIONS[:, None] == EXCITATIONS[None, :]
 
 
 def _chiral_only(p: LinkParameters, method: str) -> None:
+    if p.delay != 0.0:
+        raise ValueError(f"method={method!r} has no propagation delay (allowed: delay=0), got delay={p.delay}")
     if not p.is_chiral:
         raise ValueError(
             f"method={method!r} is a limit of the chiral link (allowed: backward_fraction=0), got "

@@ -29,6 +29,10 @@ Conventions, stated once for the whole twin:
   ``round_trip_phase12`` (qubit 2 -> qubit 1, ``2 k d12``) and ``round_trip_phase01``
   (qubit 1 -> filter, ``2 k d01``), in radians. The filter is then no longer exactly thermal: the
   Fock cutoff's tail bound (from ``n_filter``) is only approximate there.
+* ``delay``: propagation delay on the waveguide from qubit 1 to qubit 2, in the inverse rate unit
+  (``gamma1 * delay`` is ``gamma tau`` for ``gamma1 = 1``); 0 is physics.md's instantaneous link.
+  Solved exactly for the chiral link (:mod:`.propagation_delay`); the delay's phase is the gauge
+  of qubit 2 that physics.md's conventions already allow.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     "backward_fraction": (0.0, 1.0),
     "round_trip_phase01": (-_INF, _INF),
     "round_trip_phase12": (-_INF, _INF),
+    "delay": (0.0, _INF),
 }
 
 #: Per-qubit fields that default (``None``) to a shared one: per-qubit name -> shared name.
@@ -109,6 +114,7 @@ class LinkParameters:
     backward_fraction: float = 0.0
     round_trip_phase01: float = 0.0
     round_trip_phase12: float = 0.0
+    delay: float = 0.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -127,6 +133,8 @@ class LinkParameters:
             object.__setattr__(self, field.name, number)
         if self.kappa == 0.0:
             raise ValueError("kappa=0.0 is outside the allowed range (0, inf): the filter needs a width")
+        if not math.isfinite(self.delay):
+            raise ValueError(f"delay={self.delay!r} must be finite; allowed range [0, inf)")
         if not math.isfinite(self.kappa) or not math.isfinite(self.n_source):
             raise ValueError(
                 f"kappa={self.kappa!r}, n_source={self.n_source!r} must be finite; allowed range (0, inf)"

@@ -2,6 +2,7 @@
 
 Returns the qubits' 4x4 reduced density matrix (complex, basis ``|gg>, |ge>, |eg>, |ee>``, qubit 1
 the left factor) after tracing out the filter mode; ``p`` is a unit-free :class:`LinkParameters`.
+A propagation delay (``p.delay > 0``, exact method only) goes to :mod:`.propagation_delay`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def steady_state(
     ``cutoff`` (largest photon number kept) directly.
     """
     if method == "exact":
+        if p.delay > 0.0:
+            from .propagation_delay import delayed_steady_state
+
+            return delayed_steady_state(p, tol=tol, cutoff=cutoff)
         return solve_exact(p, tol=tol, cutoff=cutoff).rho
     if method == "adiabatic":
         return adiabatic_steady_state(p)

@@ -110,3 +110,58 @@ def qubit_steady_state(p: LinkParameters, cutoff: int, **options) -> np.ndarray:
 def filter_distribution(p: LinkParameters, cutoff: int) -> np.ndarray:
     rho = qutip.steadystate(liouvillian(p, cutoff), method="direct")
     return np.real(np.diag(rho.ptrace(0).full()))
+
+
+def delay_line_qubit_state(p: LinkParameters, cutoff: int, modes: int, mode_cutoff: int) -> np.ndarray:
+    """Qubit state with the delay ``p.delay`` written out as a delay line (chiral link only).
+
+    The line between qubit 1 and qubit 2 is a chain of ``modes`` cascaded lossless one-sided modes
+    (each an all-pass filter: transmission ``-(k/2 + i w)/(k/2 - i w)``, group delay ``4/k``), with
+    ``k = 4 modes / delay``; it tends to a pure delay (times ``(-1)^modes``) as ``modes`` grows.
+    Operator order: filter, qubit 1, the line's modes, qubit 2.
+    """
+    dims = [cutoff + 1, 2] + [mode_cutoff + 1] * modes + [2]
+    eye = [qutip.qeye(d) for d in dims]
+    lower = qutip.basis(2, 0) * qutip.basis(2, 1).dag()
+
+    def at(position, op):
+        factors = list(eye)
+        factors[position] = op
+        return qutip.tensor(*factors)
+
+    c, s1, s2 = at(0, qutip.destroy(cutoff + 1)), at(1, lower), at(len(dims) - 1, lower)
+    line = [at(2 + k, qutip.destroy(mode_cutoff + 1)) for k in range(modes)]
+    rate = 4 * modes / p.delay
+    ports = [np.sqrt(p.kappa_out) * c, np.sqrt(p.gamma1) * s1, *(np.sqrt(rate) * d for d in line),
+             np.sqrt(p.gamma2) * s2]
+    segments = [1.0] * (len(ports) - 2) + [np.sqrt(p.transmission)]
+    h, jumps = _cascade(ports, segments)
+    h += p.delta1 * s1.dag() * s1 + p.delta2 * s2.dag() * s2
+    jumps += [np.sqrt(p.kappa_in * (p.n_source + 1)) * c, np.sqrt(p.kappa_in * p.n_source) * c.dag()]
+    jumps += _local_jumps(p, s1, s2)
+    number = c.dag() * c + s1.dag() * s1 + s2.dag() * s2 + sum(d.dag() * d for d in line)
+    excitations = np.rint(np.real(number.diag())).astype(int)
+    rho = _excitation_sector_steady_state(qutip.liouvillian(h, jumps), excitations, dims)
+    return rho.ptrace([1, len(dims) - 1]).full()
+
+
+def _excitation_sector_steady_state(lindblad: qutip.Qobj, excitations: np.ndarray, dims) -> qutip.Qobj:
+    """Steady state of ``lindblad`` solved on the entries ``rho[i, j]`` with equal excitation number
+    (where it lives when every term conserves the number, checked here), so that larger delay lines
+    stay quick; the generator itself is the full-space one."""
+    n = len(excitations)
+    matrix = lindblad.data.as_scipy().tocsr()
+    rows, cols = np.divmod(np.arange(n * n), n)  # column-stacked vec: index = i + j n
+    i, j = cols, rows
+    inside = excitations[i] == excitations[j]
+    leak = matrix[~inside][:, inside]
+    assert abs(leak).max() < 1e-12 if leak.nnz else True  # the sector is invariant
+    sector = matrix[inside][:, inside].toarray()  # a few thousand unknowns: dense LU is quickest
+    sector[0, :] = (i == j)[inside]
+    rhs = np.zeros(sector.shape[0], dtype=complex)
+    rhs[0] = 1.0
+    x = np.linalg.solve(sector, rhs)
+    vec = np.zeros(n * n, dtype=complex)
+    vec[inside] = x
+    rho = vec.reshape(n, n, order="F")
+    return qutip.Qobj((rho + rho.conj().T) / 2, dims=[dims, dims])
