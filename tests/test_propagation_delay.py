@@ -60,3 +60,13 @@ def test_lab_delay_converts_in_units_of_qubit_one_linewidth():
     assert link.to_parameters().delay == pytest.approx(2 * math.pi * 1e6 * 80e-9)
     with pytest.raises(ValueError, match="delay_s=-1e-09"):
         LabLink(**{**link.as_dict(), "delay_s": -1e-9})
+
+
+def test_the_twin_point_command_solves_a_delayed_link(capsys):
+    from thermalink.experiments.cli import main
+
+    assert main(["twin", "point", "--kappa", "0.1", "--n-source", "10", "--set", "delay=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "with the propagation delay" in out
+    expected = concurrence(steady_state(LinkParameters(kappa=0.1, n_source=10.0, delay=0.5)))
+    assert f"concurrence: {expected:.5f}" in out
