@@ -125,7 +125,8 @@ def _cascade(ports, segments):
     return h, field, losses
 
 
-def waveguide_terms(p: LinkParameters) -> tuple[np.ndarray, list[np.ndarray]]:
+@lru_cache(maxsize=64)
+def waveguide_terms(p: LinkParameters) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Hamiltonian form ``h`` (3x3 over ``c, s1, s2``) and jumps of the waveguide, both directions.
 
     Forward: filter -> qubit 1 -> qubit 2 (physics.md's ``A``, ``a2``); backward (fraction
@@ -145,9 +146,13 @@ def waveguide_terms(p: LinkParameters) -> tuple[np.ndarray, list[np.ndarray]]:
         )
         h = h + h_back
         jumps += [out_back, *losses_back]
-    return h, jumps
+    h.setflags(write=False)
+    for jump in jumps:
+        jump.setflags(write=False)
+    return h, tuple(jumps)
 
 
+@lru_cache(maxsize=64)
 def jump_rates(p: LinkParameters) -> JumpRates:
     _, waveguide = waveguide_terms(p)
     bath1, bath2 = p.qubit_bath(1), p.qubit_bath(2)
@@ -200,26 +205,26 @@ def _assemble(p: LinkParameters, here, above):
     # Hamiltonian (rotating at the filter centre) within block N: the waveguide's exchange terms
     # sum_ab h_ab o_a^+ o_b (o = c, s1, s2 are real here, so o^+ is the transpose), and detunings.
     form, _ = waveguide_terms(p)
-    ops = (c, s1, s2)
-    hamiltonian = np.zeros(c.shape, dtype=complex)
-    for a in range(3):
-        for b in range(3):
-            if form[a, b] != 0.0:
-                hamiltonian = hamiltonian + form[a, b] * (np.swapaxes(ops[a], 1, 2) @ ops[b])
+    hamiltonian = np.einsum("ab,anqi,bnqk->nik", form, np.stack(here), np.stack(here))
     detuning = p.delta1 * QUBIT1_EXCITED + p.delta2 * QUBIT2_EXCITED
     hamiltonian = hamiltonian + np.diag(detuning)[None].astype(complex)
 
     # No-jump generator K = -iH - (1/2) sum L^+ L, and the jump superoperators.
     n = c.shape[0]
     dagger = lambda op: np.conj(np.swapaxes(op, 1, 2))  # noqa: E731
-    decay = np.zeros(hamiltonian.shape, dtype=complex)
-    jumps_in_from_above = np.zeros((n, 16, 16), dtype=complex)
+    # Real jump amplitudes (the chiral link, real round trips) keep the assembly in real arithmetic.
+    dtype = complex if any(np.iscomplex(x) for op in rates.lowering + rates.raising for x in op) else float
+    real = lambda coef: np.real(coef) if dtype is float else np.asarray(coef)  # noqa: E731
+    decay = np.zeros(hamiltonian.shape, dtype=dtype)
+    jumps_in_from_above = np.zeros((n, 16, 16), dtype=dtype)
     for coef in rates.lowering:  # L rho L^+ on row-major vecs: L (x) conj(L)
+        coef = real(coef)
         low_here, low_above = _combine(here, coef), _combine(above, coef)
         decay += dagger(low_here) @ low_here
         jumps_in_from_above += _kron(low_above, np.conj(low_above))
-    jumps_in_from_below = np.zeros((n, 16, 16), dtype=complex)
+    jumps_in_from_below = np.zeros((n, 16, 16), dtype=dtype)
     for coef in rates.raising:  # raising combinations: (sum x_a o_a)^+ with real x_a
+        coef = real(coef)
         up_to_above = dagger(_combine(above, np.conj(coef)))  # block N -> N + 1
         decay += dagger(up_to_above) @ up_to_above
         up_from_below = dagger(_combine(here, np.conj(coef)))  # block N - 1 -> N
