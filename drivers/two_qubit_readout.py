@@ -77,7 +77,8 @@ class TwoQubitReadout(Instrument):
 
     Parameters (units): ``qubit1_frequency``, ``qubit2_frequency`` (Hz), ``qubit1_linewidth``,
     ``qubit2_linewidth`` (Hz, waveguide decay ``gamma/2pi``), ``t1``, ``t2`` (s, both qubits;
-    ``None`` if not measured), ``residual_excitation`` (occupation of the qubits' local bath),
+    ``None`` if not measured), ``residual_excitation`` (measured excited population of each qubit
+    with the source off; the twin derives each local bath's occupation from it, T1 and the linewidth),
     ``link_loss`` (dB, waveguide loss between the qubits), ``qubitN_p1_given_0``,
     ``qubitN_p0_given_1`` (readout error probabilities), ``settings`` and ``shots`` (what
     ``counts`` acquires), the axes ``setting_code`` (:func:`setting_codes`: ``3 i1 + i2`` with
@@ -157,7 +158,7 @@ class TwoQubitReadout(Instrument):
             set_cmd=None,
             vals=vals.Numbers(0.0, 1.0),
             initial_value=residual_excitation,
-            docstring="Thermal occupation of the qubits' local bath (n_qubit).",
+            docstring="Measured excited population of each qubit with the source off (not the bath occupation).",
         )
         self.add_parameter(
             "link_loss",
@@ -289,7 +290,8 @@ class TwoQubitReadout(Instrument):
             link_loss_dB=float(self.link_loss()),
             t1_s=self.t1(),
             t2_s=self.t2(),
-            local_occupation=float(self.residual_excitation()),
+            qubit1_excited_population=float(self.residual_excitation()),
+            qubit2_excited_population=float(self.residual_excitation()),
         )
 
     def settle(self, seconds: float) -> None:

@@ -148,13 +148,13 @@ def _twin_point(args: argparse.Namespace) -> int:
     else:
         n_source = args.n_source
     p = LinkParameters(kappa=args.kappa, n_source=n_source, **dict(args.set))
-    if args.method == "exact":
+    if args.method == "exact" and p.delay == 0.0:
         result = solve_exact(p)
         rho = result.rho
         print(f"exact steady state, Fock cutoff {result.cutoff} (thermal tail <= {result.tail_bound:.1e})")
     else:
         rho = steady_state(p, method=args.method)
-        print(f"{args.method} limit")
+        print(f"{args.method} limit" if args.method != "exact" else "exact steady state with the propagation delay")
     print(p)
     print("rho (basis gg, ge, eg, ee):")
     with np.printoptions(precision=5, suppress=True, linewidth=120):

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blas_threads import single_threaded_blas
-from .liouvillian_blocks import EXCITATIONS, REAL_PARAMS, sector_blocks
+from .errors import InputError
+from .liouvillian_blocks import EXCITATIONS, REAL_PARAMS, is_real_link, sector_blocks
 from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
@@ -47,7 +48,7 @@ _FUNCTIONALS = (0, 1, 2, 3, _RE_GE_EG, _IM_GE_EG, None)
 def fock_cutoff(p: LinkParameters, tol: float = DEFAULT_TOL) -> int:
     """Largest filter photon number kept: thermal tail weight beyond it is at most ``tol``."""
     if not 0.0 < tol < 1.0:
-        raise ValueError(f"tol={tol!r} is outside the allowed range (0, 1)")
+        raise InputError(f"tol={tol!r} is outside the allowed range (0, 1)")
     n_c = p.n_filter
     if n_c == 0.0:
         return MIN_CUTOFF
@@ -62,19 +63,23 @@ class ExactSteadyState:
     rho: np.ndarray  # 4x4, basis gg, ge, eg, ee
     cutoff: int  # largest filter photon number kept
     tail_bound: float  # thermal weight of the filter beyond the cutoff
-    filter_distribution: np.ndarray  # P(m) for m = 0..cutoff: the truncated model's exact marginal
+    #: P(m) for m = 0..cutoff: the truncated model's exact (thermal) marginal on a chiral link;
+    #: ``None`` with a backward path, where the qubits' light reaches the filter and it is not thermal.
+    filter_distribution: np.ndarray | None
     mean_photons: float = math.nan  # filter photon number <m> of the solved state (a check: equals
-    # the mean of filter_distribution to rounding)
+    # the mean of filter_distribution to rounding on a chiral link)
 
 
 def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> ExactSteadyState:
     """Exact steady state by block cyclic reduction over the excitation blocks."""
+    if p.delay != 0.0:
+        raise InputError(f"delay={p.delay} needs steady_state(p) (allowed here: delay=0); see .propagation_delay")
     if cutoff is None:
         cutoff = fock_cutoff(p, tol)
     elif int(cutoff) != cutoff or cutoff < 0:
-        raise ValueError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
+        raise InputError(f"cutoff={cutoff!r} is outside the allowed range: integers >= 0")
     if cutoff > MAX_CUTOFF:
-        raise ValueError(
+        raise InputError(
             f"the filter occupation n_c={p.n_filter:.4g} needs a Fock cutoff of {cutoff} (allowed range: up to "
             f"{MAX_CUTOFF}, about n_c <= {MAX_CUTOFF / 18.4:.0f} at tol=1e-8): use method='adiabatic' there"
         )
@@ -93,7 +98,7 @@ def _solved_parameters(p: LinkParameters) -> np.ndarray:
     blocks never mix with imaginary-antisymmetric ones and the steady state has no imaginary part:
     the 10 diagonal and real-part parameters suffice. Otherwise all 16.
     """
-    if p.delta1 == 0.0 and p.delta2 == 0.0:
+    if is_real_link(p):
         return _REAL_SYMMETRIC
     return np.arange(16)
 
@@ -183,7 +188,8 @@ def _cyclic_reduction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
     n_c = p.n_filter
     tail = (n_c / (n_c + 1.0)) ** (cutoff + 1)
     return ExactSteadyState(
-        rho=rho, cutoff=cutoff, tail_bound=tail, filter_distribution=filter_marginal(n_c, cutoff),
+        rho=rho, cutoff=cutoff, tail_bound=tail,
+        filter_distribution=filter_marginal(n_c, cutoff) if p.is_chiral else None,
         mean_photons=float(photons / norm),
     )
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, fields
 from typing import Sequence
 
@@ -75,9 +76,97 @@ def source_occupation(temperature_K: float, frequency_Hz: float, stages: Sequenc
     return line_occupation(bose_einstein(temperature_K, frequency_Hz), stages, frequency_Hz)
 
 
+def merge_filter_ports(in_coupling: float, n_source: float, loss_fraction: float,
+                       n_loss: float) -> tuple[float, float]:
+    """``(in_coupling, n_source)`` of the one-input-port model for a filter with internal loss.
+
+    A filter of total width ``kappa`` with a hot input port (``in_coupling * kappa``, occupation
+    ``n_source``) and an internal loss (``loss_fraction * kappa``, its own occupation ``n_loss``)
+    has two thermal baths acting on the same mode through ``D[c]`` and ``D[c^+]``; their sum is
+    exactly one port of rate ``k_in + k_int`` at the rate-weighted occupation
+    ``(k_in n_source + k_int n_loss) / (k_in + k_int)``. The waveguide gets the rest,
+    ``kappa_out = kappa (1 - in_coupling - loss_fraction)``. Unit-free (fractions of ``kappa``).
+    """
+    for name, value, high in (("in_coupling", in_coupling, 1.0), ("loss_fraction", loss_fraction, 1.0),
+                              ("n_source", n_source, math.inf), ("n_loss", n_loss, math.inf)):
+        if not 0 <= value <= high or math.isinf(value):
+            raise InputError(f"{name}={value!r} is outside the allowed range [0, {high}]")
+    total = in_coupling + loss_fraction
+    if total > 1.0 + 1e-12:
+        raise InputError(
+            f"in_coupling + loss_fraction = {total!r} is outside the allowed range [0, 1]: "
+            "the filter's ports cannot take more than its whole width"
+        )
+    if total == 0.0:
+        return 0.0, 0.0
+    return min(total, 1.0), (in_coupling * n_source + loss_fraction * n_loss) / total
+
+
+def backward_fraction_from_isolation(isolation_dB: float | None) -> float:
+    """Fraction of each element's waveguide emission that goes backwards, from an isolation in dB.
+
+    Isolation ``I`` = forward over backward power, ``10**(I/10) = (1 - b) / b``; ``None`` (or
+    ``inf``) is the perfectly chiral link, ``b = 0``; 0 dB is a bidirectional waveguide, ``b = 1/2``.
+    """
+    if isolation_dB is None:
+        return 0.0
+    if not isolation_dB >= 0:
+        raise InputError(f"isolation_dB={isolation_dB!r} is outside the allowed range [0, inf] dB (or None)")
+    if math.isinf(isolation_dB):
+        return 0.0
+    return 1.0 / (1.0 + 10.0 ** (isolation_dB / 10.0))
+
+
 def _positive(name: str, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
         raise InputError(f"{name}={value!r} is outside the allowed range (0, inf)")
+
+
+class IllConditionedWarning(UserWarning):
+    """A twin parameter derived from lab inputs is poorly determined by them (large relative error)."""
+
+
+#: Relative standard error above which a derived local rate is reported as ill-conditioned.
+ILL_CONDITIONED_RELATIVE_ERROR = 0.3
+
+
+@dataclass(frozen=True)
+class LocalRates:
+    """Qubit j's local terms derived from its T1, T2 and residual excited population.
+
+    Rates in 1/s (angular: a rate ``g`` decays a population as ``exp(-g t)``), with first-order
+    standard errors from the inputs' uncertainties (taken independent; 0 where none was given).
+    ``t1_sensitivity`` is ``d ln(gamma_local) / d ln(T1)``: a 1 % error in T1 moves the local decay
+    by that many per cent.
+    """
+
+    gamma_local_per_s: float
+    gamma_local_err_per_s: float
+    n_qubit: float
+    n_qubit_err: float
+    gamma_phi_per_s: float
+    gamma_phi_err_per_s: float
+    t1_sensitivity: float
+
+    @staticmethod
+    def _relative(value: float, err: float) -> float:
+        if err == 0.0:
+            return 0.0
+        return err / value if value > 0 else math.inf
+
+    @property
+    def gamma_local_relative_err(self) -> float:
+        return self._relative(self.gamma_local_per_s, self.gamma_local_err_per_s)
+
+    @property
+    def gamma_phi_relative_err(self) -> float:
+        return self._relative(self.gamma_phi_per_s, self.gamma_phi_err_per_s)
+
+
+def _per_qubit_fields(j: int) -> tuple[str, ...]:
+    return (f"qubit{j}_t1_s", f"qubit{j}_t1_err_s", f"qubit{j}_t2_s", f"qubit{j}_t2_err_s",
+            f"qubit{j}_excited_population", f"qubit{j}_excited_population_err", f"qubit{j}_linewidth_err_Hz",
+            f"qubit{j}_waveguide_occupation")
 
 
 @dataclass(frozen=True)
@@ -85,9 +174,39 @@ class LabLink:
     """One operating point of the experiment in lab units.
 
     Frequencies and linewidths in Hz (linewidth = FWHM / 2pi convention: ``kappa/2pi``), times in
-    s, loss in dB. ``t1_s`` / ``t2_s`` are the measured T1 and Ramsey T2 (taken equal for both
-    qubits); the local decay is what T1 leaves after the waveguide decay, the pure dephasing is
-    ``1/T2 - 1/(2 T1)``.
+    s, loss in dB.
+
+    Filter: ``bandwidth_Hz`` is its total width, ``in_coupling`` the hot port's fraction of it,
+    ``filter_internal_loss_Hz`` (``kappa_int/2pi``, part of the bandwidth) an internal loss at its
+    own temperature ``filter_internal_temperature_K``; the waveguide gets the rest. The twin sees
+    the loss as a second input port, merged into ``in_coupling`` and ``n_source`` exactly
+    (:func:`merge_filter_ports`), so the twin's ``n_source`` is then not ``source_occupation``.
+
+    Directionality: ``isolation_dB`` (forward over backward emission of every element on the
+    waveguide; ``None``: perfectly chiral) and the backward path's round-trip propagation phases
+    ``round_trip_phase01_rad`` (qubit 1 <-> filter) and ``round_trip_phase12_rad`` (qubit 2 <->
+    qubit 1), see :class:`~thermalink.simulators.link_parameters.LinkParameters`. ``delay_s``: the
+    propagation delay from qubit 1 to qubit 2 (twin ``delay = 2 pi linewidth_1 delay_s``).
+
+    Qubit coherence, per qubit ``j`` (``qubitj_*``; the shared ``t1_s`` / ``t2_s`` apply to both
+    qubits where no per-qubit value is given): measured T1, Ramsey T2 and the residual excited
+    population ``p`` measured with the source off, each with an optional standard error
+    (``*_err``; also ``qubitj_linewidth_err_Hz``). The qubit thermalises with two baths: its
+    local one (rate ``g_loc``, occupation ``n``) and the waveguide (rate ``g = 2 pi linewidth``,
+    occupation ``n_w = qubitj_waveguide_occupation`` of the field reaching it during that
+    measurement, default 0: a cold waveguide). Upward and downward rates
+    ``G_up = g n_w + g_loc n``, ``G_down = g (n_w + 1) + g_loc (n + 1)``, and ``1/T1 = G_up + G_down``,
+    ``p = G_up T1``, so
+
+        g_loc = (1 - 2 p) / T1 - g,   n = (p / T1 - g n_w) / g_loc,   g_phi = 1/T2 - 1/(2 T1).
+
+    Without a waveguide (``g = 0``) this is ``n = p / (1 - 2 p)``; a cold waveguide pulls the qubit
+    down (``n = p / (1 - 2 p - g T1)``, larger), a warm one feeds it (smaller ``n``). Qubit 2 is also
+    fed by qubit 1's emission: measure its ``p`` with qubit 1 parked, or give that feed as ``n_w``. ``g_loc`` is a small difference when the
+    qubit is waveguide-limited (:class:`LocalRates` reports its T1 sensitivity and errors;
+    :meth:`to_parameters` warns, or refuses, when it is ill-conditioned). ``local_occupation`` is
+    the older input: the local bath's occupation ``n`` itself, shared, used where no excited
+    population is given (then ``g_loc = (1/T1 - g) / (2 n + 1)``).
     """
 
     bandwidth_Hz: float
@@ -102,6 +221,28 @@ class LabLink:
     t1_s: float | None = None
     t2_s: float | None = None
     local_occupation: float = 0.0
+    qubit1_t1_s: float | None = None
+    qubit1_t1_err_s: float = 0.0
+    qubit1_t2_s: float | None = None
+    qubit1_t2_err_s: float = 0.0
+    qubit1_excited_population: float | None = None
+    qubit1_excited_population_err: float = 0.0
+    qubit1_linewidth_err_Hz: float = 0.0
+    qubit1_waveguide_occupation: float = 0.0
+    qubit2_t1_s: float | None = None
+    qubit2_t1_err_s: float = 0.0
+    qubit2_t2_s: float | None = None
+    qubit2_t2_err_s: float = 0.0
+    qubit2_excited_population: float | None = None
+    qubit2_excited_population_err: float = 0.0
+    qubit2_linewidth_err_Hz: float = 0.0
+    qubit2_waveguide_occupation: float = 0.0
+    filter_internal_loss_Hz: float = 0.0
+    filter_internal_temperature_K: float = 0.0
+    isolation_dB: float | None = None
+    round_trip_phase01_rad: float = 0.0
+    round_trip_phase12_rad: float = 0.0
+    delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("bandwidth_Hz", "filter_center_Hz", "qubit1_frequency_Hz", "qubit2_frequency_Hz",
@@ -115,54 +256,187 @@ class LabLink:
             raise InputError(f"link_loss_dB={self.link_loss_dB!r} is outside the allowed range [0, inf) dB")
         if not self.local_occupation >= 0:
             raise InputError(f"local_occupation={self.local_occupation!r} is outside the allowed range [0, inf)")
-        waveguide_t1 = self._waveguide_t1_s
-        if self.t1_s is not None and not 0 < self.t1_s <= waveguide_t1:
+        if not 0 <= self.filter_internal_loss_Hz <= (1 - self.in_coupling) * self.bandwidth_Hz:
             raise InputError(
-                f"t1_s={self.t1_s!r} is outside the allowed range (0, {waveguide_t1:.4g}] s: "
-                "T1 cannot exceed the waveguide-limited 1/(2 pi linewidth)"
+                f"filter_internal_loss_Hz={self.filter_internal_loss_Hz!r} is outside the allowed range "
+                f"[0, (1 - in_coupling) bandwidth = {(1 - self.in_coupling) * self.bandwidth_Hz:.6g}] Hz"
             )
-        if self.t2_s is not None:
-            t1 = self.t1_s if self.t1_s is not None else waveguide_t1
-            if not 0 < self.t2_s <= 2 * t1:
-                raise InputError(f"t2_s={self.t2_s!r} is outside the allowed range (0, 2 T1 = {2 * t1:.4g}] s")
+        if not (self.filter_internal_temperature_K >= 0 and math.isfinite(self.filter_internal_temperature_K)):
+            raise InputError(
+                f"filter_internal_temperature_K={self.filter_internal_temperature_K!r} is outside the allowed "
+                "range [0, inf) K"
+            )
+        backward_fraction_from_isolation(self.isolation_dB)
+        if not (self.delay_s >= 0 and math.isfinite(self.delay_s)):
+            raise InputError(f"delay_s={self.delay_s!r} is outside the allowed range [0, inf) s")
+        for name in ("round_trip_phase01_rad", "round_trip_phase12_rad"):
+            if not math.isfinite(getattr(self, name)):
+                raise InputError(f"{name}={getattr(self, name)!r} is outside the allowed range (-inf, inf) rad")
+        for j in (1, 2):
+            for name in _per_qubit_fields(j):
+                value = getattr(self, name)
+                if name.endswith(("_err_s", "_err", "_err_Hz", "_waveguide_occupation")):
+                    if not (value >= 0 and math.isfinite(value)):
+                        raise InputError(f"{name}={value!r} is outside the allowed range [0, inf)")
+            population = getattr(self, f"qubit{j}_excited_population")
+            if population is not None:
+                if not 0 <= population < 0.5:
+                    raise InputError(
+                        f"qubit{j}_excited_population={population!r} is outside the allowed range [0, 0.5)"
+                    )
+                if self.local_occupation != 0:
+                    raise InputError(
+                        f"local_occupation={self.local_occupation!r} and qubit{j}_excited_population="
+                        f"{population!r} both fix qubit {j}'s local bath: give one (allowed: local_occupation=0)"
+                    )
+            t1_name = f"qubit{j}_t1_s" if getattr(self, f"qubit{j}_t1_s") is not None else "t1_s"
+            t1 = self._t1(j)
+            waveguide_t1 = self._waveguide_t1_s(j)
+            if t1 is not None and not 0 < t1 <= waveguide_t1:
+                raise InputError(
+                    f"{t1_name}={t1!r} is outside the allowed range (0, {waveguide_t1:.4g}] s for qubit {j}: "
+                    "T1 cannot exceed the waveguide-limited 1/(2 pi linewidth)"
+                )
+            if population is not None and population > 0 and t1 is None:
+                raise InputError(
+                    f"qubit{j}_excited_population={population!r} needs qubit {j}'s T1 (t1_s or qubit{j}_t1_s; "
+                    "allowed without it: 0 or None)"
+                )
+            t2 = self._t2(j)
+            if t2 is not None:
+                t2_name = f"qubit{j}_t2_s" if getattr(self, f"qubit{j}_t2_s") is not None else "t2_s"
+                limit = 2 * (t1 if t1 is not None else waveguide_t1)
+                if not 0 < t2 <= limit:
+                    raise InputError(f"{t2_name}={t2!r} is outside the allowed range (0, 2 T1 = {limit:.4g}] s")
 
-    @property
-    def _waveguide_t1_s(self) -> float:
-        """T1 of the faster-decaying qubit with the waveguide alone: ``1 / (2pi max linewidth)``.
+    def _t1(self, j: int) -> float | None:
+        own = getattr(self, f"qubit{j}_t1_s")
+        return own if own is not None else self.t1_s
 
-        The model has one local bath for both qubits, so measured T1/T2 are referred to it.
-        """
-        return 1.0 / (2 * math.pi * max(self.qubit1_linewidth_Hz, self.qubit2_linewidth_Hz))
+    def _t2(self, j: int) -> float | None:
+        own = getattr(self, f"qubit{j}_t2_s")
+        return own if own is not None else self.t2_s
+
+    def _waveguide_t1_s(self, j: int) -> float:
+        """T1 of qubit ``j`` with the waveguide alone: ``1 / (2pi linewidth_j)``."""
+        return 1.0 / (2 * math.pi * getattr(self, f"qubit{j}_linewidth_Hz"))
+
+    def local_rates(self, j: int) -> LocalRates:
+        """Qubit ``j``'s local decay, bath occupation and dephasing, with standard errors (1/s)."""
+        if j not in (1, 2):
+            raise InputError(f"j={j!r} is outside the allowed values (1, 2)")
+        t1, t2 = self._t1(j), self._t2(j)
+        t1_err = getattr(self, f"qubit{j}_t1_err_s")
+        t2_err = getattr(self, f"qubit{j}_t2_err_s")
+        g = 2 * math.pi * getattr(self, f"qubit{j}_linewidth_Hz")
+        g_err = 2 * math.pi * getattr(self, f"qubit{j}_linewidth_err_Hz")
+        population = getattr(self, f"qubit{j}_excited_population")
+        p_err = getattr(self, f"qubit{j}_excited_population_err")
+        gamma_local = gamma_local_err = n_err = 0.0
+        n = self.local_occupation
+        sensitivity = 0.0
+        if t1 is not None:
+            if population is None:  # the bath occupation n is given
+                gamma_local = (1.0 / t1 - g) / (2 * n + 1)
+                grad = (-1.0 / t1**2 / (2 * n + 1), -1.0 / (2 * n + 1))  # d/dT1, d/dg
+                gamma_local_err = math.hypot(grad[0] * t1_err, grad[1] * g_err)
+                if gamma_local > 0:
+                    sensitivity = abs(grad[0]) * t1 / gamma_local
+                elif gamma_local < 0:
+                    gamma_local = 0.0
+            else:
+                gamma_local = (1 - 2 * population) / t1 - g
+                grad_t1, grad_p, grad_g = -(1 - 2 * population) / t1**2, -2.0 / t1, -1.0
+                gamma_local_err = math.sqrt((grad_t1 * t1_err) ** 2 + (grad_p * p_err) ** 2 + (grad_g * g_err) ** 2)
+                if population > 0 and not gamma_local > 0:
+                    raise InputError(
+                        f"qubit {j}: T1={t1!r} s, linewidth={g / (2 * math.pi)!r} Hz and excited population "
+                        f"{population!r} are inconsistent: the local decay (1 - 2p)/T1 - 2 pi linewidth = "
+                        f"{gamma_local:.4g} +- {gamma_local_err:.2g} 1/s must be > 0 to excite the qubit"
+                    )
+                gamma_local = max(gamma_local, 0.0)
+                n_w = getattr(self, f"qubit{j}_waveguide_occupation")
+                up = population - g * n_w * t1  # = g_loc n T1, what the local bath must supply
+                if up < 0:
+                    raise InputError(
+                        f"qubit{j}_waveguide_occupation={n_w!r} alone excites qubit {j} above its measured "
+                        f"population {population!r}: allowed up to {population / (g * t1):.4g}"
+                    )
+                denominator = 1 - 2 * population - g * t1  # = g_loc T1
+                n = up / denominator if up > 0 else 0.0
+                if up > 0:
+                    # n = (p - g n_w T1) / (1 - 2 p - g T1): derivatives in p, T1, g.
+                    dn = ((1 + 2 * n) / denominator, (n * g - g * n_w) / denominator,
+                          (n * t1 - n_w * t1) / denominator)
+                    n_err = math.sqrt((dn[0] * p_err) ** 2 + (dn[1] * t1_err) ** 2 + (dn[2] * g_err) ** 2)
+                if gamma_local > 0:
+                    sensitivity = abs(grad_t1) * t1 / gamma_local
+        gamma_phi = gamma_phi_err = 0.0
+        if t2 is not None:
+            t1_or_waveguide = t1 if t1 is not None else 1.0 / g
+            gamma_phi = max(1.0 / t2 - 1.0 / (2 * t1_or_waveguide), 0.0)
+            t1_term = t1_err / (2 * t1**2) if t1 is not None else g_err / 2
+            gamma_phi_err = math.hypot(t2_err / t2**2, t1_term)
+        return LocalRates(gamma_local, gamma_local_err, n, n_err, gamma_phi, gamma_phi_err, sensitivity)
 
     @property
     def rate_unit_Hz(self) -> float:
         """The twin's rate unit as a linewidth: qubit 1's ``gamma / 2pi``."""
         return self.qubit1_linewidth_Hz
 
-    def to_parameters(self) -> LinkParameters:
-        """Twin parameters, rates in units of qubit 1's waveguide linewidth."""
+    def to_parameters(self, max_relative_error: float | None = None) -> LinkParameters:
+        """Twin parameters, rates in units of qubit 1's waveguide linewidth.
+
+        Local terms per qubit from :meth:`local_rates`. A derived ``gamma_local`` or ``gamma_phi``
+        whose relative standard error exceeds :data:`ILL_CONDITIONED_RELATIVE_ERROR` gives an
+        :class:`IllConditionedWarning`; above ``max_relative_error`` (if given) a ValueError.
+        """
         unit = self.rate_unit_Hz
         angular_unit = 2 * math.pi * unit  # rad/s per twin unit
-        gamma_local = gamma_phi = 0.0
-        if self.t1_s is not None:
-            # 1/T1 = gamma_wg + gamma_local (2 n_q + 1): the local bath's total relaxation rate.
-            local_relaxation = max(1.0 / self.t1_s - 1.0 / self._waveguide_t1_s, 0.0)  # 1/s
-            gamma_local = local_relaxation / (2 * self.local_occupation + 1) / angular_unit
-        if self.t2_s is not None:
-            t1 = self.t1_s if self.t1_s is not None else self._waveguide_t1_s
-            gamma_phi = max(1.0 / self.t2_s - 1.0 / (2 * t1), 0.0) / angular_unit
+        local = {}
+        for j in (1, 2):
+            rates = self.local_rates(j)
+            for name, relative in (("gamma_local", rates.gamma_local_relative_err),
+                                   ("gamma_phi", rates.gamma_phi_relative_err)):
+                if relative <= ILL_CONDITIONED_RELATIVE_ERROR:
+                    continue
+                value = getattr(rates, f"{name}_per_s")
+                err = getattr(rates, f"{name}_err_per_s")
+                message = (
+                    f"qubit {j}: {name} = {value:.4g} +- {err:.2g} 1/s is ill-conditioned (relative error "
+                    f"{relative:.0%}"
+                    + (f"; a 1 % error in T1 moves it {rates.t1_sensitivity:.0f} %" if name == "gamma_local" else "")
+                    + ")"
+                )
+                if max_relative_error is not None and relative > max_relative_error:
+                    raise InputError(f"{message}: allowed relative error up to {max_relative_error:.0%}")
+                warnings.warn(message, IllConditionedWarning, stacklevel=2)
+            local[f"gamma_local{j}"] = rates.gamma_local_per_s / angular_unit
+            local[f"n_qubit{j}"] = rates.n_qubit
+            local[f"gamma_phi{j}"] = rates.gamma_phi_per_s / angular_unit
+        # Shared fields too, where both qubits agree (so a symmetric link reads as physics.md's).
+        for shared in ("gamma_local", "n_qubit", "gamma_phi"):
+            if local[f"{shared}1"] == local[f"{shared}2"]:
+                local[shared] = local.pop(f"{shared}1")
+                del local[f"{shared}2"]
+        in_coupling, n_source = merge_filter_ports(
+            self.in_coupling, self.source_occupation, self.filter_internal_loss_Hz / self.bandwidth_Hz,
+            bose_einstein(self.filter_internal_temperature_K, self.filter_center_Hz),
+        )
         return LinkParameters(
             kappa=self.bandwidth_Hz / unit,
-            n_source=self.source_occupation,
-            in_coupling=self.in_coupling,
+            n_source=n_source,
+            in_coupling=in_coupling,
             gamma1=1.0,
             gamma2=self.qubit2_linewidth_Hz / unit,
             delta1=(self.qubit1_frequency_Hz - self.filter_center_Hz) / unit,
             delta2=(self.qubit2_frequency_Hz - self.filter_center_Hz) / unit,
             transmission=10.0 ** (-self.link_loss_dB / 10.0),
-            gamma_local=gamma_local,
-            n_qubit=self.local_occupation,
-            gamma_phi=gamma_phi,
+            backward_fraction=backward_fraction_from_isolation(self.isolation_dB),
+            round_trip_phase01=self.round_trip_phase01_rad,
+            round_trip_phase12=self.round_trip_phase12_rad,
+            delay=self.delay_s * angular_unit,
+            **local,
         )
 
     def seconds(self, rate: float) -> float:

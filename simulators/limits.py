@@ -9,6 +9,8 @@
   2); the qubits are uncorrelated. Defined for ``gamma_local = 0`` only.
 * ``driven_steady_state``: the filter replaced by a coherent amplitude (the dark-state limit).
 
+The adiabatic and Markov limits are those of the chiral link: refused with ``backward_fraction > 0``.
+
 States are 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left); rates unit-free.
 """
 
@@ -41,10 +43,11 @@ def _driven_liouvillian(p: LinkParameters, alpha: np.ndarray) -> np.ndarray:
     h = p.delta1 * n1 + p.delta2 * n2 + 0.5j * (dag(a0) @ a1 - a1.T @ a0)
     h = h + 0.5j * np.sqrt(eta) * (dag(field) @ a2 - a2.T @ field)
     jumps = [np.sqrt(eta) * field + a2, np.sqrt(1 - eta) * field]
-    rate_down, rate_up = p.gamma_local * (p.n_qubit + 1), p.gamma_local * p.n_qubit
-    jumps += [np.broadcast_to(np.sqrt(rate_down) * op, field.shape) for op in (s1, s2)]
-    jumps += [np.broadcast_to(np.sqrt(rate_up) * op.T, field.shape) for op in (s1, s2)]
-    jumps += [np.broadcast_to(np.sqrt(p.gamma_phi / 2) * op, field.shape) for op in (sz1, sz2)]
+    for j, s, sz in ((1, s1, sz1), (2, s2, sz2)):
+        bath = p.qubit_bath(j)
+        jumps.append(np.broadcast_to(np.sqrt(bath.gamma_local * (bath.n_qubit + 1)) * s, field.shape))
+        jumps.append(np.broadcast_to(np.sqrt(bath.gamma_local * bath.n_qubit) * s.T, field.shape))
+        jumps.append(np.broadcast_to(np.sqrt(bath.gamma_phi / 2) * sz, field.shape))
     kron = lambda a, b: np.einsum("nij,nkl->nikjl", a, b).reshape(a.shape[0], 16, 16)  # noqa: E731
     ident = np.broadcast_to(eye, field.shape)
     no_jump = -1j * h - 0.5 * sum(dag(j) @ j for j in jumps)
@@ -69,8 +72,20 @@ def driven_steady_state(p: LinkParameters, alpha) -> np.ndarray:
 _EXCITATION_DIAGONAL = EXCITATIONS[:, None] == EXCITATIONS[None, :]
 
 
+def _chiral_only(p: LinkParameters, method: str) -> None:
+    if p.delay != 0.0:
+        raise InputError(f"method={method!r} has no propagation delay (allowed: delay=0), got delay={p.delay}")
+    if not p.is_chiral:
+        raise InputError(
+            f"method={method!r} is a limit of the chiral link (allowed: backward_fraction=0), got "
+            f"backward_fraction={p.backward_fraction}: the qubits' back-action on the filter is not in it; "
+            "use method='exact'"
+        )
+
+
 def adiabatic_steady_state(p: LinkParameters) -> np.ndarray:
     """Phase average of the coherently driven steady state over a thermal filter field."""
+    _chiral_only(p, "adiabatic")
     n_c = p.n_filter
     if n_c == 0.0:
         return driven_steady_state(p, [0.0])[0]
@@ -101,9 +116,12 @@ def markov_steady_state(p: LinkParameters) -> np.ndarray:
     light that is no longer at the waveguide's temperature and the qubits become correlated, so
     this limit is refused there (use the exact solver at large ``kappa``).
     """
-    if p.gamma_local != 0.0:
+    _chiral_only(p, "markov")
+    if p.has_local_decay:
+        local = (p.qubit_bath(1).gamma_local, p.qubit_bath(2).gamma_local)
         raise InputError(
-            f"method='markov' needs gamma_local=0 (allowed range [0, 0]), got gamma_local={p.gamma_local}"
+            f"method='markov' needs gamma_local=0 for both qubits (allowed range [0, 0]), got "
+            f"gamma_local1, gamma_local2 = {local}"
         )
     occupations = (
         filtered_noise_occupation(p, p.delta1),

@@ -96,30 +96,91 @@ def lowering_operators(blocks: np.ndarray, cutoff: int) -> tuple[np.ndarray, np.
 
 @dataclass(frozen=True)
 class JumpRates:
-    """Amplitudes of the jump operators as combinations ``x_c c + x_1 s1 + x_2 s2``."""
+    """Amplitudes of the jump operators as combinations ``x_c c + x_1 s1 + x_2 s2`` (complex)."""
 
-    lowering: tuple[tuple[float, float, float], ...]
-    raising: tuple[tuple[float, float, float], ...]  # combinations of c^+, s1^+, s2^+
+    lowering: tuple[tuple[complex, complex, complex], ...]
+    raising: tuple[tuple[complex, complex, complex], ...]  # combinations of c^+, s1^+, s2^+
 
 
+def _cascade(ports, segments):
+    """One waveguide direction as a cascade of ports, upstream first.
+
+    ``ports``: coefficient vectors (over ``c, s1, s2``) of each port's emission operator;
+    ``segments[k]``: complex amplitude (transmission and phase) from port ``k`` to port ``k + 1``.
+    Returns the Hamiltonian's 3x3 form ``h`` (``H = sum_ab h_ab o_a^+ o_b``), the output jump and
+    the jumps of the lossy segments: the field ``F`` arriving at a port with emission ``L`` adds
+    ``(i/2)(F^+ L - L^+ F)`` to ``H``, and a segment of power transmission ``|t|^2 < 1`` loses
+    ``sqrt(1 - |t|^2) F``.
+    """
+    h = np.zeros((3, 3), dtype=complex)
+    field = np.asarray(ports[0], dtype=complex)
+    losses = []
+    for port, amplitude in zip(ports[1:], segments):
+        if abs(amplitude) < 1.0:
+            losses.append(np.sqrt(1.0 - abs(amplitude) ** 2) * field)
+        field = amplitude * field
+        port = np.asarray(port, dtype=complex)
+        h += 0.5j * (np.outer(np.conj(field), port) - np.outer(np.conj(port), field))
+        field = field + port
+    return h, field, losses
+
+
+@lru_cache(maxsize=64)
+def waveguide_terms(p: LinkParameters) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Hamiltonian form ``h`` (3x3 over ``c, s1, s2``) and jumps of the waveguide, both directions.
+
+    Forward: filter -> qubit 1 -> qubit 2 (physics.md's ``A``, ``a2``); backward (fraction
+    ``backward_fraction`` of every element's waveguide coupling): qubit 2 -> qubit 1 -> filter, with
+    the round-trip phases of :class:`LinkParameters`. Both lose ``transmission`` between the qubits.
+    """
+    eta = p.transmission
+    couplings = np.array([p.kappa_out, p.gamma1, p.gamma2])
+    forward = np.sqrt((1.0 - p.backward_fraction) * couplings)
+    h, out, losses = _cascade(np.diag(forward), [1.0, np.sqrt(eta)])
+    jumps = [out, *losses]
+    if p.backward_fraction > 0.0:
+        backward = np.diag(np.sqrt(p.backward_fraction * couplings))
+        h_back, out_back, losses_back = _cascade(
+            [backward[2], backward[1], backward[0]],
+            [np.sqrt(eta) * np.exp(1j * p.round_trip_phase12), np.exp(1j * p.round_trip_phase01)],
+        )
+        h = h + h_back
+        jumps += [out_back, *losses_back]
+    h.setflags(write=False)
+    for jump in jumps:
+        jump.setflags(write=False)
+    return h, tuple(jumps)
+
+
+@lru_cache(maxsize=64)
 def jump_rates(p: LinkParameters) -> JumpRates:
-    eta, ko, g1, g2 = p.transmission, p.kappa_out, p.gamma1, p.gamma2
-    down_loc = np.sqrt(p.gamma_local * (p.n_qubit + 1))
-    up_loc = np.sqrt(p.gamma_local * p.n_qubit)
+    _, waveguide = waveguide_terms(p)
+    bath1, bath2 = p.qubit_bath(1), p.qubit_bath(2)
     lowering = (
-        (np.sqrt(eta * ko), np.sqrt(eta * g1), np.sqrt(g2)),  # sqrt(eta) A + a2
-        (np.sqrt((1 - eta) * ko), np.sqrt((1 - eta) * g1), 0.0),  # sqrt(1 - eta) A
+        *(tuple(complex(x) for x in jump) for jump in waveguide),  # sqrt(eta) A + a2, sqrt(1 - eta) A, ...
         (np.sqrt(p.kappa_in * (p.n_source + 1)), 0.0, 0.0),  # hot port, emission
-        (0.0, down_loc, 0.0),
-        (0.0, 0.0, down_loc),
+        (0.0, np.sqrt(bath1.gamma_local * (bath1.n_qubit + 1)), 0.0),  # local baths, emission
+        (0.0, 0.0, np.sqrt(bath2.gamma_local * (bath2.n_qubit + 1))),
     )
     raising = (
         (np.sqrt(p.kappa_in * p.n_source), 0.0, 0.0),  # hot port, absorption
-        (0.0, up_loc, 0.0),
-        (0.0, 0.0, up_loc),
+        (0.0, np.sqrt(bath1.gamma_local * bath1.n_qubit), 0.0),  # local baths, absorption
+        (0.0, 0.0, np.sqrt(bath2.gamma_local * bath2.n_qubit)),
     )
     keep = lambda ops: tuple(op for op in ops if any(x != 0.0 for x in op))  # noqa: E731
     return JumpRates(keep(lowering), keep(raising))
+
+
+def is_real_link(p: LinkParameters) -> bool:
+    """Whether the blocks never mix real-symmetric with imaginary-antisymmetric parameters.
+
+    True when the Hamiltonian is imaginary (no detunings, real cascade amplitudes) and every jump
+    operator real: then the steady state is real and the solver may carry 10 parameters per block.
+    """
+    if p.delta1 != 0.0 or p.delta2 != 0.0:
+        return False
+    h, jumps = waveguide_terms(p)
+    return bool(np.all(h.real == 0.0) and all(np.all(np.imag(jump) == 0.0) for jump in jumps))
 
 
 def _combine(ops: tuple[np.ndarray, np.ndarray, np.ndarray], coef) -> np.ndarray:
@@ -141,34 +202,41 @@ def _assemble(p: LinkParameters, here, above):
     rates = jump_rates(p)
     c, s1, s2 = here
 
-    # Hamiltonian (rotating at the filter centre) within block N.
-    cascade = np.sqrt(p.kappa_out * p.gamma1) * np.swapaxes(c, 1, 2) @ s1
-    a_field = np.sqrt(p.kappa_out) * c + np.sqrt(p.gamma1) * s1
-    cascade = cascade + np.sqrt(p.transmission * p.gamma2) * np.swapaxes(a_field, 1, 2) @ s2
-    hamiltonian = 0.5j * (cascade - np.swapaxes(cascade, 1, 2))
+    # Hamiltonian (rotating at the filter centre) within block N: the waveguide's exchange terms
+    # sum_ab h_ab o_a^+ o_b (o = c, s1, s2 are real here, so o^+ is the transpose), and detunings.
+    form, _ = waveguide_terms(p)
+    hamiltonian = np.einsum("ab,anqi,bnqk->nik", form, np.stack(here), np.stack(here))
     detuning = p.delta1 * QUBIT1_EXCITED + p.delta2 * QUBIT2_EXCITED
     hamiltonian = hamiltonian + np.diag(detuning)[None].astype(complex)
 
     # No-jump generator K = -iH - (1/2) sum L^+ L, and the jump superoperators.
     n = c.shape[0]
-    decay = np.zeros(hamiltonian.shape)
-    jumps_in_from_above = np.zeros((n, 16, 16))
-    for coef in rates.lowering:
+    dagger = lambda op: np.conj(np.swapaxes(op, 1, 2))  # noqa: E731
+    # Real jump amplitudes (the chiral link, real round trips) keep the assembly in real arithmetic.
+    dtype = complex if any(np.iscomplex(x) for op in rates.lowering + rates.raising for x in op) else float
+    real = lambda coef: np.real(coef) if dtype is float else np.asarray(coef)  # noqa: E731
+    decay = np.zeros(hamiltonian.shape, dtype=dtype)
+    jumps_in_from_above = np.zeros((n, 16, 16), dtype=dtype)
+    for coef in rates.lowering:  # L rho L^+ on row-major vecs: L (x) conj(L)
+        coef = real(coef)
         low_here, low_above = _combine(here, coef), _combine(above, coef)
-        decay += np.swapaxes(low_here, 1, 2) @ low_here
-        jumps_in_from_above += _kron(low_above, low_above)
-    jumps_in_from_below = np.zeros((n, 16, 16))
-    for coef in rates.raising:
-        up_to_above = np.swapaxes(_combine(above, coef), 1, 2)  # block N -> N + 1
-        decay += np.swapaxes(up_to_above, 1, 2) @ up_to_above
-        up_from_below = np.swapaxes(_combine(here, coef), 1, 2)  # block N - 1 -> N
-        jumps_in_from_below += _kron(up_from_below, up_from_below)
-    no_jump = -1j * hamiltonian - 0.5 * (decay + p.gamma_phi * np.eye(4))
+        decay += dagger(low_here) @ low_here
+        jumps_in_from_above += _kron(low_above, np.conj(low_above))
+    jumps_in_from_below = np.zeros((n, 16, 16), dtype=dtype)
+    for coef in rates.raising:  # raising combinations: (sum x_a o_a)^+ with real x_a
+        coef = real(coef)
+        up_to_above = dagger(_combine(above, np.conj(coef)))  # block N -> N + 1
+        decay += dagger(up_to_above) @ up_to_above
+        up_from_below = dagger(_combine(here, np.conj(coef)))  # block N - 1 -> N
+        jumps_in_from_below += _kron(up_from_below, np.conj(up_from_below))
+    # Dephasing: jumps sqrt(gamma_phi_j / 2) sz_j, with sz_j^+ sz_j = 1.
+    dephasing = (p.qubit_bath(1).gamma_phi, p.qubit_bath(2).gamma_phi)
+    no_jump = -1j * hamiltonian - 0.5 * (decay + 0.5 * sum(dephasing) * np.eye(4))
     identity = np.broadcast_to(np.eye(4), no_jump.shape)
     diagonal = _kron(no_jump, identity) + _kron(identity, np.conj(no_jump))
-    for excited in (QUBIT1_EXCITED, QUBIT2_EXCITED):
+    for excited, gamma_phi in zip((QUBIT1_EXCITED, QUBIT2_EXCITED), dephasing):
         sz = np.broadcast_to(np.diag(2.0 * excited - 1.0), no_jump.shape)
-        diagonal = diagonal + 0.5 * p.gamma_phi * _kron(sz, sz)
+        diagonal = diagonal + 0.5 * gamma_phi * _kron(sz, sz)
     return _to_real(diagonal), _to_real(jumps_in_from_above), _to_real(jumps_in_from_below)
 
 

@@ -2,12 +2,14 @@
 
 Returns the qubits' 4x4 reduced density matrix (complex, basis ``|gg>, |ge>, |eg>, |ee>``, qubit 1
 the left factor) after tracing out the filter mode; ``p`` is a unit-free :class:`LinkParameters`.
+A propagation delay (``p.delay > 0``, exact method only) goes to :mod:`.propagation_delay`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
 from .exact_solver import DEFAULT_TOL, solve_exact
 from .limits import adiabatic_steady_state, markov_steady_state
 from .link_parameters import LinkParameters
@@ -24,9 +26,13 @@ def steady_state(
     ``cutoff`` (largest photon number kept) directly.
     """
     if method == "exact":
+        if p.delay > 0.0:
+            from .propagation_delay import delayed_steady_state
+
+            return delayed_steady_state(p, tol=tol, cutoff=cutoff)
         return solve_exact(p, tol=tol, cutoff=cutoff).rho
     if method == "adiabatic":
         return adiabatic_steady_state(p)
     if method == "markov":
         return markov_steady_state(p)
-    raise ValueError(f"method={method!r} is not one of {METHODS}")
+    raise InputError(f"method={method!r} is not one of {METHODS}")
