@@ -8,7 +8,7 @@ readout errors ``A[i, j] = P(read i | state j)`` per qubit (pair of 2x2) or join
 """
 
 from .bootstrap import BootstrapResult, bootstrap
-from .figures_of_merit import (
+from thermalink.simulators.figures_of_merit import (
     bell_fidelity,
     bell_state,
     concurrence,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .figures_of_merit import figures_of_merit
+from thermalink.simulators.figures_of_merit import figures_of_merit
 from .tomography import (
     MLE_MAX_ITER,
     MLE_TOL,

@@ -40,6 +40,7 @@ import numpy as np
 import xarray as xr
 
 from thermalink.simulators.blas_threads import single_threaded_blas
+from thermalink.simulators.conventions import BASIS_LABELS
 
 from .tomography_data import (
     PAULI_SETTINGS,
@@ -55,8 +56,6 @@ from .tomography_data import (
 METHODS: tuple[str, ...] = ("linear_inversion", "projected_least_squares", "mle")
 #: Default MLE tolerance: certified bound (nats) on the log-likelihood shortfall from the maximum.
 MLE_TOL = 1e-4
-#: Labels of the basis states, in the order of the density-matrix rows and columns.
-BASIS_LABELS: tuple[str, ...] = ("gg", "ge", "eg", "ee")
 MLE_MAX_ITER = 2000
 _MIX_START = 1e-3
 _TINY = 1e-300

@@ -22,23 +22,20 @@ Conventions (shared by every estimator in :mod:`thermalink.analysis`)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import xarray as xr
 
-#: The 9 two-qubit Pauli settings, qubit 1's basis first.
-PAULI_SETTINGS: tuple[str, ...] = tuple(a + b for a in "XYZ" for b in "XYZ")
-#: The 36 settings of the 6 signed axes per qubit (``"+X+X", "+X-X", ...``).
-SIGNED_SETTINGS: tuple[str, ...] = tuple(
-    a + b for a in ("+X", "-X", "+Y", "-Y", "+Z", "-Z") for b in ("+X", "-X", "+Y", "-Y", "+Z", "-Z")
+from thermalink.simulators.conventions import (  # noqa: F401  (re-exported: the analysis API)
+    OUTCOMES,
+    PAULI_SETTINGS,
+    SIGNED_SETTINGS,
+    counts_array,
+    parse_setting,
 )
-#: Outcome labels, qubit 1's bit first.
-OUTCOMES: tuple[str, ...] = ("00", "01", "10", "11")
 
-_SETTING_PATTERN = re.compile(r"^([+-]?)([XYZ])([+-]?)([XYZ])$")
 _ASSIGNMENT_ATOL = 1e-9
 
 _I2 = np.eye(2, dtype=complex)
@@ -71,18 +68,6 @@ def pauli_to_state(r) -> np.ndarray:
 # rho.flat @ _PAULI_FROM_STATE = Tr(rho P_a); r @ _PAULI_TO_STATE = (sum_a r_a P_a / 4).flat
 _PAULI_FROM_STATE = np.transpose(PAULI_BASIS, (0, 2, 1)).reshape(16, 16).T.copy()
 _PAULI_TO_STATE = PAULI_BASIS.reshape(16, 16) / 4
-
-
-def parse_setting(label) -> tuple[tuple[int, str], tuple[int, str]]:
-    """``"+X-Z"`` -> ``((+1, "X"), (-1, "Z"))``; raises ``ValueError`` naming the label."""
-    match = _SETTING_PATTERN.match(label) if isinstance(label, str) else None
-    if match is None:
-        raise ValueError(
-            f"setting label {label!r} is not allowed: use one basis per qubit, qubit 1 first, "
-            f"from X, Y, Z, optionally signed ('XZ', '+X-Z'); e.g. {', '.join(PAULI_SETTINGS)}"
-        )
-    s1, p1, s2, p2 = match.groups()
-    return ((-1 if s1 == "-" else 1, p1), (-1 if s2 == "-" else 1, p2))
 
 
 @lru_cache(maxsize=256)
@@ -240,22 +225,6 @@ def validate_counts(counts, *, stacked: bool = False) -> tuple[np.ndarray, tuple
             f"{settings[idx[-2]]!r}, outcome {OUTCOMES[idx[-1]]!r}"
         )
     return values, settings, counts
-
-
-def counts_array(values, settings=PAULI_SETTINGS, leading_dims: tuple[str, ...] = ()) -> xr.DataArray:
-    """Wrap an integer array ``(..., S, 4)`` as a counts ``DataArray`` with the standard labels."""
-    values = np.asarray(values)
-    extra = values.ndim - 2
-    if leading_dims and len(leading_dims) != extra:
-        raise ValueError(f"leading_dims {tuple(leading_dims)} do not match the {extra} leading axes of the counts")
-    if not leading_dims:
-        leading_dims = ("sample",) if extra == 1 else tuple(f"dim_{k}" for k in range(extra))
-    return xr.DataArray(
-        values,
-        dims=(*leading_dims, "setting", "outcome"),
-        coords={"setting": list(settings), "outcome": list(OUTCOMES)},
-        name="counts",
-    )
 
 
 def _as_generator(rng) -> np.random.Generator:

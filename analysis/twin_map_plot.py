@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-import xarray as xr  # noqa: E402
+import numpy as np
+import xarray as xr
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 
 #: Concurrence above which a point counts as entangled when drawing the boundary.
 ENTANGLEMENT_THRESHOLD = 1e-6
@@ -57,7 +54,8 @@ def plot_concurrence_map(
     y_dim = dataset[y].dims[0]
     values = concurrence.transpose(y_dim, x).values
     x_edges, y_edges = log_edges(dataset[x].values), log_edges(dataset[y].values)
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), constrained_layout=True)
+    fig = Figure(figsize=(6.4, 4.8), constrained_layout=True)
+    ax = fig.subplots()
     mesh = ax.pcolormesh(x_edges, y_edges, values, shading="flat", cmap="viridis", vmin=0,
                          vmax=max(values.max(), 1e-3))
     fig.colorbar(mesh, ax=ax, label="concurrence")
@@ -76,7 +74,6 @@ def plot_concurrence_map(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
-    plt.close(fig)
     return path
 
 

@@ -1,7 +1,7 @@
 """Clocks the instruments wait on: the wall clock in the lab, a virtual one in the twin.
 
 A ramp or a settling wait calls ``clock.sleep(seconds)``; with :class:`WallClock` that blocks for
-real, with :class:`thermalink.simulators.virtual_clock.VirtualClock` it advances simulated time
+real, with :class:`thermalink.simulators.virtual_lab.clock.VirtualClock` it advances simulated time
 instantly. Both expose ``now()`` in seconds.
 """
 

@@ -30,9 +30,17 @@ class KeysightN9030B(_QcodesKeysightN9030B):
             self.sa.trace.get_data = self._trace_data
 
     def _trace_data(self, trace_number: int) -> np.ndarray:
-        """Powers (dBm) of trace ``trace_number`` of the current measurement."""
-        verb = "READ" if self.auto_sweep() else "FETC"
-        values = self.visa_handle.query_ascii_values(f":{verb}:{self.measurement()}{trace_number}?")
+        """Powers (dBm) of trace ``trace_number`` of the current measurement.
+
+        A ``READ`` starts a sweep and answers when it ends, so (as in QCoDeS' own driver) the VISA
+        timeout is raised to the sweep time plus the mode's additional wait for that query.
+        """
+        query = f":{self.measurement()}{trace_number}?"
+        if self.auto_sweep():
+            with self.timeout.set_to(self.sa.sweep_time() + self.sa._additional_wait):
+                values = self.visa_handle.query_ascii_values(":READ" + query)
+        else:
+            values = self.visa_handle.query_ascii_values(":FETC" + query)
         return np.asarray(values, dtype=float).reshape(-1, 2)[:, 1]
 
     def noise_spectrum(self, center: float, span: float, npts: int = 101) -> xr.DataArray:

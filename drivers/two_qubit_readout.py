@@ -31,44 +31,21 @@ from qcodes import validators as vals
 from qcodes.instrument import Instrument
 from qcodes.parameters import Parameter, ParameterWithSetpoints
 
-from thermalink.analysis.tomography_data import OUTCOMES, PAULI_SETTINGS  # the one home of the conventions
+from thermalink.simulators.conventions import (  # the one home of the conventions
+    BASIS_STATES,
+    OUTCOMES,
+    PAULI_SETTINGS,
+    counts_array,
+    validate_basis_states,
+    validate_settings,
+)
 from thermalink.simulators.lab_units import LabLink
 
 from .lab_clock import Clock, WallClock
 
 #: The computational basis states a readout calibration prepares (same labels as the outcomes).
-BASIS_STATES: tuple[str, ...] = OUTCOMES
 #: Largest number of shots per setting one acquisition accepts.
 MAX_SHOTS = 10_000_000
-
-
-def validate_settings(settings: Sequence[str] | str) -> tuple[str, ...]:
-    """The settings as a tuple of two-letter strings over X, Y, Z; ValueError names bad ones."""
-    if isinstance(settings, str):
-        settings = (settings,)
-    settings = tuple(settings)
-    if not settings:
-        raise ValueError("settings=() is empty; allowed: one or more two-letter strings over X, Y, Z")
-    bad = [s for s in settings if not (isinstance(s, str) and len(s) == 2 and set(s) <= set("XYZ"))]
-    if bad:
-        raise ValueError(
-            f"settings {bad!r} are invalid; allowed: two-letter strings over X, Y, Z (qubit 1 first), "
-            f"e.g. {PAULI_SETTINGS[:3]}"
-        )
-    return settings
-
-
-def validate_basis_states(states: Sequence[str] | str) -> tuple[str, ...]:
-    """The prepared states as a tuple of two-bit strings (qubit 1 first); ValueError names bad ones."""
-    if isinstance(states, str):
-        states = (states,)
-    states = tuple(states)
-    if not states:
-        raise ValueError(f"states=() is empty; allowed: one or more of {BASIS_STATES}")
-    bad = [s for s in states if s not in BASIS_STATES]
-    if bad:
-        raise ValueError(f"states {bad!r} are invalid; allowed: {BASIS_STATES} (qubit 1's bit first, 1 = excited)")
-    return states
 
 
 def validate_shots(shots: int, maximum: int = MAX_SHOTS) -> int:
@@ -76,23 +53,6 @@ def validate_shots(shots: int, maximum: int = MAX_SHOTS) -> int:
     if isinstance(shots, bool) or not float(shots).is_integer() or not 1 <= shots <= maximum:
         raise ValueError(f"shots={shots!r} is outside the allowed range: integers in [1, {maximum}]")
     return int(shots)
-
-
-def counts_array(
-    counts: np.ndarray, settings: Sequence[str], *, dim: str = "setting", **attrs: Any
-) -> xr.DataArray:
-    """Wrap an ``(n_settings, 4)`` int array as the counts DataArray, dims ``(dim, "outcome")``
-    (``dim="prepared"`` for readout calibration counts)."""
-    counts = np.asarray(counts)
-    if counts.shape != (len(settings), len(OUTCOMES)):
-        raise ValueError(f"counts shape {counts.shape} != ({len(settings)}, {len(OUTCOMES)})")
-    return xr.DataArray(
-        counts.astype(np.int64),
-        dims=(dim, "outcome"),
-        coords={dim: list(settings), "outcome": list(OUTCOMES)},
-        name="counts",
-        attrs=attrs,
-    )
 
 
 def setting_codes(settings: Sequence[str]) -> np.ndarray:
@@ -214,10 +174,10 @@ class TwoQubitReadout(Instrument):
             )
         names = ("qubit1_p1_given_0", "qubit1_p0_given_1", "qubit2_p1_given_0", "qubit2_p0_given_1")
         for pname, value in zip(names, assignment_errors):
-            j, read, state = pname[5], pname[7], pname[-1]
+            qubit, read, state = pname.removeprefix("qubit").replace("_p", " ").replace("_given_", " ").split()
             self.add_parameter(
                 pname,
-                label=f"Qubit {j} P(read {read} | {state})",
+                label=f"Qubit {qubit} P(read {read} | {state})",
                 unit="",
                 set_cmd=None,
                 vals=vals.Numbers(0.0, 0.5),

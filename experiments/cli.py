@@ -81,7 +81,7 @@ def _twin_map(args: argparse.Namespace) -> int:
     from thermalink.analysis.twin_map_plot import entangled_fraction, plot_concurrence_map
     from thermalink.simulators import LinkParameters
     from thermalink.simulators.lab_units import source_occupation
-    from thermalink.simulators.twin_map import twin_map
+    from thermalink.simulators.maps import twin_map
 
     base = dict(args.set)
     kappas = _axis(args.kappa, args.kappa_points, "kappa")
@@ -125,7 +125,7 @@ def _twin_map(args: argparse.Namespace) -> int:
 
 
 def _twin_point(args: argparse.Namespace) -> int:
-    from thermalink.analysis.figures_of_merit import STATE_FIGURES
+    from thermalink.simulators.figures_of_merit import STATE_FIGURES
     from thermalink.simulators import LinkParameters, relaxation_rate, solve_exact, steady_state
     from thermalink.simulators.lab_units import source_occupation
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import qcodes
 
-from thermalink.simulators.steady_state import twin_relaxation_time_s
+from thermalink.simulators.virtual_lab.twin_cache import twin_relaxation_time_s
 from thermalink.simulators.lab_units import LabLink
 from thermalink.station_configs import station_config_path
 

@@ -215,14 +215,12 @@ def _with_plot(result: SourceCharacterisation, path: Path) -> SourceCharacterisa
     """Write the PNG (on/off spectra; excess with the fit) and return the result pointing to it."""
     import dataclasses
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     spectrum = result.spectrum
     offset_MHz = (spectrum.frequency.values - result.set_center_Hz) / 1e6
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(6.4, 6.0), constrained_layout=True)
+    fig = Figure(figsize=(6.4, 6.0), constrained_layout=True)
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(offset_MHz, spectrum["on"], ".", ms=2, label="output on")
     top.plot(offset_MHz, spectrum["off"], ".", ms=2, label="output off (amplifier floor)")
     top.set_ylabel("occupation at chain input")
@@ -236,5 +234,4 @@ def _with_plot(result: SourceCharacterisation, path: Path) -> SourceCharacterisa
     bottom.legend(fontsize="small")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return dataclasses.replace(result, plot=path)

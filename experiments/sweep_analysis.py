@@ -15,10 +15,10 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity
+from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators.lab_units import LabLink
-from thermalink.simulators.steady_state import twin_state
+from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
 from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_stored_since, save_analysis
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from thermalink.analysis.tomography_data import PAULI_SETTINGS
+from thermalink.simulators.conventions import PAULI_SETTINGS, validate_settings
 
 #: Source parameters a sweep may set, with their units.
 SOURCE_SETTINGS = {"bandwidth": "Hz", "temperature": "K", "attenuation": "dB", "center_frequency": "Hz"}
@@ -57,9 +57,7 @@ class SweepPlan:
                     raise ValueError(f"point {index}: {name}={value!r} is not a finite number ({SOURCE_SETTINGS[name]})")
         if not (isinstance(self.shots, (int, np.integer)) and self.shots >= 1):
             raise ValueError(f"shots={self.shots!r} is outside the allowed range: integers >= 1")
-        bad = [s for s in self.settings if len(s) != 2 or set(s) - set("XYZ")]
-        if bad or not self.settings:
-            raise ValueError(f"settings {bad or list(self.settings)}: each must be two letters from X, Y, Z")
+        validate_settings(self.settings)
         if self.settle_s is not None and not 0 <= self.settle_s < math.inf:
             raise ValueError(f"settle_s={self.settle_s!r} is outside the allowed range [0, inf) s")
         if not 0 < self.settle_factor < math.inf:

@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from thermalink.analysis.figures_of_merit import concurrence, singlet_fidelity  # noqa: E402
-from thermalink.analysis.twin_map_plot import log_edges  # noqa: E402
-from thermalink.simulators import steady_state  # noqa: E402
-from thermalink.simulators.lab_units import LabLink  # noqa: E402
+from thermalink.analysis.twin_map_plot import log_edges
+from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
+from thermalink.simulators.lab_units import LabLink
+from thermalink.simulators.twin import steady_state
 
 TWIN_CURVE_POINTS = 60
 
@@ -71,7 +68,8 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
     if kind == "bandwidth_temperature":
         fig = _plot_map(raw, analysis)
     else:
-        fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+        fig = Figure(figsize=(7, 4.5), constrained_layout=True)
+        ax = fig.subplots()
         x_name, x_label = ("bandwidth", "filter bandwidth (Hz)") if kind == "bandwidth" else (
             "temperature", "source temperature (K)")
         x = raw[x_name].values
@@ -100,7 +98,6 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
         path = folder / f"run{raw.attrs['run_id']}_{kind}.{suffix}"
         fig.savefig(path, dpi=150)
         paths.append(path)
-    plt.close(fig)
     return paths
 
 
@@ -118,7 +115,8 @@ def _plot_map(raw: xr.Dataset, analysis: xr.Dataset):
     top = max(np.nanmax(list(grids.values())), 1e-3)
     x_edges = log_edges(bandwidths)
     y_edges = _linear_edges(temperatures)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True, sharey=True)
+    fig = Figure(figsize=(10, 4.2), constrained_layout=True)
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, (name, grid), title in zip(axes, grids.items(), ("measured", "twin")):
         mesh = ax.pcolormesh(x_edges, y_edges, grid, shading="flat", vmin=0, vmax=top, cmap="viridis")
         ax.set_xscale("log")

@@ -25,7 +25,7 @@ from qcodes.dataset.descriptions.dependencies import InterDependencies_
 from qcodes.parameters import ParamSpecBase
 from qcodes.dataset.sqlite.database import connect
 
-from thermalink.analysis.tomography_data import OUTCOMES
+from thermalink.simulators.conventions import BASIS_LABELS, OUTCOMES
 
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
@@ -242,7 +242,7 @@ def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
     for part in ("rho", "twin_rho"):
         real, imag = data[f"{part}_real"][f"{part}_real"][order], data[f"{part}_imag"][f"{part}_imag"][order]
         variables[part] = (("point", "ket", "bra"), real + 1j * imag)
-    basis = ["gg", "ge", "eg", "ee"]
+    basis = list(BASIS_LABELS)
     return xr.Dataset(
         variables,
         coords={"point": points, "ket": basis, "bra": basis},

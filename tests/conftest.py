@@ -34,7 +34,7 @@ def parts():
     """The source's parts on pyvisa-sim, opened under their station names."""
     from thermalink.drivers.step_attenuator import Weinschel8320
     from thermalink.drivers.tunable_filter import GenericTunableFilter
-    from thermalink.simulators.virtual_lakeshore import VirtualLakeshoreModel336, VirtualLakeshoreModel372
+    from thermalink.simulators.virtual_lab.lakeshore import VirtualLakeshoreModel336, VirtualLakeshoreModel372
 
     return {
         "hot_load": VirtualLakeshoreModel336("hot_load", stage_temperature=4.0, thermal_time_constant=20.0),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -71,7 +73,11 @@ def test_default_run_command_measures_analyses_and_plots(tmp_path, capsys):
                  "--shots", "1000", "--bootstrap", "20"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "consistent with the twin" in printed and "time per point (ms)" in printed
+    assert "time per point (ms)" in printed
+    verdicts = re.findall(r"^\s+\d+ .* (yes|NO)$", printed, re.M)  # the table's last column, one row per point
+    assert len(verdicts) == 4
+    summary = re.search(r"^(\d+) of 4 points consistent with the twin$", printed, re.M)
+    assert summary is not None and int(summary.group(1)) == verdicts.count("yes")
     assert (out / "run1_bandwidth.png").stat().st_size > 10_000
     assert (out / "run1_bandwidth.pdf").exists()
 

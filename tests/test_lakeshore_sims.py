@@ -1,7 +1,7 @@
 import pytest
 from qcodes.instrument_drivers.Lakeshore import LakeshoreModel336, LakeshoreModel372
 
-from thermalink.simulators.virtual_lakeshore import VirtualLakeshoreModel336, VirtualLakeshoreModel372
+from thermalink.simulators.virtual_lab.lakeshore import VirtualLakeshoreModel336, VirtualLakeshoreModel372
 
 
 def test_lakeshore_336_driver_runs_on_the_shipped_sim():

@@ -3,7 +3,7 @@
 import pytest
 import qcodes as qc
 
-from thermalink.analysis.figures_of_merit import concurrence, trace_distance
+from thermalink.simulators.figures_of_merit import concurrence, trace_distance
 from thermalink.analysis.tomography import reconstruct
 from thermalink.drivers.thermal_source import FilteredThermalSource
 from thermalink.drivers.two_qubit_readout import TwoQubitReadout

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from thermalink.drivers.spectrum_analyzer import KeysightN9030B
-from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
-from thermalink.simulators.virtual_spectrum_analyzer import VirtualKeysightN9030B
+from thermalink.simulators.virtual_lab.source import VirtualFilteredThermalSource
+from thermalink.simulators.virtual_lab.spectrum_analyzer import VirtualKeysightN9030B
 
 SIM = "thermalink.drivers.sims:KeysightN9030B.yaml"
 
@@ -20,6 +20,24 @@ def test_spectrum_analyzer_driver_runs_on_its_sim_with_ascii_traces():
         analyzer.sa.res_bw(1e9)
     analyzer.close()
     assert not KeysightN9030B.exist("spectrum_analyzer")
+
+
+def test_a_sweep_longer_than_the_visa_timeout_reads_back(monkeypatch):
+    analyzer = KeysightN9030B("spectrum_analyzer", "GPIB::18::INSTR", pyvisa_sim_file=SIM)
+    analyzer.timeout(5.0)
+    analyzer.sa.sweep_time(160.0)  # what calibrate source sets at narrow bandwidths
+    timeouts = []
+    query = analyzer.visa_handle.query_ascii_values
+
+    def timed_query(*args, **kwargs):
+        timeouts.append(analyzer.timeout())
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(analyzer.visa_handle, "query_ascii_values", timed_query)
+    assert analyzer.sa.trace().shape == (analyzer.sa.npts(),)
+    assert timeouts and timeouts[-1] >= 160.0
+    assert analyzer.timeout() == 5.0  # restored after the sweep
+    analyzer.close()
 
 
 @pytest.fixture

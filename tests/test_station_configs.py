@@ -33,14 +33,45 @@ def test_lab_template_is_a_valid_qcodes_station_config():
         qc.Station.default = None
 
 
+def accepted_keywords(cls) -> set[str]:
+    """Named ``__init__`` parameters of ``cls`` and of every base its ``**kwargs`` are passed on to.
+
+    ``signature.bind`` alone accepts any keyword where ``**kwargs`` exists, so a misspelled key
+    would pass; walking the MRO finds the names that some ``__init__`` really takes.
+    """
+    names = set()
+    for base in cls.__mro__:
+        if base is object or "__init__" not in vars(base):
+            continue
+        parameters = inspect.signature(base.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names - {"self"}
+
+
+def init_arguments(name, entry) -> dict:
+    args = {"name": name, **entry.get("init", {})}
+    if "address" in entry:
+        args["address"] = entry["address"]
+    return args
+
+
 @pytest.mark.parametrize("config", ["lab_template", "simulated"])
 def test_every_instrument_type_accepts_its_init_arguments(config):
     for name, entry in load(config).items():
         cls = resolve(entry["type"])
-        args = {"name": name, **entry.get("init", {})}
-        if "address" in entry:
-            args["address"] = entry["address"]
-        inspect.signature(cls).bind(**args)  # TypeError names a wrong argument
+        args = init_arguments(name, entry)
+        inspect.signature(cls).bind(**args)  # TypeError names a missing or positional argument
+        assert set(args) - accepted_keywords(cls) == set(), f"{config}.yaml, {name}: unknown init keys"
+
+
+def test_a_misspelled_init_key_is_caught():
+    entry = load("lab_template")["source"]
+    cls = resolve(entry["type"])
+    assert "max_temperature" in accepted_keywords(cls)
+    args = init_arguments("source", {**entry, "init": {**entry["init"], "max_temprature": 40.0}})
+    assert set(args) - accepted_keywords(cls) == {"max_temprature"}
 
 
 def test_lab_template_readout_calibration_fits_the_zi_driver():

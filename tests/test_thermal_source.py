@@ -5,7 +5,7 @@ import pytest
 from thermalink.drivers.thermal_source import FilteredThermalSource, InterlockError
 from thermalink.drivers.tunable_filter import GenericTunableFilter
 from thermalink.simulators.lab_units import LineStage, source_occupation
-from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
+from thermalink.simulators.virtual_lab.source import VirtualFilteredThermalSource
 
 @pytest.fixture
 def source(parts):

@@ -1,6 +1,5 @@
 """The exact block solver against a brute-force master equation, and its truncation."""
 
-import importlib
 
 import numpy as np
 import pytest
@@ -14,9 +13,9 @@ from thermalink.simulators.liouvillian_blocks import (
     present_params,
     sector_blocks,
 )
-from thermalink.simulators.steady_state import sector_generator
+from thermalink.simulators import exact_solver
+from thermalink.simulators.relaxation import sector_generator
 
-steady_state_module = importlib.import_module("thermalink.simulators.steady_state")  # the name is also a function
 
 
 def random_parameters(rng: np.random.Generator) -> LinkParameters:
@@ -79,7 +78,7 @@ def test_cyclic_reduction_matches_one_sparse_solve_of_the_whole_sector(cutoff, r
     # Runs of 2 and 6 (even, chained like the default), 37 (519 blocks leave a single-block run)
     # and one run for everything.
     for run in (2, 6, 37, 4096):
-        monkeypatch.setattr(steady_state_module, "_RUN", run)
+        monkeypatch.setattr(exact_solver, "_RUN", run)
         np.testing.assert_allclose(solve_exact(p, cutoff=cutoff).rho, expected, rtol=0, atol=1e-11, err_msg=f"run {run}")
 
 

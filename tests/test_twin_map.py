@@ -9,7 +9,7 @@ import xarray as xr
 from thermalink.analysis import concurrence
 from thermalink.experiments.cli import main
 from thermalink.simulators import LinkParameters, steady_state, twin_map
-from thermalink.simulators.twin_map import states_from_map
+from thermalink.simulators.maps import states_from_map
 
 
 def test_map_is_labelled_by_its_axes_and_matches_single_points():

@@ -11,8 +11,8 @@ from thermalink.drivers.two_qubit_readout import (
     setting_codes,
 )
 from thermalink.simulators import steady_state
-from thermalink.simulators.virtual_readout import VirtualTwoQubitReadout
-from thermalink.simulators.virtual_source import VirtualFilteredThermalSource
+from thermalink.simulators.virtual_lab.readout import VirtualTwoQubitReadout
+from thermalink.simulators.virtual_lab.source import VirtualFilteredThermalSource
 
 
 @pytest.fixture
@@ -143,6 +143,11 @@ def test_prepared_basis_states_are_read_through_the_readouts_assignment_errors(r
     assert np.all(np.abs(counts.values / shots - expected) <= 5 * stderr + 1e-12)
 
 
+def test_readout_error_parameters_are_labelled_with_the_outcome_they_read(readout):
+    assert readout.qubit1_p1_given_0.label == "Qubit 1 P(read 1 | 0)"
+    assert readout.qubit2_p0_given_1.label == "Qubit 2 P(read 0 | 1)"
+
+
 def test_prepared_states_must_be_two_bit_labels(readout):
     with pytest.raises(ValueError, match=r"states \['0g'\] are invalid; allowed: \('00', '01', '10', '11'\)"):
         readout.measure_prepared(["00", "0g"], shots=10)
@@ -151,7 +156,7 @@ def test_prepared_states_must_be_two_bit_labels(readout):
 
 
 def test_with_transients_the_qubits_relax_to_the_new_steady_state_with_the_twins_slowest_rate(readout, source):
-    from thermalink.simulators.steady_state import twin_relaxation_time_s, twin_state
+    from thermalink.simulators.virtual_lab.twin_cache import twin_relaxation_time_s, twin_state
 
     readout.transients(True)
     before = readout.state()  # first look: the steady state at 30 kHz
@@ -168,7 +173,7 @@ def test_with_transients_the_qubits_relax_to_the_new_steady_state_with_the_twins
 
 
 def test_without_transients_the_qubits_are_always_in_the_steady_state(readout, source):
-    from thermalink.simulators.steady_state import twin_state
+    from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
     assert not readout.transients()
     readout.state()

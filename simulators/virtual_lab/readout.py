@@ -29,7 +29,7 @@ Transients (``transients`` parameter, off by default): off, the qubits are alway
 steady state of the current operating point. On, a change of operating point seen by the readout
 (at a :meth:`settle` or a measurement) starts a relaxation from the state the qubits were in,
 ``rho(t) = rho_ss + (rho_0 - rho_ss) exp(-t / tau)``, with ``tau`` the twin's slowest relaxation
-time (:func:`~thermalink.simulators.steady_state.twin_relaxation_time_s`) and ``t`` virtual time
+time (:func:`~thermalink.simulators.virtual_lab.twin_cache.twin_relaxation_time_s`) and ``t`` virtual time
 since the change. **Decision:** this single-mode model has the exact late-time decay; at early
 times every faster mode has already decayed further, so it usually overstates the deviation and
 is a conservative check that a settle time is long enough (not a bound: the generator is not
@@ -53,8 +53,8 @@ from thermalink.analysis.tomography_data import measurement_model
 from thermalink.drivers.instrument_lookup import resolve_instrument
 from thermalink.drivers.two_qubit_readout import TwoQubitReadout, assignment_matrix
 
-from .lab_units import LabLink
-from .steady_state import twin_relaxation_time_s, twin_state
+from thermalink.simulators.lab_units import LabLink
+from .twin_cache import twin_relaxation_time_s, twin_state
 
 
 @dataclass(frozen=True)

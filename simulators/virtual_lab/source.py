@@ -2,8 +2,8 @@
 
 :class:`VirtualFilteredThermalSource` *is* a :class:`~thermalink.drivers.thermal_source.
 FilteredThermalSource` (same parameters, ramp, interlocks) whose waits advance a
-:class:`~thermalink.simulators.virtual_clock.VirtualClock`; every wait lets the virtual hot load
-(:class:`~thermalink.simulators.virtual_lakeshore.VirtualLakeshoreModel336`) evolve, so a ramp
+:class:`~thermalink.simulators.virtual_lab.clock.VirtualClock`; every wait lets the virtual hot load
+(:class:`~thermalink.simulators.virtual_lab.lakeshore.VirtualLakeshoreModel336`) evolve, so a ramp
 that takes half an hour in the lab takes milliseconds here.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from thermalink.drivers.thermal_source import FilteredThermalSource
 
-from .virtual_clock import VirtualClock
+from .clock import VirtualClock
 
 
 class VirtualFilteredThermalSource(FilteredThermalSource):

@@ -2,7 +2,7 @@
 
 ``twin_map(base, kappa=[...], n_source=[...])`` evaluates every grid point (any ``LinkParameters``
 fields may be axes, in the order given) and returns a Dataset with one dimension per axis, the
-figures of merit of :data:`thermalink.analysis.figures_of_merit.STATE_FIGURES` and the state
+figures of merit of :data:`thermalink.simulators.figures_of_merit.STATE_FIGURES` and the state
 itself (``rho_real``, ``rho_imag`` over ``ket``/``bra`` in the basis ``gg, ge, eg, ee``).
 Points run in parallel through any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``
 locally, a ``dask.distributed`` client's executor on a cluster), with a tqdm progress bar.
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .conventions import BASIS_LABELS
+from .exact_solver import DEFAULT_TOL
 from .link_parameters import LinkParameters
-from .steady_state import DEFAULT_TOL, METHODS, steady_state
+from .twin import METHODS, steady_state
 
 if TYPE_CHECKING:
     import xarray as xr
 
-BASIS = ("gg", "ge", "eg", "ee")
 _FIELDS = {field.name for field in fields(LinkParameters)}
 
 
@@ -52,12 +53,12 @@ def twin_map(
     and ``n_source`` may come from the axes instead). Every grid point is validated before any
     work starts, so a bad value fails fast with the usual ``ValueError``.
     """
-    # Imported here: xarray, pandas and thermalink.analysis weigh ~95 MB, and a worker process
-    # that only solves points (evaluate_points) should not pay for them.
+    # Imported here: xarray and pandas weigh ~95 MB, and a worker process that only solves
+    # points (evaluate_points) should not pay for them.
     import xarray as xr
     from tqdm.auto import tqdm
 
-    from ..analysis.figures_of_merit import STATE_FIGURES
+    from .figures_of_merit import STATE_FIGURES
 
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {METHODS}")
@@ -103,7 +104,7 @@ def twin_map(
     }
     data_vars["rho_real"] = (names + ["ket", "bra"], grid.real)
     data_vars["rho_imag"] = (names + ["ket", "bra"], grid.imag)
-    dataset = xr.Dataset(data_vars, coords={**coords, "ket": list(BASIS), "bra": list(BASIS)})
+    dataset = xr.Dataset(data_vars, coords={**coords, "ket": list(BASIS_LABELS), "bra": list(BASIS_LABELS)})
     dataset.attrs.update(
         {
             "method": method,

@@ -23,7 +23,7 @@ from qcodes.instrument import Instrument
 from thermalink.drivers.instrument_lookup import resolve_instrument
 from thermalink.drivers.spectrum_analyzer import KeysightN9030B
 
-from .lab_units import PLANCK
+from thermalink.simulators.lab_units import PLANCK
 
 SIM = "thermalink.drivers.sims:KeysightN9030B.yaml"
 
