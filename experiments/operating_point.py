@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 import scipy.optimize
 
-from thermalink.analysis.figures_of_merit import bell_fidelity, concurrence, negativity, singlet_fidelity
+from thermalink.analysis import bell_fidelity, concurrence, negativity, singlet_fidelity
 from thermalink.simulators import LinkParameters, relaxation_rate, solve_exact
 
 from .station_limits import KNOB_UNITS, Settings, StationLimits
@@ -76,11 +76,12 @@ class CoarseGrid:
     centres: int = 3
     source_levels: int | None = None
     starts: int = 3
+    xatol: float = 2e-3  # Nelder-Mead step tolerance in the unit cube
 
 
 #: The grid of :func:`optimise_operating_point` and the lighter one of the requirement maps.
 DEFAULT_GRID = CoarseGrid()
-MAP_GRID = CoarseGrid(bandwidths=6, temperatures=2, centres=1, source_levels=4, starts=1)
+MAP_GRID = CoarseGrid(bandwidths=5, temperatures=2, centres=1, source_levels=3, starts=1, xatol=5e-3)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,8 @@ def _coarse_grid(limits: StationLimits, coords: _Coordinates, grid: CoarseGrid) 
     return [Settings(float(b), att, temp, float(c)) for _, att, temp in levels for b in bandwidths for c in centres]
 
 
-def _refine(evaluate: TwinEvaluator, coords: _Coordinates, start: Settings) -> tuple[float, Settings]:
+def _refine(evaluate: TwinEvaluator, coords: _Coordinates, start: Settings, xatol: float = 2e-3
+            ) -> tuple[float, Settings]:
     """Nelder-Mead over the continuous knobs at ``start``'s attenuator step."""
     attenuation = start.attenuation_dB
     if not coords.free:
@@ -250,7 +252,7 @@ def _refine(evaluate: TwinEvaluator, coords: _Coordinates, start: Settings) -> t
         simplex.append(vertex)
     result = scipy.optimize.minimize(
         loss, z0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(z0),
-        options={"initial_simplex": np.array(simplex), "xatol": 2e-3, "fatol": 1e-6, "maxfev": 200},
+        options={"initial_simplex": np.array(simplex), "xatol": xatol, "fatol": 1e-6, "maxfev": 200},
     )
     best = coords.settings(result.x, attenuation)
     value = evaluate(best)
@@ -286,7 +288,8 @@ def best_settings(
     candidates += [s for s in starts if s.attenuation_dB in limits.attenuation_steps_dB]
     if not candidates:
         raise ValueError("best_settings needs a grid or start settings on the station's attenuator steps")
-    best_value, best = max((_refine(evaluate, coords, s) for s in candidates), key=lambda r: r[0])
+    xatol = grid.xatol if grid is not None else DEFAULT_GRID.xatol
+    best_value, best = max((_refine(evaluate, coords, s, xatol) for s in candidates), key=lambda r: r[0])
     tried = {best.attenuation_dB}
     improved = True
     while improved:
@@ -295,7 +298,7 @@ def best_settings(
             if step in tried:
                 continue
             tried.add(step)
-            value, settings = _refine(evaluate, coords, replace(best, attenuation_dB=step))
+            value, settings = _refine(evaluate, coords, replace(best, attenuation_dB=step), xatol)
             if value > best_value:
                 best_value, best, improved = value, settings, True
                 break

@@ -69,8 +69,7 @@ def ideal_value(limits: StationLimits, name: str) -> float | None:
             "transmission": 1.0, "residual_excitation": 0.0}[name]
 
 
-def with_requirement(limits: StationLimits, name: str, value: float) -> StationLimits:
-    """``limits`` with one requirement set; ValueError (naming the range) if it is unphysical."""
+def _changes(limits: StationLimits, name: str, value: float) -> dict:
     check_requirement(name)
     value = float(value)
     if not math.isfinite(value):
@@ -78,29 +77,36 @@ def with_requirement(limits: StationLimits, name: str, value: float) -> StationL
     if name == "t1":
         if abs(value - limits.waveguide_t1_s) <= 1e-9 * limits.waveguide_t1_s:
             value = limits.waveguide_t1_s  # rounding of the ideal value, not a better qubit
-        return limits.replaced(t1_s=value)
+        return {"t1_s": value}
     if name == "t2":
-        return limits.replaced(t2_s=value)
+        return {"t2_s": value}
     if name == "source_temperature":
         coldest = limits.temperature_range_K[0]
         if not value >= coldest:
             raise ValueError(f"source_temperature={value!r} K is outside the allowed range [{coldest}, inf) K "
                              "(the unheated load)")
-        return limits.replaced(temperature_range_K=(coldest, value))
+        return {"temperature_range_K": (coldest, value)}
     if name == "transmission":
         if not 0 < value <= 1:
             raise ValueError(f"transmission={value!r} is outside the allowed range (0, 1]")
-        return limits.replaced(link_loss_dB=-10.0 * math.log10(value))
+        return {"link_loss_dB": -10.0 * math.log10(value)}
     if not value >= 0:
         raise ValueError(f"residual_excitation={value!r} is outside the allowed range [0, inf)")
-    return limits.replaced(local_occupation=value)
+    return {"local_occupation": value}
 
 
 def with_requirements(limits: StationLimits, values: dict[str, float]) -> StationLimits:
-    # T1 before T2, so that T2 <= 2 T1 is checked against the new T1.
-    for name in sorted(values, key=lambda n: (n != "t1", n)):
-        limits = with_requirement(limits, name, values[name])
-    return limits
+    """``limits`` with requirements set together (so T2 <= 2 T1 is checked against the new T1);
+    ValueError (naming the range) if one is unphysical."""
+    changes: dict = {}
+    for name, value in values.items():
+        changes.update(_changes(limits, name, value))
+    return limits.replaced(**changes)
+
+
+def with_requirement(limits: StationLimits, name: str, value: float) -> StationLimits:
+    """``limits`` with one requirement set; ValueError (naming the range) if it is unphysical."""
+    return with_requirements(limits, {name: value})
 
 
 def best_at_requirements(limits: StationLimits, figure: str, points: list[dict]) -> list[dict]:

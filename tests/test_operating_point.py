@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from thermalink.analysis.figures_of_merit import singlet_fidelity
+from thermalink.analysis import singlet_fidelity
 from thermalink.experiments.operating_point import (
     CoarseGrid,
     TwinEvaluator,
