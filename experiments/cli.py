@@ -9,6 +9,7 @@
     thermalink twin point --kappa 0.01 --n-source 1000   # one state and its figures of merit
     thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
     thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
+    thermalink design                  # best operating point, what limits it, what reaches F = 0.70
 """
 
 from __future__ import annotations
@@ -482,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(commands)
     _add_calibrate_parser(commands)
+    from thermalink.experiments.design_command import add_design_parser  # thermalink design
+    add_design_parser(commands)
 
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)

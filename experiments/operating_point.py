@@ -10,9 +10,10 @@ that maximise a figure of merit of the twin's steady state:
   ``"negativity"`` (partial transpose on qubit 2).
 
 Method. A coarse grid first: every attenuator step (a discrete knob, never rounded from a
-continuous optimum) at a few hot-load temperatures, a log grid of bandwidths and a few filter
-centres around the qubits' midpoint; source settings that give the same occupation within
-:data:`SAME_OCCUPATION` are solved once. Then ``scipy.optimize.minimize`` (Nelder-Mead with
+continuous optimum) at a few hot-load temperatures gives a source level (its occupation, no
+solve); levels within :data:`SAME_OCCUPATION` of each other share a solve and at most
+``source_levels`` of them, evenly spread in log occupation (the coldest and hottest always), are
+crossed with a log grid of bandwidths and a few filter centres around the qubits' midpoint. Then ``scipy.optimize.minimize`` (Nelder-Mead with
 bounds, in coordinates scaled to the unit cube, log bandwidth) refines the best grid points at
 their own attenuator steps, and the neighbouring steps of the best refined point are tried in
 turn until none improves. The continuous knobs are refined at fixed step; no optimum is taken
@@ -54,7 +55,7 @@ FIGURE_LABELS = {"bell": "Bell fidelity (phase-optimised)", "singlet": "singlet 
 #: Thermal tail weight left out by the Fock cutoff in design solves (moves a figure by ~1e-6).
 DESIGN_TOL = 1e-6
 #: Source settings whose occupations agree within this relative amount share a coarse-grid solve.
-SAME_OCCUPATION = 0.02
+SAME_OCCUPATION = 0.05
 #: Default loss for the knob tolerances.
 DEFAULT_LOSS = 0.01
 
@@ -80,7 +81,7 @@ class CoarseGrid:
 
 
 #: The grid of :func:`optimise_operating_point` and the lighter one of the requirement maps.
-DEFAULT_GRID = CoarseGrid()
+DEFAULT_GRID = CoarseGrid(bandwidths=8, temperatures=3, centres=3, source_levels=10, starts=3)
 MAP_GRID = CoarseGrid(bandwidths=5, temperatures=2, centres=1, source_levels=3, starts=1, xatol=5e-3)
 
 
@@ -268,10 +269,12 @@ def _neighbour_steps(limits: StationLimits, attenuation: float) -> list[float]:
 
 
 def best_settings(
-    evaluate: TwinEvaluator, grid: CoarseGrid | None = DEFAULT_GRID, starts: list[Settings] = ()
+    evaluate: TwinEvaluator, grid: CoarseGrid | None = DEFAULT_GRID, starts: list[Settings] = (),
+    screen: int | None = None,
 ) -> tuple[float, Settings]:
     """Highest figure over the station's knobs: coarse grid (``None``: none), then refinement of the
-    best grid points and of ``starts`` at their steps, then neighbouring steps until none improves."""
+    best grid points and of ``starts`` at their steps (only the ``screen`` best of them, if given),
+    then neighbouring steps until none improves."""
     limits = evaluate.limits
     coords = _Coordinates(limits)
     candidates = []
@@ -286,6 +289,8 @@ def best_settings(
             if len(candidates) >= grid.starts:
                 break
     candidates += [s for s in starts if s.attenuation_dB in limits.attenuation_steps_dB]
+    if screen is not None:  # refine only the best few candidates
+        candidates = sorted(candidates, key=lambda s: -evaluate(s))[:screen]
     if not candidates:
         raise ValueError("best_settings needs a grid or start settings on the station's attenuator steps")
     xatol = grid.xatol if grid is not None else DEFAULT_GRID.xatol
@@ -351,20 +356,22 @@ def optimise_operating_point(
     loss: float = DEFAULT_LOSS,
     grid: CoarseGrid | None = DEFAULT_GRID,
     starts: list[Settings] = (),
+    screen: int | None = None,
     relaxation: bool = True,
     tolerances: bool = True,
 ) -> OperatingPoint:
     """The settings of ``limits`` that maximise ``figure`` on the twin (see the module docstring).
 
     ``loss`` (in (0, 1)): the drop that defines each knob's tolerance. ``starts``: extra starting
-    settings (e.g. a previous optimum); ``grid=None`` refines from ``starts`` only. ``relaxation``
+    settings (e.g. a previous optimum); ``grid=None`` refines from ``starts`` only; ``screen``: refine
+    only that many of the best candidates. ``relaxation``
     and ``tolerances`` can be switched off where only the optimum is needed.
     """
     check_figure(figure)
     if not 0 < loss < 1:
         raise ValueError(f"loss={loss!r} is outside the allowed range (0, 1)")
     evaluate = TwinEvaluator(limits, figure)
-    value, best = best_settings(evaluate, grid, list(starts))
+    value, best = best_settings(evaluate, grid, list(starts), screen)
     knobs = knob_tolerances(evaluate, best, value, loss) if tolerances else {}
     link = limits.lab_link(best)
     p = link.to_parameters()
