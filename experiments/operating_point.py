@@ -88,7 +88,8 @@ MAP_GRID = CoarseGrid(bandwidths=5, temperatures=2, centres=1, source_levels=3, 
 @dataclass(frozen=True)
 class KnobTolerance:
     """Range of one knob (lab units, others held at the optimum) within which the figure stays
-    within ``loss`` of the optimum; ``*_at_limit``: the station's limit came first."""
+    within ``loss`` of the optimum; ``*_at_limit``: the station's limit (for the filter centre, the
+    search window's edge) came first."""
 
     low: float
     high: float
@@ -317,18 +318,16 @@ def knob_tolerances(evaluate: TwinEvaluator, best: Settings, value: float, loss:
     level = value - loss
     out: dict[str, KnobTolerance] = {}
     station_range = {"bandwidth_Hz": limits.bandwidth_range_Hz, "temperature_K": limits.temperature_range_K,
-                     "center_Hz": limits.center_range_Hz}
+                     "center_Hz": coords.ranges["center_Hz"]}
     for name in ("bandwidth_Hz", "temperature_K", "center_Hz"):
         here = getattr(best, name)
-        low_range, high_range = station_range[name]
-        if name == "center_Hz":  # beyond the window the filter misses the qubits; search the window
-            low_range, high_range = coords.ranges["center_Hz"]
+        low_range, high_range = station_range[name]  # centre: the search window (see centre_window)
         edges = []
         for edge in (low_range, high_range):
             def excess(x):
                 return evaluate(replace(best, **{name: x})) - level
-            if edge == here or excess(edge) >= 0:
-                edges.append((edge, edge == station_range[name][0] or edge == station_range[name][1]))
+            if edge == here or excess(edge) >= 0:  # the limit (or the centre's search window) came first
+                edges.append((edge, True))
                 continue
             if name == "bandwidth_Hz":
                 root = math.exp(scipy.optimize.brentq(lambda y: excess(math.exp(y)), math.log(here), math.log(edge),
