@@ -78,11 +78,15 @@ class CoarseGrid:
     source_levels: int | None = None
     starts: int = 3
     xatol: float = 2e-3  # Nelder-Mead step tolerance in the unit cube
+    #: Refine a neighbouring attenuator step only if, at the best continuous settings, it is within
+    #: this of the best figure (None: always refine it).
+    neighbour_margin: float | None = None
 
 
 #: The grid of :func:`optimise_operating_point` and the lighter one of the requirement maps.
 DEFAULT_GRID = CoarseGrid(bandwidths=8, temperatures=3, centres=3, source_levels=10, starts=3)
-MAP_GRID = CoarseGrid(bandwidths=5, temperatures=2, centres=1, source_levels=3, starts=1, xatol=5e-3)
+MAP_GRID = CoarseGrid(bandwidths=5, temperatures=2, centres=1, source_levels=3, starts=1, xatol=5e-3,
+                      neighbour_margin=0.02)
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,7 @@ def best_settings(
     if not candidates:
         raise ValueError("best_settings needs a grid or start settings on the station's attenuator steps")
     xatol = grid.xatol if grid is not None else DEFAULT_GRID.xatol
+    margin = grid.neighbour_margin if grid is not None else None
     best_value, best = max((_refine(evaluate, coords, s, xatol) for s in candidates), key=lambda r: r[0])
     tried = {best.attenuation_dB}
     improved = True
@@ -304,7 +309,10 @@ def best_settings(
             if step in tried:
                 continue
             tried.add(step)
-            value, settings = _refine(evaluate, coords, replace(best, attenuation_dB=step), xatol)
+            neighbour = replace(best, attenuation_dB=step)
+            if margin is not None and evaluate(neighbour) < best_value - margin:
+                continue
+            value, settings = _refine(evaluate, coords, neighbour, xatol)
             if value > best_value:
                 best_value, best, improved = value, settings, True
                 break
