@@ -19,6 +19,20 @@ output off, heater off) before the error propagates. Between ramps, :meth:`Filte
 is the watchdog a caller runs while the load is held warm (the experiment runs it during every
 settle wait and after every measurement).
 
+The interlock trusts only a valid thermometer: the mixing-chamber reading must come with sensor
+status OK, lie in ``MIXING_CHAMBER_PLAUSIBLE_K``, and be fresh (the 372 channel enabled, so it is
+being measured rather than repeating its last value); the hot-load reading must have status OK
+and lie between 0 K and the LakeShore's own limit. Anything else counts as unreadable.
+
+Safety also lives on the LakeShore 336 itself (:meth:`FilteredThermalSource.configure_hot_load`,
+at construction when the hot load is open and before every ramp), so a dead host process cannot
+leave the heater running unbounded: the sensor's temperature limit ``TLIMIT`` at
+``max_temperature + tlimit_margin`` (the 336 shuts all outputs off above it), the heater
+resistance and a user maximum current ``heater_max_current``, power-up enable off (a power cycle
+leaves the output off), and per ramp the lowest heater range that reaches the target
+(``heater_range="auto"`` with ``heater_range_limits``). Every :class:`InterlockError` says whether
+the safe state was confirmed (``error.safe``).
+
 ``occupation`` is the noise budget of physics.md ("From the lab to the model"): the Bose-Einstein
 occupation of the hot load at the filter centre, passed through the line stages of
 :meth:`FilteredThermalSource.lab_stages` (the step attenuator at ``attenuator_temperature``, then
@@ -46,8 +60,18 @@ log = logging.getLogger(__name__)
 
 
 class InterlockError(RuntimeError):
-    """A safety condition forbids the requested action (nothing was changed, or the source was
-    put in its safe state)."""
+    """A safety condition forbids the requested action. ``safe`` is ``None`` if nothing was
+    changed (nothing to undo), ``True`` if the safe state (heater off, filter output off) was
+    confirmed by reading it back, ``False`` if it could not be confirmed: go and check the
+    hardware."""
+
+    def __init__(self, message: str, safe: bool | None = None) -> None:
+        if safe is True:
+            message += " [safe state confirmed: heater range off, filter output off]"
+        elif safe is False:
+            message += " [SAFE STATE NOT CONFIRMED: check the heater and the filter output by hand]"
+        super().__init__(message)
+        self.safe = safe
 
 
 def parse_line_stages(stages: Iterable[Any]) -> tuple[LineStage, ...]:
@@ -104,7 +128,13 @@ class FilteredThermalSource(Instrument):
         hot_load, attenuator, tunable_filter, fridge: the parts, as instruments or station names.
         hot_load_sensor: sensor channel of the hot load on the LakeShore 336 (``"A"``).
         heater_output: name of the 336 output driving the hot-load heater (``"output_1"``).
-        heater_range: heater range used while heating (``"low"``, ``"medium"``, ``"high"``).
+        heater_range: heater range used while heating: ``"auto"`` (the lowest range whose limit in
+            ``heater_range_limits`` reaches the target), or ``"low"``, ``"medium"``, ``"high"``.
+        heater_range_limits: highest target temperature, K, the ``low`` and the ``medium`` range
+            reach with this load (measure them at bring-up); above both, ``high``.
+        heater_resistance: heater resistance setting of the 336 output (``"25ohm"``, ``"50ohm"``).
+        heater_max_current: user maximum heater current, A (written to the 336).
+        tlimit_margin: the 336's sensor temperature limit sits this far above ``max_temperature``, K.
         mixing_chamber_channel: LakeShore 372 channel of the mixing chamber (``"ch06"``).
         line_stages: fixed attenuation stages after the step attenuator, source -> filter, as
             ``(dB, K)`` pairs or mappings.
@@ -117,6 +147,10 @@ class FilteredThermalSource(Instrument):
     RAMP_RATE_LIMIT_K_PER_MIN: float = 10.0
     #: Hard limit of the mixing-chamber interlock threshold, K.
     MIXING_CHAMBER_LIMIT_K: float = 0.2
+    #: Readings of the mixing chamber outside this range are a broken thermometer, K.
+    MIXING_CHAMBER_PLAUSIBLE_K: tuple[float, float] = (1e-3, 400.0)
+    #: Largest heater current the 336's outputs 1 and 2 can source, A.
+    HEATER_CURRENT_LIMIT_A: float = 1.732
 
     def __init__(
         self,
@@ -128,7 +162,11 @@ class FilteredThermalSource(Instrument):
         *,
         hot_load_sensor: str = "A",
         heater_output: str = "output_1",
-        heater_range: str = "medium",
+        heater_range: str = "auto",
+        heater_range_limits: Sequence[float] = (10.0, 30.0),
+        heater_resistance: str = "50ohm",
+        heater_max_current: float = 0.1,
+        tlimit_margin: float = 5.0,
         mixing_chamber_channel: str = "ch06",
         max_temperature: float = 40.0,
         ramp_rate: float = 1.0,
@@ -151,9 +189,27 @@ class FilteredThermalSource(Instrument):
         }
         self._hot_load_sensor = hot_load_sensor
         self._heater_output = heater_output
-        if heater_range not in ("low", "medium", "high"):
-            raise ValueError(f"heater_range={heater_range!r} is not one of 'low', 'medium', 'high'")
+        if heater_range not in ("auto", "low", "medium", "high"):
+            raise ValueError(f"heater_range={heater_range!r} is not one of 'auto', 'low', 'medium', 'high'")
         self._heater_range = heater_range
+        limits = tuple(float(limit) for limit in heater_range_limits)
+        if len(limits) != 2 or not 0 < limits[0] <= limits[1]:
+            raise ValueError(
+                f"heater_range_limits={heater_range_limits!r} must be two temperatures 0 < low <= medium, K"
+            )
+        self._heater_range_limits = limits
+        if heater_resistance not in ("25ohm", "50ohm"):
+            raise ValueError(f"heater_resistance={heater_resistance!r} is not one of '25ohm', '50ohm'")
+        self._heater_resistance = heater_resistance
+        if not 0 < float(heater_max_current) <= self.HEATER_CURRENT_LIMIT_A:
+            raise ValueError(
+                f"heater_max_current={heater_max_current!r} A is outside the allowed range "
+                f"(0, {self.HEATER_CURRENT_LIMIT_A}] A"
+            )
+        self._heater_max_current = float(heater_max_current)
+        if not 0 < float(tlimit_margin) <= 20.0:
+            raise ValueError(f"tlimit_margin={tlimit_margin!r} K is outside the allowed range (0, 20] K")
+        self._tlimit_margin = float(tlimit_margin)
         self._mixing_chamber_channel = mixing_chamber_channel
         self._line_stages = parse_line_stages(line_stages)
         self.clock: Clock = clock if clock is not None else WallClock()
@@ -244,6 +300,8 @@ class FilteredThermalSource(Instrument):
             "temperature_tolerance; 0 switches the heater off.",
         )
         self.max_temperature(max_temperature)
+        if self._part_is_open("hot_load"):
+            self.configure_hot_load()  # the instrument's own limits, as soon as it is there
         self.attenuation: Parameter = self.add_parameter(
             "attenuation",
             label="Source attenuation",
@@ -365,9 +423,51 @@ class FilteredThermalSource(Instrument):
             )
         return target
 
+    def valid_mixing_chamber_temperature(self) -> float:
+        """Mixing-chamber temperature, K, from a valid thermometer: status OK, plausible
+        (``MIXING_CHAMBER_PLAUSIBLE_K``) and fresh (the channel enabled in the 372's scan).
+        :class:`InterlockError` otherwise."""
+        channel = getattr(self.part("fridge"), self._mixing_chamber_channel)
+        enabled = getattr(channel, "enabled", None)
+        if enabled is not None and not enabled():
+            raise InterlockError(
+                f"{self.name}: the mixing-chamber channel {self._mixing_chamber_channel} is disabled on the "
+                "fridge thermometry, its reading is stale"
+            )
+        status = str(channel.sensor_status()) if hasattr(channel, "sensor_status") else "OK"
+        if status != "OK":
+            raise InterlockError(f"{self.name}: the mixing-chamber thermometer reports status {status!r}")
+        mc = float(self.mixing_chamber_temperature())  # a fresh get, never the cache
+        low, high = self.MIXING_CHAMBER_PLAUSIBLE_K
+        if not low <= mc <= high:
+            raise InterlockError(
+                f"{self.name}: the mixing-chamber reading {mc!r} K is implausible (allowed range [{low}, {high}] K): "
+                "broken thermometer?"
+            )
+        return mc
+
+    def valid_hot_load_temperature(self) -> float:
+        """Hot-load temperature, K, from a valid sensor: status OK and within (0, TLIMIT];
+        :class:`InterlockError` otherwise."""
+        channel = getattr(self.part("hot_load"), self._hot_load_sensor)
+        status = str(channel.sensor_status()) if hasattr(channel, "sensor_status") else "OK"
+        if status != "OK":
+            raise InterlockError(f"{self.name}: the hot-load sensor {self._hot_load_sensor} reports status {status!r}")
+        reading = float(channel.temperature())
+        high = self.hot_load_tlimit()
+        if not 0.0 < reading <= high:
+            raise InterlockError(
+                f"{self.name}: the hot-load reading {reading!r} K is implausible (allowed range (0, {high}] K)"
+            )
+        return reading
+
     def check_fridge_cold(self) -> float:
-        """Mixing-chamber temperature, K; raises :class:`InterlockError` above ``mixing_chamber_limit``."""
-        mc = self.mixing_chamber_temperature()
+        """Mixing-chamber temperature, K, from a valid thermometer; raises :class:`InterlockError`
+        above ``mixing_chamber_limit`` or if the thermometer is not valid."""
+        try:
+            mc = self.valid_mixing_chamber_temperature()
+        except InterlockError as error:
+            raise InterlockError(f"{error}; heating refused") from error
         limit = self.mixing_chamber_limit()
         if not mc <= limit:
             raise InterlockError(
@@ -392,21 +492,21 @@ class FilteredThermalSource(Instrument):
         the mixing-chamber temperature, K.
         """
         try:
-            mc = self.mixing_chamber_temperature()
+            mc = self.valid_mixing_chamber_temperature()
         except Exception as error:
             if not self.heater_on():
                 raise
-            self.safe_state()
+            safe = self.safe_state()
             raise InterlockError(
-                f"{self.name}: the hold watchdog could not read the mixing chamber ({error!r}) while the hot "
-                "load was held warm; heater and filter output switched off"
+                f"{self.name}: the hold watchdog could not read the mixing chamber validly ({error}) while the "
+                "hot load was held warm; heater and filter output switched off", safe=safe
             ) from error
         limit = self.mixing_chamber_limit()
         if not mc <= limit and self.heater_on():
-            self.safe_state()
+            safe = self.safe_state()
             raise InterlockError(
                 f"{self.name}: mixing chamber at {mc:.4g} K rose above its limit {limit:.4g} K while "
-                "the hot load was held warm; heater and filter output switched off"
+                "the hot load was held warm; heater and filter output switched off", safe=safe
             )
         return mc
 
@@ -415,11 +515,15 @@ class FilteredThermalSource(Instrument):
         if target == 0.0:
             self.heater_off()
             return
-        current = self._get_temperature()
+        self.configure_hot_load()
+        current = self.valid_hot_load_temperature()
         if target > current:
             self.check_fridge_cold()  # refuse before anything moves
         try:
             self._ramp(current, target)
+        except InterlockError as error:
+            log.error("%s: ramp to %s K interlocked; going to the safe state", self.name, target)
+            raise InterlockError(str(error), safe=self.safe_state()) from error
         except BaseException:
             log.error("%s: ramp to %s K failed; going to the safe state", self.name, target)
             self.safe_state()
@@ -428,9 +532,10 @@ class FilteredThermalSource(Instrument):
     def _ramp(self, start: float, target: float) -> None:
         heater = self.heater
         heater.setpoint(start)
-        heater.input_channel(self._hot_load_sensor)
-        heater.mode("closed_loop")
-        heater.output_range(self._heater_range)
+        heater.output_group.set_parameters(
+            {"mode": "closed_loop", "input_channel": self._hot_load_sensor, "powerup_enable": False}
+        )
+        heater.output_range(self.heater_range_for(target))
         step_time = float(self.ramp_step_time())
         step = float(self.ramp_rate()) / 60.0 * step_time
         n_steps = max(1, math.ceil(abs(target - start) / step))
@@ -443,7 +548,7 @@ class FilteredThermalSource(Instrument):
         tolerance = float(self.temperature_tolerance())
         deadline = self.clock.now() + float(self.settle_timeout())
         while True:
-            reading = self._get_temperature()
+            reading = self.valid_hot_load_temperature()
             if abs(reading - target) <= tolerance:
                 return
             if target > start:
@@ -456,20 +561,65 @@ class FilteredThermalSource(Instrument):
             self.clock.sleep(step_time)
 
     # ---- safety ----------------------------------------------------------------------------
+    def hot_load_tlimit(self) -> float:
+        """The temperature limit written to the 336's hot-load sensor, K."""
+        return float(self.max_temperature()) + self._tlimit_margin
+
+    def heater_range_for(self, target: float) -> str:
+        """The heater range a ramp to ``target`` K uses: the lowest that reaches it (``"auto"``)."""
+        if self._heater_range != "auto":
+            return self._heater_range
+        low, medium = self._heater_range_limits
+        return "low" if target <= low else "medium" if target <= medium else "high"
+
+    def configure_hot_load(self) -> None:
+        """Write the safety settings onto the LakeShore 336 and read them back: sensor limit
+        ``TLIMIT = max_temperature + tlimit_margin``, heater resistance, user maximum current,
+        power-up enable off. :class:`InterlockError` if the instrument did not take them."""
+        hot_load = self.part("hot_load")
+        sensor = getattr(hot_load, self._hot_load_sensor)
+        heater = self.heater
+        tlimit = self.hot_load_tlimit()
+        sensor.t_limit(tlimit)
+        heater.heater_group.set_parameters({
+            "output_type": "current",
+            "output_heater_resistance": self._heater_resistance,
+            "output_max_current": "user",
+            "output_max_user_current": self._heater_max_current,
+            "output_display": "power",
+        })
+        heater.powerup_enable(False)
+        taken = (
+            abs(float(sensor.t_limit()) - tlimit) < 1e-3
+            and heater.output_heater_resistance() == self._heater_resistance
+            and heater.output_max_current() == "user"
+            and abs(float(heater.output_max_user_current()) - self._heater_max_current) < 1e-4
+            and heater.powerup_enable() is False
+        )
+        if not taken:
+            raise InterlockError(
+                f"{self.name}: the hot-load LakeShore did not take its safety settings (TLIMIT {tlimit} K, "
+                f"{self._heater_resistance}, user max current {self._heater_max_current} A, power-up enable off); "
+                "heating refused"
+            )
+
     def heater_off(self) -> None:
         """Switch the hot-load heater off (range off)."""
         self.heater.output_range("off")
 
     def safe_state(self) -> bool:
-        """Filter output off and heater off. Never raises: failures are logged. True if both held."""
+        """Filter output off and heater off. Never raises: failures are logged. True only if both
+        were read back off."""
         ok = True
         try:
             self.part("tunable_filter").output(False)
+            ok = self.part("tunable_filter").output() in (False, 0, "off", "OFF")
         except Exception:
             ok = False
             log.exception("%s: could not switch the filter output off", self.name)
         try:
             self.heater_off()
+            ok = self.heater.output_range() == "off" and ok
         except Exception:
             ok = False
             log.exception("%s: could not switch the hot-load heater off", self.name)

@@ -150,3 +150,82 @@ def test_source_settings_validate_against_the_parts_before_anything_moves(source
     with pytest.raises(ValueError, match="between 0.0 and 40.0"):
         source.temperature.validate(45.0)
     assert parts["tunable_filter"].bandwidth() == before
+
+
+# ---- safety on the instruments themselves (issue 13, item 9) ---------------------------------
+def test_the_lakeshore_336_limits_are_written_on_connect(parts):
+    heater, sensor = parts["hot_load"].output_1, parts["hot_load"].A
+    heater.powerup_enable(True)  # what a previous user may have left
+    VirtualFilteredThermalSource("source", max_temperature=40.0, heater_max_current=0.05, tlimit_margin=5.0)
+    assert sensor.t_limit() == pytest.approx(45.0)
+    assert heater.output_heater_resistance() == "50ohm"
+    assert heater.output_max_current() == "user"
+    assert heater.output_max_user_current() == pytest.approx(0.05)
+    assert heater.powerup_enable() is False
+
+
+@pytest.mark.parametrize("reading", [0.0, -1.0, 1e-4])
+def test_a_broken_mixing_chamber_thermometer_refuses_heating(source, parts, reading):
+    parts["fridge"].set_simulated_temperature("ch06", reading)
+    with pytest.raises(InterlockError, match="implausible .* heating refused") as error:
+        source.temperature(30.0)
+    assert error.value.safe is None  # nothing had moved
+    assert parts["hot_load"].output_1.output_range() == "off"
+    assert source.temperature() == pytest.approx(4.0)
+
+
+def test_a_mixing_chamber_thermometer_without_valid_status_or_not_scanned_refuses_heating(source, parts):
+    fridge = parts["fridge"]
+    fridge.write("SIM:RDGST 6,1")  # invalid reading
+    with pytest.raises(InterlockError, match="status"):
+        source.temperature(10.0)
+    fridge.write("SIM:RDGST 6,0")
+    fridge.ch06.enabled(False)  # not measured: the reading is stale
+    with pytest.raises(InterlockError, match="stale"):
+        source.temperature(10.0)
+    assert parts["hot_load"].output_1.output_range() == "off"
+
+
+def test_a_thermometer_reading_zero_mid_ramp_stops_the_ramp_in_the_safe_state(source, parts):
+    source.output(True)
+    fridge = parts["fridge"]
+
+    def break_thermometer(elapsed):
+        if source.clock.now() > 30.0:
+            fridge.set_simulated_temperature("ch06", 0.0)
+
+    source.clock.add_listener(break_thermometer)
+    with pytest.raises(InterlockError, match=r"implausible.*safe state confirmed") as error:
+        source.temperature(30.0)
+    assert error.value.safe is True
+    assert parts["hot_load"].output_1.output_range() == "off"
+    assert source.output() is False
+    assert source.temperature() < 29.0
+
+
+def test_an_invalid_hot_load_sensor_refuses_heating(source, parts):
+    parts["hot_load"].write("SIM:RDGST A,1")
+    with pytest.raises(InterlockError, match="hot-load sensor A reports status 'Invalid Reading'") as error:
+        source.temperature(10.0)
+    assert error.value.safe is None  # refused before the heater was switched on
+    assert parts["hot_load"].output_1.output_range() == "off"
+
+
+@pytest.mark.parametrize("target, expected", [(8.0, "low"), (20.0, "medium"), (35.0, "high")])
+def test_the_lowest_heater_range_that_reaches_the_target_is_used(parts, target, expected):
+    source = VirtualFilteredThermalSource("source", ramp_rate=10.0, heater_range_limits=(10.0, 30.0))
+    parts["hot_load"].output_1.powerup_enable(True)
+    source.temperature(target)
+    heater = parts["hot_load"].output_1
+    assert heater.output_range() == expected
+    assert heater.powerup_enable() is False
+
+
+def test_an_interlock_says_when_the_safe_state_could_not_be_confirmed(source, parts):
+    source.temperature(10.0)
+    parts["fridge"].set_simulated_temperature("ch06", 0.5)
+    parts["tunable_filter"].close()  # the filter output cannot be switched off any more
+    with pytest.raises(InterlockError, match="SAFE STATE NOT CONFIRMED") as error:
+        source.check_hold()
+    assert error.value.safe is False
+    assert parts["hot_load"].output_1.output_range() == "off"

@@ -179,3 +179,29 @@ def test_without_transients_the_qubits_are_always_in_the_steady_state(readout, s
     readout.state()
     source.bandwidth(1e6)
     np.testing.assert_allclose(readout.state(), twin_state(readout.current_lab_link()), atol=1e-14)
+
+
+def _correlation(counts, setting):
+    n00, n01, n10, n11 = counts.sel(setting=setting).values
+    return (n00 - n01 - n10 + n11) / (n00 + n01 + n10 + n11)
+
+
+@pytest.mark.parametrize("splitting, washes_out", [(400.00e3, False), (399.99e3, True), (422e3, True)])
+def test_free_running_drive_frames_wash_out_the_coherence_unless_commensurate(source, readout, splitting, washes_out):
+    center = source.center_frequency()
+    readout.qubit1_frequency(center + splitting / 2)
+    readout.qubit2_frequency(center - splitting / 2)
+    readout.repetition_time(100e-6)
+    rho = readout.state()
+    expected = 4 * np.real(rho[1, 2])  # <XX> + <YY> of the steady state, before readout errors
+    assert abs(expected) > 0.1  # a strong |eg><ge| coherence
+    shots = 4000
+    with_reset = readout.measure(["XX", "YY"], shots=shots)
+    readout.oscillator_phase_reset(False)
+    free_running = readout.measure(["XX", "YY"], shots=shots)
+    contrast = np.prod([1 - 0.02 - 0.05, 1 - 0.03 - 0.06])  # the readout errors shrink every <PP>
+    tolerance = 5 * np.sqrt(2 / shots)
+    coherent = sum(_correlation(with_reset, s) for s in ("XX", "YY"))
+    assert coherent == pytest.approx(contrast * expected, abs=tolerance)
+    remaining = sum(_correlation(free_running, s) for s in ("XX", "YY"))
+    assert remaining == pytest.approx(0.0 if washes_out else contrast * expected, abs=tolerance)

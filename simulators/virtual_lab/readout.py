@@ -22,6 +22,16 @@ the link (source on or off) is deliberately not used, so a calibration with the 
 not be caught here; :func:`thermalink.experiments.readout_calibration.calibrate_readout` switches
 it off.
 
+Drive frames (``oscillator_phase_reset``, on by default like the SHFQC+ driver's programs): each
+qubit is pre-rotated by a drive at its own frequency while the steady state is stationary in the
+filter frame. With the oscillators reset on every trigger the two drive frames differ from the
+filter frame only by a phase common to both qubits (the shared synthesiser), which leaves the
+excitation-conserving steady state unchanged; they are taken as the filter frame. Without the
+reset, shot ``k`` of an acquisition (triggers every ``repetition_time``, shots in the order
+setting by setting) sees qubit ``j``'s frame rotated by ``2 pi (f_j - f_filter) k T``
+(:func:`drive_frame_phases`), so the ``|eg><ge|`` coherence turns by ``2 pi (f1 - f2) T`` per shot
+and averages away unless ``(f1 - f2) T`` is an integer.
+
 Seeded with ``seed`` (parameter and argument): the same seed and the same calls give the same
 counts. Waiting (:meth:`settle`) advances the source's virtual clock.
 
@@ -55,6 +65,37 @@ from thermalink.drivers.two_qubit_readout import TwoQubitReadout, assignment_mat
 
 from thermalink.simulators.lab_units import LabLink
 from .twin_cache import twin_relaxation_time_s, twin_state
+
+
+def drive_frame_phases(link: LabLink, shots: int, repetition_time_s: float, phase_reset: bool) -> np.ndarray:
+    """Phases (rad, ``(2, shots)``) of qubit 1's and qubit 2's drive frame against the filter
+    frame at the pre-rotation of shot ``k = 0 .. shots-1`` of one acquisition (module docstring)."""
+    phases = np.zeros((2, int(shots)))
+    if phase_reset:
+        return phases
+    k = np.arange(int(shots))
+    for j, frequency in enumerate((link.qubit1_frequency_Hz, link.qubit2_frequency_Hz)):
+        cycles_per_shot = ((frequency - link.filter_center_Hz) * repetition_time_s) % 1.0
+        phases[j] = 2 * np.pi * ((k * cycles_per_shot) % 1.0)
+    return phases
+
+
+def in_drive_frames(rho: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """The states ``(n, 4, 4)`` seen through drive frames rotated by ``phases`` ``(2, n)`` (rad):
+    ``U rho U^dagger`` with ``U = exp(i (phi1 n1 + phi2 n2))``, basis gg, ge, eg, ee."""
+    excitations = np.array([[0, 0, 1, 1], [0, 1, 0, 1]])  # n1, n2 of gg, ge, eg, ee
+    u = np.exp(1j * (np.asarray(phases).T @ excitations))  # (n, 4)
+    return u[:, :, None] * np.asarray(rho)[None] * u.conj()[:, None, :]
+
+
+def sample_single_shots(states: np.ndarray, setting_index: np.ndarray, model: Any, rng: np.random.Generator) -> np.ndarray:
+    """One outcome (``2 b1 + b2``) per shot: shot ``i`` of state ``states[i]`` measured in setting
+    ``model.settings[setting_index[i]]`` of the measurement ``model``."""
+    probabilities = model.probabilities(states)[np.arange(len(setting_index)), setting_index]  # (n, 4)
+    probabilities = np.clip(probabilities, 0.0, None)
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    draws = rng.random(len(setting_index))
+    return np.minimum((draws[:, None] > np.cumsum(probabilities, axis=-1)).sum(axis=-1), 3)
 
 
 @dataclass(frozen=True)
@@ -129,6 +170,24 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             "qubits relax towards it with the twin's slowest relaxation time (see the module docstring).",
         )
         self._relaxing: _Relaxation | None = None
+        self.repetition_time: Parameter = self.add_parameter(
+            "repetition_time",
+            label="Repetition time",
+            unit="s",
+            set_cmd=None,
+            initial_value=100e-6,
+            vals=vals.Numbers(2e-6, 1.0),
+            docstring="Time between shots (triggers), s; sets the drive-frame phases without a phase reset.",
+        )
+        self.oscillator_phase_reset: Parameter = self.add_parameter(
+            "oscillator_phase_reset",
+            label="Drive oscillator phase reset",
+            set_cmd=None,
+            initial_value=True,
+            vals=vals.Bool(),
+            docstring="True: both drive oscillators restart on every trigger (the SHFQC+ driver's programs). "
+            "False: free-running drive frames (module docstring).",
+        )
 
     def _set_transients(self, on: bool) -> None:
         self._relaxing = None  # from now on, starting from the steady state of what is seen next
@@ -170,7 +229,19 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         return self._rng.multinomial(shots, probabilities).astype(np.int64)
 
     def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
-        return self._sample(self.state(), settings, shots)
+        if self.oscillator_phase_reset():
+            return self._sample(self.state(), settings, shots)
+        return self._sample_in_drive_frames(self.state(), settings, shots)
+
+    def _sample_in_drive_frames(self, rho: np.ndarray, settings: tuple[str, ...], shots: int) -> np.ndarray:
+        """Counts of single shots taken one by one in free-running drive frames."""
+        e = self.true_assignment_errors()
+        model = measurement_model(settings, (assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3])))
+        n = len(settings) * shots
+        phases = drive_frame_phases(self.current_lab_link(), n, float(self.repetition_time()), False)
+        setting_index = np.repeat(np.arange(len(settings)), shots)
+        outcomes = sample_single_shots(in_drive_frames(rho, phases), setting_index, model, self._rng)
+        return np.bincount(4 * setting_index + outcomes, minlength=4 * len(settings)).reshape(-1, 4).astype(np.int64)
 
     def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
         """The basis state exactly (index ``2 b1 + b2`` in gg, ge, eg, ee), read in Z, Z."""
