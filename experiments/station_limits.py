@@ -76,6 +76,8 @@ class StationLimits:
     in_coupling: float = 0.5
     attenuator_temperature_K: float = 4.0
     line_stages: tuple[LineStage, ...] = ()
+    #: Readout errors q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1) (the calibration the estimator uses).
+    readout_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     name: str = "station"
 
     def __post_init__(self) -> None:
@@ -91,6 +93,10 @@ class StationLimits:
             raise ValueError(f"attenuation_steps_dB={self.attenuation_steps_dB!r} must be one or more steps >= 0 dB")
         object.__setattr__(self, "attenuation_steps_dB", steps)
         object.__setattr__(self, "line_stages", tuple(self.line_stages))
+        errors = tuple(float(e) for e in self.readout_errors)
+        if len(errors) != 4 or not all(0 <= e < 0.5 for e in errors):
+            raise ValueError(f"readout_errors={self.readout_errors!r} must be 4 probabilities in [0, 0.5)")
+        object.__setattr__(self, "readout_errors", errors)
         self.lab_link(self.centre_settings())  # the qubit description must make sense to the twin
 
     # -- the twin's view of a setting -----------------------------------------------------------
@@ -127,6 +133,11 @@ class StationLimits:
             temperature_K=float(np.mean(self.temperature_range_K)),
             center_Hz=float(np.clip(self.qubit_midpoint_Hz, *self.center_range_Hz)),
         )
+
+    def assignment_matrices(self) -> np.ndarray:
+        """Per-qubit ``A[q][i, j] = P(read i | state j)`` from :attr:`readout_errors`, shape (2, 2, 2)."""
+        e = self.readout_errors
+        return np.array([[[1 - e[0], e[1]], [e[0], 1 - e[1]]], [[1 - e[2], e[3]], [e[2], 1 - e[3]]]])
 
     @property
     def qubit_midpoint_Hz(self) -> float:
@@ -208,6 +219,8 @@ class StationLimits:
             coldest = float(source.temperature())
         hottest = float(source.max_temperature())
         link = lab.lab_link()
+        assignment = lab.assignment()
+        errors = tuple(float(v) for q in (0, 1) for v in (assignment[q][1, 0], assignment[q][0, 1]))
         return cls(
             temperature_range_K=(min(coldest, hottest), hottest),
             attenuation_steps_dB=steps,
@@ -224,6 +237,7 @@ class StationLimits:
             in_coupling=link.in_coupling,
             attenuator_temperature_K=float(source.attenuator_temperature()),
             line_stages=tuple(source.lab_stages()[1:]),
+            readout_errors=errors,
             name=lab.sample_name,
         )
 
