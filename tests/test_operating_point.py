@@ -131,6 +131,6 @@ def test_station_limits_are_read_from_the_simulated_station_file():
     assert limits.bandwidth_range_Hz == (1e3, 100e6) and limits.center_range_Hz == (4e9, 8e9)
     assert (limits.t1_s, limits.t2_s, limits.link_loss_dB) == (1.55e-7, 3.0e-7, 0.1)
     assert limits.readout_errors == (0.02, 0.05, 0.02, 0.05)
-    assert limits.assignment_matrices()[1] == pytest.approx([[0.98, 0.05], [0.02, 0.95]])
+    assert limits.assignment_matrices()[1].ravel() == pytest.approx([0.98, 0.05, 0.02, 0.95])
     # n_source at 40 K, 0 dB: the hot load's Bose-Einstein occupation at 6 GHz
     assert limits.occupation(40.0, 0.0, 6e9) == pytest.approx(1 / math.expm1(HF_OVER_K / 40.0))
