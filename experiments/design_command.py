@@ -36,8 +36,9 @@ def add_design_parser(commands) -> None:
     design.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
     design.add_argument("--figure", choices=sorted(FIGURES), default="bell",
                         help="figure of merit to maximise (bell: singlet fidelity maximised over the phase)")
-    design.add_argument("--target-fidelity", type=float, default=DEFAULT_TARGET, metavar="F",
-                        help="target of the figure, in (0, 1] (0.70)")
+    design.add_argument("--target-fidelity", type=float, default=None, metavar="F",
+                        help="target of the chosen figure, in (0, 1] ((0, 0.5] for the negativity); default 0.70 "
+                             "(0.35 for the negativity, whose maximum is 0.5)")
     design.add_argument("--confidence", type=float, default=0.95,
                         help="confidence of the certification, in (0, 1) (0.95)")
     for knob, unit in (("bandwidth", "Hz"), ("temperature", "K"), ("attenuation", "dB"), ("center", "Hz")):
@@ -57,8 +58,12 @@ def add_design_parser(commands) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     """Refuse bad input before anything is loaded (ValueError naming the value and the range)."""
-    if not (math.isfinite(args.target_fidelity) and 0 < args.target_fidelity <= 1):
-        raise ValueError(f"--target-fidelity {args.target_fidelity} is outside the allowed range (0, 1]")
+    highest = 0.5 if args.figure == "negativity" else 1.0
+    if args.target_fidelity is None:
+        args.target_fidelity = DEFAULT_TARGET * highest
+    if not (math.isfinite(args.target_fidelity) and 0 < args.target_fidelity <= highest):
+        raise ValueError(f"--target-fidelity {args.target_fidelity} is outside the allowed range (0, {highest:g}] "
+                         f"for the {args.figure}")
     if not (math.isfinite(args.confidence) and 0 < args.confidence < 1):
         raise ValueError(f"--confidence {args.confidence} is outside the allowed range (0, 1)")
     if args.points < 2 and args.requirements:

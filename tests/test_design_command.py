@@ -42,6 +42,8 @@ def test_design_requirement_map_writes_png_and_netcdf(tmp_path, capsys):
     "arguments, message",
     [
         (["--target-fidelity", "1.2"], r"--target-fidelity 1.2 is outside the allowed range \(0, 1\]"),
+        (["--figure", "negativity", "--target-fidelity", "0.6"],
+         r"--target-fidelity 0.6 is outside the allowed range \(0, 0.5\] for the negativity"),
         (["--confidence", "1.0"], r"--confidence 1.0 is outside the allowed range \(0, 1\)"),
         (["--bandwidth", "1e2", "1e4"], r"bandwidth_Hz range \[100, 10000\] Hz is outside the station's allowed "
                                         r"range \[1000, 1e\+08\] Hz"),
