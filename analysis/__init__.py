@@ -8,6 +8,13 @@ readout errors ``A[i, j] = P(read i | state j)`` per qubit (pair of 2x2) or join
 """
 
 from .bootstrap import BootstrapResult, bootstrap
+from .certification import (
+    CERTIFIED_FIGURES,
+    CertificationResult,
+    ShotBudget,
+    lower_confidence_bounds,
+    shot_budget,
+)
 from thermalink.simulators.figures_of_merit import (
     bell_fidelity,
     bell_state,
@@ -45,6 +52,9 @@ from .twin_comparison import TwinComparison, compare_with_twin
 
 __all__ = [
     "BASIS_LABELS",
+    "CERTIFIED_FIGURES",
+    "CertificationResult",
+    "ShotBudget",
     "METHODS",
     "OUTCOMES",
     "PAULI_SETTINGS",
@@ -61,6 +71,7 @@ __all__ = [
     "counts_array",
     "figures_of_merit",
     "log_negativity",
+    "lower_confidence_bounds",
     "measurement_model",
     "negativity",
     "optimal_bell_phase",
@@ -70,6 +81,7 @@ __all__ = [
     "reconstruct",
     "reconstruct_many",
     "sample_counts",
+    "shot_budget",
     "singlet_fidelity",
     "state_log_likelihood",
     "trace_distance",

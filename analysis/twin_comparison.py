@@ -29,6 +29,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from thermalink.simulators.errors import InputError
+
 from .bootstrap import BootstrapResult, bootstrap, resample_counts
 from .tomography import MLE_MAX_ITER, MLE_TOL, _fit, _prepare, log_likelihood
 from .tomography_data import _as_generator
@@ -107,7 +109,7 @@ def compare_with_twin(counts: xr.DataArray, predicted, assignment=None, *, n_res
     ``n_null_samples = 0`` skips the simulated p-value (the verdict then uses the chi-squared one).
     """
     if not 0 < significance < 1:
-        raise ValueError(f"significance must lie in (0, 1), got {significance}")
+        raise InputError(f"significance must lie in (0, 1), got {significance}")
     rng = _as_generator(rng)
     twin = _predicted_state(predicted)
     values, model, _, _ = _prepare(counts, assignment, stacked=False)

@@ -1,79 +1,159 @@
-"""Wall time and peak memory of the exact twin, and of QuTiP's brute force where it fits.
+"""Time and peak memory of the exact twin (steady state, relaxation rate), against issue 10's targets.
 
-Run: python benchmarks/twin_speed.py  (needs the 'benchmark' extra for the QuTiP columns)
+Run: python benchmarks/twin_speed.py [--repeats 3] [--large] [--no-before]
+(QuTiP columns need the 'benchmark' extra; the "before" columns use tests/reference_solvers.py, the
+solvers as they were before issue 10.)
 
-Each case runs in a fresh subprocess so that its peak resident memory (ru_maxrss) is its own.
-Targets (issue): n_source = 2000 in <= 0.2 s and <= 300 MB; cost linear in n_source;
-n_source = 10000 in <= 2 s.
+Every measurement runs in a fresh subprocess, so its peak memory is its own: ``peak MB`` is the
+subprocess's peak resident set (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), interpreter, numpy
+and scipy included; ``base MB`` is the same just before the timed call (after imports and a warm-up
+solve). Times are medians over ``--repeats`` subprocesses, wall clock (``perf_counter``) and CPU
+time of the process (``process_time``). The machine is shared by several sessions: wall times
+include waiting for a core, CPU times do not, so compare CPU times when the load is high (the
+load average is printed).
+
+``--large`` adds ``relaxation_rate`` at n_source = 1e5 (several GB; see docs/design.md, "Cost
+model").
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 
 CASE = r"""
 import json, resource, sys, time
-import numpy as np
-kind, n_source = sys.argv[1], float(sys.argv[2])
-from thermalink.simulators import LinkParameters, solve_exact
-p = LinkParameters(kappa=0.01, n_source=n_source)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if kind == "exact":
-    solve_exact(LinkParameters(kappa=0.01, n_source=10.0))  # warm caches and imports
-    start = time.perf_counter()
-    result = solve_exact(p)
-    seconds = time.perf_counter() - start
-    cutoff = result.cutoff
-else:
-    sys.path.insert(0, "tests")
+kind, n_source, detuning = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+sys.path.insert(0, "tests")
+from thermalink.simulators import LinkParameters, fock_cutoff, relaxation_rate, solve_exact
+p = LinkParameters(kappa=0.01, n_source=n_source, delta1=detuning, delta2=-detuning)
+warm = LinkParameters(kappa=0.01, n_source=30.0, delta1=detuning, delta2=-detuning)
+if kind == "steady":
+    call = lambda: solve_exact(p).cutoff
+    solve_exact(warm)
+elif kind == "relaxation":
+    call = lambda: (relaxation_rate(p), fock_cutoff(p, 1e-6))[1]
+    relaxation_rate(warm)
+elif kind == "steady_before":
+    from reference_solvers import level_storing_steady_state
+    call = lambda: level_storing_steady_state(p, fock_cutoff(p)).cutoff
+    level_storing_steady_state(warm, fock_cutoff(warm))
+elif kind == "relaxation_before":
+    from reference_solvers import sparse_lu_relaxation_rate
+    call = lambda: (sparse_lu_relaxation_rate(p), fock_cutoff(p, 1e-6))[1]
+    sparse_lu_relaxation_rate(warm)
+elif kind == "qutip":
     from qutip_reference import qubit_steady_state
-    from thermalink.simulators import fock_cutoff
-    cutoff = fock_cutoff(p)
-    start = time.perf_counter()
-    qubit_steady_state(p, cutoff)
-    seconds = time.perf_counter() - start
+    call = lambda: (qubit_steady_state(p, fock_cutoff(p)), fock_cutoff(p))[1]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+wall, cpu = time.perf_counter(), time.process_time()
+cutoff = call()
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_MB": peak / 1024, "baseline_MB": before / 1024, "cutoff": cutoff}))
+print(json.dumps({"wall": wall, "cpu": cpu, "peak_MB": peak / 1024, "base_MB": before / 1024, "cutoff": cutoff}))
 """
 
 
-def run(kind: str, n_source: float) -> dict:
-    output = subprocess.run([sys.executable, "-c", CASE, kind, str(n_source)], capture_output=True, text=True)
+def run(kind: str, n_source: float, detuning: float = 0.0) -> dict:
+    output = subprocess.run(
+        [sys.executable, "-c", CASE, kind, str(n_source), str(detuning)], capture_output=True, text=True
+    )
     if output.returncode != 0:
-        return {"error": output.stderr.strip().splitlines()[-1] if output.stderr else "failed"}
+        lines = output.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit code {output.returncode}"}
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+def measure(kind: str, n_source: float, detuning: float = 0.0, repeats: int = 3) -> dict:
+    """Medians over ``repeats`` fresh subprocesses (the largest peak memory of them)."""
+    results = [run(kind, n_source, detuning) for _ in range(repeats)]
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return results[0]
+    return {
+        "wall": statistics.median(r["wall"] for r in good),
+        "cpu": statistics.median(r["cpu"] for r in good),
+        "peak_MB": max(r["peak_MB"] for r in good),
+        "base_MB": max(r["base_MB"] for r in good),
+        "cutoff": good[0]["cutoff"],
+        "runs": len(good),
+    }
+
+
+def fmt(r: dict) -> str:
+    if "error" in r:
+        return f"{'failed: ' + r['error'][:60]:<44}"
+    return f"{r['wall']:>8.3f} {r['cpu']:>8.3f} {r['peak_MB']:>8.0f} {r['base_MB']:>7.0f} {r['cutoff']:>8}"
+
+
+HEADER = f"{'wall s':>8} {'cpu s':>8} {'peak MB':>8} {'base MB':>7} {'cutoff':>8}"
+
+
 def main() -> None:
-    print("exact twin (block cyclic reduction), kappa = 0.01, in_coupling = 0.5")
-    print(f"{'n_source':>9} {'cutoff':>7} {'wall s':>8} {'peak MB':>8} {'us/block':>9}")
-    exact = {}
-    for n_source in (100, 1000, 2000, 10000):
-        r = run("exact", n_source)
-        exact[n_source] = r
-        per_block = r["seconds"] / (r["cutoff"] + 2) * 1e6
-        print(f"{n_source:>9} {r['cutoff']:>7} {r['seconds']:>8.3f} {r['peak_MB']:>8.0f} {per_block:>9.1f}")
-    ratio = exact[10000]["seconds"] / exact[1000]["seconds"]
-    print(f"linearity: time(10000) / time(1000) = {ratio:.2f} (10 for exactly linear cost)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="subprocesses per case (median; default 3)")
+    parser.add_argument("--large", action="store_true", help="also relaxation_rate at n_source = 1e5")
+    parser.add_argument("--no-before", action="store_true", help="skip the pre-issue-10 solvers")
+    args = parser.parse_args()
+    repeats = args.repeats
+    print(f"kappa = 0.01, in_coupling = 0.5 (n_c = n_source / 2); load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores; medians of {repeats} fresh subprocesses unless stated")
+
+    print(f"\nrelaxation_rate (cutoff at tol 1e-6) against the steady state (cutoff at tol 1e-8)")
+    print(f"{'n_source':>9} {'what':<22} {HEADER}   target")
+    sizes = (1000, 10000) + ((100000,) if args.large else ())
+    for n_source in sizes:
+        reps = repeats if n_source <= 10000 else 1
+        steady = measure("steady", n_source, repeats=reps)
+        relax = measure("relaxation", n_source, repeats=reps)
+        print(f"{n_source:>9.0f} {'steady_state':<22} {fmt(steady)}")
+        target = "<= 1.5x the steady state" + (", <= 1 GB" if n_source >= 1e5 else "")
+        print(f"{n_source:>9.0f} {'relaxation_rate':<22} {fmt(relax)}   {target}")
+        if "error" not in relax and "error" not in steady:
+            print(f"{'':>9} {'  ratio to steady':<22} {relax['wall'] / steady['wall']:>8.1f} "
+                  f"{relax['cpu'] / steady['cpu']:>8.1f}")
+        if not args.no_before and n_source <= 10000:
+            print(f"{n_source:>9.0f} {'relaxation (before)':<22} {fmt(measure('relaxation_before', n_source, repeats=1))}"
+                  "   (sparse LU of the whole sector, 1 run)")
+
+    print(f"\nsteady_state (solve_exact)")
+    print(f"{'n_source':>9} {'what':<22} {HEADER}   target")
+    for n_source, target in ((100, ""), (1000, ""), (2000, "<= 0.2 s, <= 300 MB (earlier issue)"),
+                             (10000, "<= 2 s (earlier issue)")):
+        r = measure("steady", n_source, repeats=repeats)
+        per_block = f"{r['cpu'] / (r['cutoff'] + 3) * 1e6:.1f} us/block (cpu)" if "error" not in r else ""
+        print(f"{n_source:>9.0f} {'resonant':<22} {fmt(r)}   {target or per_block}")
+    resonant = measure("steady", 1e5, repeats=repeats)
+    detuned = measure("steady", 1e5, detuning=0.3, repeats=repeats)
+    per_block = resonant["cpu"] / (resonant["cutoff"] + 3) * 1e6 if "error" not in resonant else float("nan")
+    print(f"{1e5:>9.0f} {'resonant':<22} {fmt(resonant)}   <= 3 s, <= 300 MB ({per_block:.1f} us/block cpu)")
+    print(f"{1e5:>9.0f} {'detuned (0.3, -0.3)':<22} {fmt(detuned)}   <= 1.5x resonant")
+    if "error" not in resonant and "error" not in detuned:
+        print(f"{'':>9} {'  detuned / resonant':<22} {detuned['wall'] / resonant['wall']:>8.1f} "
+              f"{detuned['cpu'] / resonant['cpu']:>8.1f}")
+    if not args.no_before:
+        print(f"{1e5:>9.0f} {'resonant (before)':<22} {fmt(measure('steady_before', 1e5, repeats=1))}"
+              "   (every level kept, 1 run)")
+    big = measure("steady", 1e6, repeats=1)
+    print(f"{1e6:>9.0f} {'resonant (1 run)':<22} {fmt(big)}   <= 30 s, <= 1 GB")
+    if "error" not in big and "error" not in resonant:
+        print(f"linearity: cpu time(1e6) / time(1e5) = {big['cpu'] / resonant['cpu']:.1f} (10 for exactly linear)")
+
     try:
         import qutip  # noqa: F401
     except ImportError:
-        print("QuTiP not installed: pip install '.[benchmark]' for the brute-force comparison")
+        print("\nQuTiP not installed: pip install '.[benchmark]' for the brute-force comparison")
         return
     print("\nQuTiP brute force (steadystate, direct) at the same cutoff")
-    print(f"{'n_source':>9} {'n_c':>5} {'cutoff':>7} {'wall s':>8} {'peak MB':>8} {'exact s':>8} {'ratio':>7}")
+    print(f"{'n_source':>9} {'what':<22} {HEADER}")
     for n_source in (20, 40):
-        brute = run("qutip", n_source)
-        mine = run("exact", n_source)
-        if "error" in brute:
-            print(f"{n_source:>9} brute force failed: {brute['error']}")
-            continue
-        print(
-            f"{n_source:>9} {n_source / 2:>5.0f} {brute['cutoff']:>7} {brute['seconds']:>8.2f} {brute['peak_MB']:>8.0f}"
-            f" {mine['seconds']:>8.4f} {brute['seconds'] / mine['seconds']:>7.0f}"
-        )
+        print(f"{n_source:>9} {'QuTiP':<22} {fmt(measure('qutip', n_source, repeats=1))}")
+        mine = measure("steady", n_source, repeats=repeats)
+        print(f"{n_source:>9} {'solve_exact':<22} {fmt(mine)}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from qcodes import validators as vals
 from qcodes.instrument import Instrument
 from qcodes.parameters import Parameter, create_on_off_val_mapping
 
+from thermalink.simulators.errors import InputError, SafetyError
 from thermalink.simulators.lab_units import LineStage, source_occupation
 
 from .instrument_lookup import resolve_instrument
@@ -59,7 +60,7 @@ from .lab_clock import Clock, WallClock
 log = logging.getLogger(__name__)
 
 
-class InterlockError(RuntimeError):
+class InterlockError(SafetyError):
     """A safety condition forbids the requested action. ``safe`` is ``None`` if nothing was
     changed (nothing to undo), ``True`` if the safe state (heater off, filter output off) was
     confirmed by reading it back, ``False`` if it could not be confirmed: go and check the
@@ -72,6 +73,10 @@ class InterlockError(RuntimeError):
             message += " [SAFE STATE NOT CONFIRMED: check the heater and the filter output by hand]"
         super().__init__(message)
         self.safe = safe
+
+
+class SettleTimeoutError(SafetyError, TimeoutError):
+    """The hot load did not settle at its target in time (the source is then put in its safe state)."""
 
 
 def parse_line_stages(stages: Iterable[Any]) -> tuple[LineStage, ...]:
@@ -88,7 +93,7 @@ def parse_line_stages(stages: Iterable[Any]) -> tuple[LineStage, ...]:
             parsed.append(LineStage(float(attenuation_dB), float(temperature_K)))
     for stage in parsed:
         if not (stage.attenuation_dB >= 0 and stage.temperature_K >= 0):
-            raise ValueError(
+            raise InputError(
                 f"line stage {stage} is out of range: attenuation_dB >= 0 and temperature_K >= 0"
             )
     return tuple(parsed)
@@ -190,25 +195,25 @@ class FilteredThermalSource(Instrument):
         self._hot_load_sensor = hot_load_sensor
         self._heater_output = heater_output
         if heater_range not in ("auto", "low", "medium", "high"):
-            raise ValueError(f"heater_range={heater_range!r} is not one of 'auto', 'low', 'medium', 'high'")
+            raise InputError(f"heater_range={heater_range!r} is not one of 'auto', 'low', 'medium', 'high'")
         self._heater_range = heater_range
         limits = tuple(float(limit) for limit in heater_range_limits)
         if len(limits) != 2 or not 0 < limits[0] <= limits[1]:
-            raise ValueError(
+            raise InputError(
                 f"heater_range_limits={heater_range_limits!r} must be two temperatures 0 < low <= medium, K"
             )
         self._heater_range_limits = limits
         if heater_resistance not in ("25ohm", "50ohm"):
-            raise ValueError(f"heater_resistance={heater_resistance!r} is not one of '25ohm', '50ohm'")
+            raise InputError(f"heater_resistance={heater_resistance!r} is not one of '25ohm', '50ohm'")
         self._heater_resistance = heater_resistance
         if not 0 < float(heater_max_current) <= self.HEATER_CURRENT_LIMIT_A:
-            raise ValueError(
+            raise InputError(
                 f"heater_max_current={heater_max_current!r} A is outside the allowed range "
                 f"(0, {self.HEATER_CURRENT_LIMIT_A}] A"
             )
         self._heater_max_current = float(heater_max_current)
         if not 0 < float(tlimit_margin) <= 20.0:
-            raise ValueError(f"tlimit_margin={tlimit_margin!r} K is outside the allowed range (0, 20] K")
+            raise InputError(f"tlimit_margin={tlimit_margin!r} K is outside the allowed range (0, 20] K")
         self._tlimit_margin = float(tlimit_margin)
         self._mixing_chamber_channel = mixing_chamber_channel
         self._line_stages = parse_line_stages(line_stages)
@@ -417,7 +422,7 @@ class FilteredThermalSource(Instrument):
         limit = float(self.max_temperature())
         target = float(target)
         if math.isnan(target) or not 0.0 <= target <= limit:
-            raise ValueError(
+            raise InputError(
                 f"{self.name}.temperature={target!r} K is outside the allowed range [0, {limit}] K "
                 f"(max_temperature; hard limit {self.TEMPERATURE_LIMIT_K} K)"
             )
@@ -554,7 +559,7 @@ class FilteredThermalSource(Instrument):
             if target > start:
                 self.check_fridge_cold()
             if self.clock.now() >= deadline:
-                raise TimeoutError(
+                raise SettleTimeoutError(
                     f"{self.name}: hot load at {reading:.4g} K did not settle within "
                     f"{tolerance} K of {target} K in {self.settle_timeout()} s"
                 )

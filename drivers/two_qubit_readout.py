@@ -39,6 +39,7 @@ from thermalink.simulators.conventions import (  # the one home of the conventio
     validate_basis_states,
     validate_settings,
 )
+from thermalink.simulators.errors import InputError
 from thermalink.simulators.lab_units import LabLink
 
 from .lab_clock import Clock, WallClock
@@ -51,7 +52,7 @@ MAX_SHOTS = 10_000_000
 def validate_shots(shots: int, maximum: int = MAX_SHOTS) -> int:
     """Shots per setting as an int in [1, maximum]; ValueError otherwise."""
     if isinstance(shots, bool) or not float(shots).is_integer() or not 1 <= shots <= maximum:
-        raise ValueError(f"shots={shots!r} is outside the allowed range: integers in [1, {maximum}]")
+        raise InputError(f"shots={shots!r} is outside the allowed range: integers in [1, {maximum}]")
     return int(shots)
 
 
@@ -168,7 +169,7 @@ class TwoQubitReadout(Instrument):
             docstring="Power loss of the waveguide between qubit 1 and qubit 2, dB.",
         )
         if len(assignment_errors) != 4:
-            raise ValueError(
+            raise InputError(
                 f"assignment_errors={assignment_errors!r} must hold 4 probabilities: "
                 "qubit1 P(1|0), qubit1 P(0|1), qubit2 P(1|0), qubit2 P(0|1)"
             )

@@ -69,6 +69,8 @@ from zhinst.toolkit import Sequence as SeqcProgram
 from zhinst.utils.api_compatibility import check_dataserver_device_compatibility
 from zhinst.utils.exceptions import CompatibilityError
 
+from thermalink.simulators.errors import InputError
+
 from .two_qubit_readout import BASIS_STATES, TwoQubitReadout, validate_basis_states, validate_shots
 
 #: Sampling rate of the SHF generators and integrators, Sa/s.
@@ -114,7 +116,7 @@ class OnGrid(vals.Validator[float]):
         value = float(value)
         steps = value / self._step
         if not (self._min <= value <= self._max and abs(steps - round(steps)) < 1e-9):
-            raise ValueError(
+            raise InputError(
                 f"{value!r} is not allowed for {context}: multiples of {self._step / 1e6:g} MHz in "
                 f"[{self._min / 1e9:g}, {self._max / 1e9:g}] GHz (the SHF synthesiser grid)"
             )
@@ -194,7 +196,7 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
         **kwargs: Any,
     ) -> None:
         if len(tuple(sg_channels)) != 2:
-            raise ValueError(f"sg_channels={sg_channels!r} must name two SG channels (qubit 1, qubit 2)")
+            raise InputError(f"sg_channels={sg_channels!r} must name two SG channels (qubit 1, qubit 2)")
         super().__init__(name, **kwargs)
         self.serial = serial.lower()
         self.qa_channel = int(qa_channel)
@@ -304,7 +306,7 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
         if not isinstance(value, str) and int(value) in options:
             return int(value)
         allowed = "; ".join(f"{key}: {text}" for key, text in sorted(options.items()))
-        raise ValueError(f"{name}={value!r} is not an option of {path}; allowed: {allowed}")
+        raise InputError(f"{name}={value!r} is not an option of {path}; allowed: {allowed}")
 
     @property
     def _has_long_readout(self) -> bool:
@@ -376,7 +378,7 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
     @staticmethod
     def _checked_if(name: str, frequency: float) -> float:
         if not abs(frequency) <= MAX_INTERMEDIATE_FREQUENCY:
-            raise ValueError(
+            raise InputError(
                 f"{name} is {frequency / 1e6:.1f} MHz from its centre frequency; allowed range "
                 f"[-{MAX_INTERMEDIATE_FREQUENCY / 1e6:.0f}, {MAX_INTERMEDIATE_FREQUENCY / 1e6:.0f}] MHz"
             )
@@ -590,7 +592,7 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
 
     def _chunks(self, blocks: tuple[str, ...], shots: int) -> list[tuple[str, ...]]:
         if shots > MAX_RESULT_LENGTH:
-            raise ValueError(f"shots={shots} is outside the allowed range [1, {MAX_RESULT_LENGTH}] for the SHFQC")
+            raise InputError(f"shots={shots} is outside the allowed range [1, {MAX_RESULT_LENGTH}] for the SHFQC")
         per_chunk = max(1, MAX_RESULT_LENGTH // shots)
         return [blocks[start:start + per_chunk] for start in range(0, len(blocks), per_chunk)]
 

@@ -10,6 +10,10 @@
     thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
     thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
     thermalink design                  # best operating point, what limits it, what reaches F = 0.70
+
+``run`` is :func:`.experiment_session.start_run` / :func:`.experiment_session.resume_run` (the same
+calls a notebook makes); this module parses options and maps thermalink's errors to exit codes
+(:data:`EXIT_CODES`); any other exception shows its traceback.
 """
 
 from __future__ import annotations
@@ -19,15 +23,20 @@ import json
 import os
 import signal
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from thermalink.simulators.errors import InputError, ThermalinkError
+
 DEFAULT_OUTPUT = Path("thermalink_output")
 DEFAULT_DATABASE = Path("thermalink.db")
 DEFAULT_FREQUENCY = 6e9
+EXIT_CODES = """exit codes: 0 done; 1 another thermalink error; 2 bad input (the message names the value and
+its allowed range, nothing was touched); 3 a sweep stopped (source safe, resumable with --resume);
+4 a safety trip (interlock: the source is in its safe state); 130 interrupted before a sweep started.
+Any other failure is a bug and shows its traceback."""
 
 
 def _positive_float(text: str) -> float:
@@ -72,9 +81,9 @@ def _parameter_override(text: str) -> tuple[str, float]:
 def _axis(values: list[float], points: int, name: str) -> np.ndarray:
     low, high = values
     if not 0 < low < high:
-        raise ValueError(f"--{name} {low} {high}: need 0 < min < max")
+        raise InputError(f"--{name} {low} {high}: need 0 < min < max")
     if points < 1:
-        raise ValueError(f"--{name}-points {points}: need at least 1 point")
+        raise InputError(f"--{name}-points {points}: need at least 1 point")
     return np.logspace(np.log10(low), np.log10(high), points)
 
 
@@ -87,7 +96,7 @@ def _twin_map(args: argparse.Namespace) -> int:
     base = dict(args.set)
     kappas = _axis(args.kappa, args.kappa_points, "kappa")
     if args.temperature is None and (args.stage or args.frequency != DEFAULT_FREQUENCY):
-        raise ValueError("--stage and --frequency describe how a source temperature becomes N_h: give --temperature")
+        raise InputError("--stage and --frequency describe how a source temperature becomes N_h: give --temperature")
     if args.temperature is not None:
         temperatures = _axis(args.temperature, args.n_source_points, "temperature")
         occupations = np.array([source_occupation(t, args.frequency, args.stage) for t in temperatures])
@@ -131,7 +140,7 @@ def _twin_point(args: argparse.Namespace) -> int:
     from thermalink.simulators.lab_units import source_occupation
 
     if args.temperature is None and (args.stage or args.frequency != DEFAULT_FREQUENCY):
-        raise ValueError("--stage and --frequency describe how a source temperature becomes N_h: give --temperature")
+        raise InputError("--stage and --frequency describe how a source temperature becomes N_h: give --temperature")
     if args.temperature is not None:
         n_source = source_occupation(args.temperature, args.frequency, args.stage)
         stages = ", ".join(f"{s.attenuation_dB:g} dB at {s.temperature_K:g} K" for s in args.stage) or "no line stages"
@@ -169,9 +178,9 @@ def _values(given: list[float] | None, count: int, default: list[float], option:
     values = default if given is None else given
     if len(values) != count:
         shape = "one value" if count == 1 else "MIN MAX"
-        raise ValueError(f"--sweep {sweep} takes {shape} for {option}, got {' '.join(map(str, values))}")
+        raise InputError(f"--sweep {sweep} takes {shape} for {option}, got {' '.join(map(str, values))}")
     if count == 2 and not values[0] < values[1]:
-        raise ValueError(f"{option} {values[0]} {values[1]}: need MIN < MAX")
+        raise InputError(f"{option} {values[0]} {values[1]}: need MIN < MAX")
     return values
 
 
@@ -188,7 +197,7 @@ def _sweep_plan(args: argparse.Namespace):
     temperature = _values(args.temperature, n_temperature, temperature_default, "--temperature", args.sweep)
     for option, value in (("--points", args.points), ("--temperature-points", args.temperature_points)):
         if value < 1:
-            raise ValueError(f"{option} {value}: need at least 1 point")
+            raise InputError(f"{option} {value}: need at least 1 point")
     options = dict(shots=args.shots, settle_s=args.settle, settle_factor=args.settle_factor, seed=args.seed,
                    bootstrap=args.bootstrap, attenuation_dB=args.attenuation)
     if args.sweep == "bandwidth":
@@ -207,132 +216,41 @@ def _writable_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ValueError(f"--out {folder}: cannot create the output folder ({error.strerror})") from None
-
-
-def _existing_database(path: Path):
-    from thermalink.experiments.sweep_storage import database
-
-    if not path.is_file():
-        raise ValueError(f"--db {path}: no such database")
-    return database(path)
-
-
-def _stored_station_file(run, allow_station_change: bool) -> Path | None:
-    """The station file run ``run`` last used: ``--resume`` without ``--station`` continues on it.
-
-    ``None`` (the simulated default) for a simulated run from before station fingerprints, or if
-    the stored file is gone and a station change is allowed; ValueError otherwise (an older run
-    measured on another station, or a stored file that is gone).
-    """
-    from thermalink.experiments.station_fingerprint import expected_station
-
-    stored = expected_station(run.dataset.metadata)
-    if stored is None:
-        sample = run.dataset.sample_name
-        if sample != "simulated" and not allow_station_change:
-            raise ValueError(
-                f"run {run.run_id} predates station fingerprints and was measured on station {sample!r} (the "
-                f"name of its station file), not the simulated default: pass --station FILE")
-        return None
-    if not Path(stored.path).is_file():
-        if allow_station_change:
-            return None
-        raise ValueError(
-            f"run {run.run_id} was measured on station file {stored.describe()}, which no longer exists; "
-            "pass --station FILE with the same setup (it is checked by content), or --allow-station-change "
-            "to continue on another one")
-    print(f"resuming run {run.run_id} on its station file {stored.path}")
-    return Path(stored.path)
+        raise InputError(f"--out {folder}: cannot create the output folder ({error.strerror})") from None
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from thermalink.experiments.lab_station import LabStation
-    from thermalink.experiments.readout_calibration import calibrate_readout, restore_calibration
-    from thermalink.experiments.station_fingerprint import refuse_station_change, station_fingerprint
-    from thermalink.experiments.sweep_analysis import SweepAnalysis
-    from thermalink.experiments.sweep_report import plot_sweep, summary_table
-    from thermalink.experiments.sweep_runner import SweepStopped, run_sweep
-    from thermalink.experiments.sweep_storage import (
-        ANALYSIS_LINK_KEY,
-        CALIBRATION_KEY,
-        database,
-        load_analysis,
-        load_sweep,
-        open_sweep_run,
-    )
-    from thermalink.station_configs import station_config_path
+    """Start or resume a sweep (:mod:`.experiment_session`), then print its summary."""
+    from thermalink.experiments.experiment_session import resume_run, start_run
 
     if args.allow_station_change and args.resume is None:
-        raise ValueError("--allow-station-change only applies with --resume RUN_ID")
+        raise InputError("--allow-station-change only applies with --resume RUN_ID")
     plan = None if args.resume is not None else _sweep_plan(args)
-    _writable_folder(args.out)
-    conn = database(args.db)
-    if plan is None:  # resuming: on the station the run last used, checked before any instrument opens
-        resumed = open_sweep_run(conn, args.resume)
-        if args.station is None:
-            args.station = _stored_station_file(resumed, args.allow_station_change)
-        if not resumed.dataset.completed and not args.allow_station_change:
-            refuse_station_change(resumed.run_id, resumed.dataset.metadata, station_fingerprint(
-                args.station or station_config_path("simulated")))
-    lab = LabStation.from_config(args.station)
-    metadata = {}
-    if plan is None:  # resuming: the readout assumes the calibration the run started with
-        stored = resumed.dataset.metadata.get(CALIBRATION_KEY)
-        if stored is not None:
-            restore_calibration(lab.readout, stored)
-    else:
-        lab.validate_plan(plan)  # before the calibration touches the source
-        if args.calibrate_readout:
-            calibration = calibrate_readout(lab, shots=args.calibration_shots, apply=True, seed=args.seed)
-            print(calibration.summary())
-            metadata[CALIBRATION_KEY] = calibration.to_json()
-    analyses: dict[int, SweepAnalysis] = {}
-
-    def analyse_live(index: int, run) -> None:
-        analysis = analyses.setdefault(run.run_id, SweepAnalysis(conn, run))
-        start = time.perf_counter()
-        tqdm.write(analysis.row(index))
-        analyse_seconds.append(time.perf_counter() - start)
-
-    analyse_seconds: list[float] = []
     # A polite kill (SIGTERM, a closed terminal) stops like Ctrl-C: source safe, run resumable.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        outcome = run_sweep(lab, plan, conn, resume_run_id=args.resume, retries=args.retries, on_point=analyse_live,
-                            metadata=metadata, allow_station_change=args.allow_station_change)
-    except SweepStopped as stopped:
-        print(f"thermalink: {stopped}", file=sys.stderr)
-        return 3
+        if plan is None:
+            result = resume_run(args.resume, db=args.db, station=args.station, out=args.out,
+                                allow_station_change=args.allow_station_change, retries=args.retries)
+        else:
+            result = start_run(plan, db=args.db, station=args.station, out=args.out, calibrate=args.calibrate_readout,
+                               calibration_shots=args.calibration_shots, retries=args.retries)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    run = open_sweep_run(conn, outcome.run_id)
-    if outcome.already_complete and ANALYSIS_LINK_KEY in run.dataset.metadata:
-        print(f"run {outcome.run_id} is already complete and analysed; its report:")
-    else:
-        analysis = analyses.get(run.run_id) or SweepAnalysis(conn, run)
-        analysis.run = run
-        analysis.save(progress=True)
-    raw, results = load_sweep(run), load_analysis(conn, run)
-    print(summary_table(raw, results))
-    paths = plot_sweep(raw, results, args.out)
-    if outcome.points_measured:
-        timings = {**outcome.timings, "analyse": analyse_seconds}
-        per_point = {phase: 1e3 * float(np.mean(times)) for phase, times in timings.items() if times}
-        print("time per point (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in per_point.items()))
-    print(f"run {run.run_id} in {args.db}; figures: {', '.join(str(p) for p in paths)}")
+    print(result.summary)
+    if result.outcome.points_measured:
+        print("time per point (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.time_per_point_ms().items()))
+    print(f"run {result.run_id} in {args.db}; figures: {', '.join(str(p) for p in result.figures)}")
     return 0
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_analysis import analyse_run
     from thermalink.experiments.sweep_report import summary_table
-    from thermalink.experiments.sweep_storage import load_analysis, load_sweep, open_sweep_run
+    from thermalink.experiments.sweep_storage import database, load_analysis, load_sweep, open_sweep_run
 
-    conn = _existing_database(args.db)
+    conn = database(args.db, create=False)
     run = open_sweep_run(conn, args.run_id)
     analysis_id = analyse_run(conn, run, progress=True, significance=args.significance)
     print(summary_table(load_sweep(run), load_analysis(conn, run)))
@@ -342,9 +260,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
-    from thermalink.experiments.sweep_storage import export_netcdf, load_analysis, load_sweep, open_sweep_run
+    from thermalink.experiments.sweep_storage import database, export_netcdf, load_analysis, load_sweep, open_sweep_run
 
-    conn = _existing_database(args.db)
+    conn = database(args.db, create=False)
     _writable_folder(args.out)
     run = open_sweep_run(conn, args.run_id)
     raw, analysis = load_sweep(run), load_analysis(conn, run)
@@ -382,12 +300,10 @@ def _calibrate_readout(args: argparse.Namespace) -> int:
 
 def _calibrate_source(args: argparse.Namespace) -> int:
     from thermalink.experiments.lab_station import LabStation
-    from thermalink.experiments.source_characterisation import characterise_source
-
-    from thermalink.experiments.source_characterisation import MAX_GAIN_DB, MIN_GAIN_DB
+    from thermalink.experiments.source_characterisation import MAX_GAIN_DB, MIN_GAIN_DB, characterise_source
 
     if args.gain is not None and not (np.isfinite(args.gain) and MIN_GAIN_DB <= args.gain <= MAX_GAIN_DB):
-        raise ValueError(f"--gain {args.gain} is outside the allowed range [{MIN_GAIN_DB}, {MAX_GAIN_DB}] dB")
+        raise InputError(f"--gain {args.gain} is outside the allowed range [{MIN_GAIN_DB}, {MAX_GAIN_DB}] dB")
     _writable_folder(args.out)
     lab = LabStation.from_config(args.station)
     flags = {"temperature": "--temperature", "attenuation": "--attenuation", "center_frequency": "--center",
@@ -399,7 +315,7 @@ def _calibrate_source(args: argparse.Namespace) -> int:
         try:
             parameter.validate(value)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"{flags[name]} {value} is rejected by {parameter.full_name}: {error}") from None
+            raise InputError(f"{flags[name]} {value} is rejected by {parameter.full_name}: {error}") from None
     if settings:
         lab.apply(settings)
     result = characterise_source(lab, npts=args.points, chain_gain_dB=args.gain,
@@ -409,18 +325,35 @@ def _calibrate_source(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_calibrate_parser(commands) -> None:
+def _common_options() -> dict[str, argparse.ArgumentParser]:
+    """Options several commands share, each declared once (argparse parent parsers)."""
+    def parent(*flags: str, **options) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(add_help=False)
+        parser.add_argument(*flags, **options)
+        return parser
+
+    return {
+        "db": parent("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)"),
+        "out": parent("--out", type=Path, default=DEFAULT_OUTPUT,
+                      help="folder for figures and files (./thermalink_output)"),
+        "station": parent("--station", type=Path, default=None,
+                          help="station YAML (default: the simulated station; with run --resume, the run's own "
+                               "station file)"),
+    }
+
+
+def _add_calibrate_parser(commands, common: dict[str, argparse.ArgumentParser]) -> None:
     calibrate = commands.add_parser("calibrate", help="calibrations the sweeps use (readout, source)")
     which = calibrate.add_subparsers(dest="calibration", required=True)
-    readout = which.add_parser("readout", help="assignment matrices from prepared basis states (source output off)")
+    readout = which.add_parser("readout", parents=[common["station"]],
+                               help="assignment matrices from prepared basis states (source output off)")
     readout.add_argument("--shots", type=int, default=20_000, help="shots per prepared state (20000)")
     readout.add_argument("--apply", action="store_true", help="write the error probabilities into the readout")
     readout.add_argument("--seed", type=int, default=None, help="shot-noise seed of a virtual readout")
-    readout.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
     readout.set_defaults(handler=_calibrate_readout)
 
-    source = which.add_parser("source", help="noise spectrum -> fitted centre, bandwidth and occupation")
-    source.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+    source = which.add_parser("source", parents=[common["station"], common["out"]],
+                              help="noise spectrum -> fitted centre, bandwidth and occupation")
     source.add_argument("--temperature", type=_positive_float, default=None, help="set the hot load first, K")
     source.add_argument("--attenuation", type=float, default=None, help="set the step attenuator first, dB")
     source.add_argument("--center", type=_positive_float, default=None, help="set the filter centre first, Hz")
@@ -428,14 +361,12 @@ def _add_calibrate_parser(commands) -> None:
     source.add_argument("--gain", type=float, default=None,
                         help="chain gain from the filter output to the analyzer, dB (default: the analyzer's 'gain')")
     source.add_argument("--points", type=int, default=401, help="trace points (401)")
-    source.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
     source.set_defaults(handler=_calibrate_source)
 
 
-def _add_run_parser(commands) -> None:
-    run = commands.add_parser("run", help="measure a sweep (default: bandwidth sweep on the simulated station)")
-    run.add_argument("--station", type=Path, default=None,
-                     help="station YAML (default: the simulated station; with --resume, the run's own station file)")
+def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> None:
+    run = commands.add_parser("run", parents=[common["station"], common["db"], common["out"]],
+                              help="measure a sweep (default: bandwidth sweep on the simulated station)")
     run.add_argument("--sweep", choices=("bandwidth", "temperature", "map"), default="bandwidth")
     run.add_argument("--bandwidth", nargs="+", type=_positive_float, default=None, metavar="HZ",
                      help="filter bandwidth in Hz: MIN MAX (log grid) for bandwidth sweeps and maps "
@@ -461,41 +392,36 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--allow-station-change", action="store_true",
                      help="with --resume: continue even if the station file defines a different setup than the "
                           "one the run was measured on (recorded in the run, with the first point measured after)")
-    run.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
-    run.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder")
     run.set_defaults(handler=_run)
 
-    analyze = commands.add_parser("analyze", help="(re)analyse a stored run")
+    analyze = commands.add_parser("analyze", parents=[common["db"]], help="(re)analyse a stored run")
     analyze.add_argument("run_id", type=int)
     analyze.add_argument("--significance", type=float, default=0.05, help="goodness-of-fit level for 'consistent'")
-    analyze.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
     analyze.set_defaults(handler=_analyze)
 
-    report = commands.add_parser("report", help="figures (PNG/PDF), netCDF and a text summary of a run")
+    report = commands.add_parser("report", parents=[common["db"], common["out"]],
+                                 help="figures (PNG/PDF), netCDF and a text summary of a run")
     report.add_argument("run_id", type=int)
-    report.add_argument("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)")
-    report.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="figure folder (./thermalink_output)")
     report.set_defaults(handler=_report)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="thermalink", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    _add_run_parser(commands)
-    _add_calibrate_parser(commands)
-    from thermalink.experiments.design_command import add_design_parser  # thermalink design
-    add_design_parser(commands)
-
+def _add_twin_parser(commands, common: dict[str, argparse.ArgumentParser]) -> None:
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--method", choices=("exact", "adiabatic", "markov"), default="exact")
-    common.add_argument(
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--method", choices=("exact", "adiabatic", "markov"), default="exact")
+    model.add_argument(
         "--set", type=_parameter_override, action="append", default=[], metavar="NAME=VALUE",
         help="fix another LinkParameters field, e.g. --set transmission=0.9 (repeatable)",
     )
+    source_model = argparse.ArgumentParser(add_help=False)
+    source_model.add_argument("--frequency", type=_positive_float, default=DEFAULT_FREQUENCY,
+                              help="filter centre in Hz (6e9), for --temperature")
+    source_model.add_argument("--stage", type=_line_stage, action="append", default=[], metavar="DB:KELVIN",
+                              help="line stage between load and filter, source side first (repeatable)")
 
-    map_parser = twin_commands.add_parser("map", parents=[common], help="concurrence map (PNG + netCDF)")
+    map_parser = twin_commands.add_parser("map", parents=[model, source_model, common["out"]],
+                                          help="concurrence map (PNG + netCDF)")
     map_parser.add_argument("--kappa", nargs=2, type=_positive_float, default=[1e-3, 10.0], metavar=("MIN", "MAX"),
                             help="filter linewidth range in units of gamma (log grid)")
     map_parser.add_argument("--kappa-points", type=int, default=25)
@@ -505,36 +431,45 @@ def build_parser() -> argparse.ArgumentParser:
     source_axis.add_argument("--temperature", nargs=2, type=_positive_float, metavar=("MIN_K", "MAX_K"),
                              help="source temperature range in K instead of --n-source")
     map_parser.add_argument("--n-source-points", type=int, default=25)
-    map_parser.add_argument("--frequency", type=_positive_float, default=DEFAULT_FREQUENCY,
-                            help="filter centre in Hz (6e9), for --temperature")
-    map_parser.add_argument("--stage", type=_line_stage, action="append", default=[], metavar="DB:KELVIN",
-                            help="line stage between load and filter, source side first (repeatable)")
     map_parser.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
-    map_parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="output folder")
     map_parser.set_defaults(handler=_twin_map)
 
-    point = twin_commands.add_parser("point", parents=[common], help="one steady state and its figures of merit")
+    point = twin_commands.add_parser("point", parents=[model, source_model],
+                                     help="one steady state and its figures of merit")
     point.add_argument("--kappa", type=_positive_float, required=True, help="filter linewidth in units of gamma")
     point_source = point.add_mutually_exclusive_group(required=True)
     point_source.add_argument("--n-source", type=float, help="source occupation N_h")
     point_source.add_argument("--temperature", type=_positive_float, metavar="K",
                               help="source temperature in K instead of --n-source")
-    point.add_argument("--frequency", type=_positive_float, default=DEFAULT_FREQUENCY,
-                       help="filter centre in Hz (6e9), for --temperature")
-    point.add_argument("--stage", type=_line_stage, action="append", default=[], metavar="DB:KELVIN",
-                       help="line stage between load and filter, source side first (repeatable)")
     point.set_defaults(handler=_twin_point)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thermalink", description=__doc__.splitlines()[0],
+                                     epilog=EXIT_CODES)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = _common_options()
+    _add_run_parser(commands, common)
+    _add_calibrate_parser(commands, common)
+    _add_twin_parser(commands, common)
+    from thermalink.experiments.design_command import add_design_parser  # thermalink design
+    add_design_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; thermalink's own errors end it with a one-line message and their exit code
+    (:data:`EXIT_CODES`), anything else with its traceback (a bug is never shown as a user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except ValueError as error:
+    except ThermalinkError as error:
         print(f"thermalink: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
+    except KeyboardInterrupt as interrupt:
+        print(f"thermalink: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

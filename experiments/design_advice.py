@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from thermalink.simulators.errors import InputError
 from .operating_point import FIGURE_LABELS, OperatingPoint, check_figure, optimise_operating_point
 from .requirement_map import REQUIREMENTS, current_value, ideal_value, with_requirements
 from .station_limits import Settings, StationLimits
@@ -40,7 +41,7 @@ BANDWIDTH_SCAN = 6
 
 def check_target(target: float) -> float:
     if not (isinstance(target, (int, float)) and 0 < target <= 1):
-        raise ValueError(f"target={target!r} is outside the allowed range (0, 1]")
+        raise InputError(f"target={target!r} is outside the allowed range (0, 1]")
     return float(target)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from thermalink.simulators.errors import InputError
 from .operating_point import FIGURE_LABELS, FIGURES
 from .requirement_map import DEFAULT_TARGET, REQUIREMENTS
 
@@ -62,28 +63,28 @@ def _check(args: argparse.Namespace) -> None:
     if args.target_fidelity is None:
         args.target_fidelity = DEFAULT_TARGET * highest
     if not (math.isfinite(args.target_fidelity) and 0 < args.target_fidelity <= highest):
-        raise ValueError(f"--target-fidelity {args.target_fidelity} is outside the allowed range (0, {highest:g}] "
+        raise InputError(f"--target-fidelity {args.target_fidelity} is outside the allowed range (0, {highest:g}] "
                          f"for the {args.figure}")
     if not (math.isfinite(args.confidence) and 0 < args.confidence < 1):
-        raise ValueError(f"--confidence {args.confidence} is outside the allowed range (0, 1)")
+        raise InputError(f"--confidence {args.confidence} is outside the allowed range (0, 1)")
     if args.points < 2 and args.requirements:
-        raise ValueError(f"--points {args.points} is outside the allowed range: integers >= 2")
+        raise InputError(f"--points {args.points} is outside the allowed range: integers >= 2")
     if args.requirements and len(args.requirements) > 2:
-        raise ValueError(f"--requirements {' '.join(args.requirements)}: give one or two names")
+        raise InputError(f"--requirements {' '.join(args.requirements)}: give one or two names")
     if args.requirements and len(set(args.requirements)) != len(args.requirements):
-        raise ValueError(f"--requirements {' '.join(args.requirements)}: the names must differ")
+        raise InputError(f"--requirements {' '.join(args.requirements)}: the names must differ")
     for name, low, high in args.range:
         if name not in REQUIREMENTS:
-            raise ValueError(f"--range {name}: {name!r} is not one of {sorted(REQUIREMENTS)}")
+            raise InputError(f"--range {name}: {name!r} is not one of {sorted(REQUIREMENTS)}")
         if not (args.requirements and name in args.requirements):
-            raise ValueError(f"--range {name} needs --requirements ... {name}")
+            raise InputError(f"--range {name} needs --requirements ... {name}")
         try:
             if not float(low) < float(high):
                 raise ValueError
         except ValueError:
-            raise ValueError(f"--range {name} {low} {high}: need numbers MIN < MAX") from None
+            raise InputError(f"--range {name} {low} {high}: need numbers MIN < MAX") from None
     if args.workers < 0:
-        raise ValueError(f"--workers {args.workers} is outside the allowed range: integers >= 0")
+        raise InputError(f"--workers {args.workers} is outside the allowed range: integers >= 0")
 
 
 def _limits(args: argparse.Namespace):
@@ -150,6 +151,38 @@ def describe_point(point, limits) -> list[str]:
     return lines
 
 
+#: Figure certified for each design figure (the negativity is certified through C > 0).
+CERTIFIED = {"bell": "bell_fidelity", "singlet": "singlet_fidelity", "concurrence": "concurrence",
+             "negativity": "concurrence"}
+#: Readout-calibration shots per prepared state assumed for the budget (``thermalink run``'s default).
+CALIBRATION_SHOTS = 20_000
+
+
+def certification_lines(point, limits, target: float, confidence: float) -> list[str]:
+    """Shots per setting to certify the target (and C > 0) at the optimum, with the station's
+    readout errors and a 20000-shot readout calibration (:func:`thermalink.analysis.shot_budget`)."""
+    from thermalink.analysis import shot_budget
+    from thermalink.simulators import solve_exact
+
+    rho = solve_exact(point.parameters).rho
+    settle = SETTLE_FACTOR * point.relaxation_time_s if point.relaxation_time_s is not None else 0.0
+    figure = CERTIFIED[point.figure]
+    goals = [(figure, 0.0 if point.figure == "negativity" else target)]
+    if figure != "concurrence":
+        goals.append(("concurrence", 0.0))
+    lines = []
+    for name, goal in goals:
+        try:
+            budget = shot_budget(rho, limits.assignment_matrices(), target=goal, figure=name, confidence=confidence,
+                                 settle_time_s=settle, calibration_shots=CALIBRATION_SHOTS)
+        except ValueError as error:
+            lines.append(f"certify {name} > {goal:g} at {100 * confidence:g} %: not possible here ({error})")
+            continue
+        lines.append(f"certify {name} > {goal:g} at {100 * confidence:g} % (90 % success): "
+                     f"{budget.shots_per_setting} shots per setting x {budget.n_settings} settings")
+    return lines
+
+
 def _executor(workers: int):
     workers = workers or os.cpu_count() or 1
     return ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
@@ -170,6 +203,8 @@ def run_design(args: argparse.Namespace) -> int:
     print(f"station {limits.name}: best {label} {point.value:.4f} "
           f"(target {args.target_fidelity:g}: {'reached' if point.value >= args.target_fidelity else 'NOT reached'})")
     for line in describe_point(point, limits):
+        print("  " + line)
+    for line in certification_lines(point, limits, args.target_fidelity, args.confidence):
         print("  " + line)
     solves = point.twin_solves
     if args.advice:
@@ -201,7 +236,7 @@ def _requirements(args: argparse.Namespace, limits, started: float) -> int:
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ValueError(f"--out {args.out}: cannot create the output folder ({error.strerror})") from None
+        raise InputError(f"--out {args.out}: cannot create the output folder ({error.strerror})") from None
     executor = _executor(args.workers)
     try:
         dataset = requirement_map(limits, args.figure, executor=executor, target=args.target_fidelity, **axes)

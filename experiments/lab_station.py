@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import qcodes
 
+from thermalink.simulators.errors import InputError
 from thermalink.simulators.virtual_lab.twin_cache import twin_relaxation_time_s
 from thermalink.simulators.lab_units import LabLink
 from thermalink.station_configs import station_config_path
@@ -35,15 +36,15 @@ def load_station(config: str | Path | None = None) -> qcodes.Station:
     """Load a station YAML (default: the bundled simulated station) and its instruments."""
     path = station_config_path("simulated") if config is None else Path(config)
     if not path.is_file():
-        raise ValueError(f"station file {str(path)!r} does not exist")
+        raise InputError(f"station file {str(path)!r} does not exist")
     try:
         station = qcodes.Station(config_file=str(path))
     except Exception as error:  # noqa: BLE001 - YAML and schema errors come in many types
-        raise ValueError(f"station file {str(path)!r} could not be read: {error}") from error
+        raise InputError(f"station file {str(path)!r} could not be read: {error}") from error
     declared = set(station.config.get("instruments", {}) if station.config else {})
     missing = [name for name in REQUIRED_INSTRUMENTS if name not in declared]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"station file {str(path)!r} lacks the instruments {missing}; it declares {sorted(declared)}"
         )
     for name in (*REQUIRED_INSTRUMENTS, "fridge"):
@@ -51,7 +52,7 @@ def load_station(config: str | Path | None = None) -> qcodes.Station:
             try:
                 station.load_instrument(name)
             except Exception as error:  # noqa: BLE001 - VISA, LabOne and driver errors alike
-                raise ValueError(f"station file {str(path)!r}: instrument {name!r} could not be opened: "
+                raise InputError(f"station file {str(path)!r}: instrument {name!r} could not be opened: "
                                  f"{type(error).__name__}: {error}") from error
     qcodes.Station.default = station
     return station
@@ -88,14 +89,14 @@ class LabStation:
                 try:
                     parameter.validate(value)
                 except (ValueError, TypeError) as error:
-                    raise ValueError(
+                    raise InputError(
                         f"point {index}: {name}={value} {SOURCE_SETTINGS[name]} is rejected by "
                         f"{parameter.full_name}: {error}"
                     ) from None
         try:
             self.readout.shots.validate(plan.shots)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"shots={plan.shots} is rejected by {self.readout.shots.full_name}: {error}") from None
+            raise InputError(f"shots={plan.shots} is rejected by {self.readout.shots.full_name}: {error}") from None
         # Every point must also make sense to the twin (qubit parameters, linewidths, ...).
         link = self.lab_link()
         for index, point in enumerate(plan.points):
@@ -103,7 +104,7 @@ class LabStation:
             try:
                 replace(link, **changes).to_parameters()
             except ValueError as error:
-                raise ValueError(f"point {index}: the twin cannot describe this operating point: {error}") from None
+                raise InputError(f"point {index}: the twin cannot describe this operating point: {error}") from None
 
     # -- one point ------------------------------------------------------------------------------
     def apply(self, point: dict) -> None:
@@ -158,7 +159,7 @@ class LabStation:
             return self.station.components[name]
         declared = self.station.config.get("instruments", {}) if self.station.config else {}
         if name not in declared:
-            raise ValueError(f"the station has no instrument {name!r}; it declares {sorted(declared)}")
+            raise InputError(f"the station has no instrument {name!r}; it declares {sorted(declared)}")
         return self.station.load_instrument(name)
 
     def readback(self) -> dict:
@@ -180,3 +181,9 @@ class LabStation:
 
     def snapshot(self) -> dict:
         return self.station.snapshot(update=False)
+
+    def close(self) -> None:
+        """Close every instrument of the station (e.g. when the session that opened it ends)."""
+        self.station.close_all_registered_instruments()
+        if qcodes.Station.default is self.station:
+            qcodes.Station.default = None

@@ -40,6 +40,7 @@ import scipy.optimize
 
 from thermalink.analysis import bell_fidelity, concurrence, negativity, singlet_fidelity
 from thermalink.simulators import LinkParameters, relaxation_rate, solve_exact
+from thermalink.simulators.errors import InputError
 
 from .station_limits import KNOB_UNITS, Settings, StationLimits
 
@@ -62,7 +63,7 @@ DEFAULT_LOSS = 0.01
 
 def check_figure(figure: str) -> str:
     if figure not in FIGURES:
-        raise ValueError(f"figure={figure!r} is not one of {sorted(FIGURES)}")
+        raise InputError(f"figure={figure!r} is not one of {sorted(FIGURES)}")
     return figure
 
 
@@ -297,7 +298,7 @@ def best_settings(
     if screen is not None:  # refine only the best few candidates
         candidates = sorted(candidates, key=lambda s: -evaluate(s))[:screen]
     if not candidates:
-        raise ValueError("best_settings needs a grid or start settings on the station's attenuator steps")
+        raise InputError("best_settings needs a grid or start settings on the station's attenuator steps")
     xatol = grid.xatol if grid is not None else DEFAULT_GRID.xatol
     margin = grid.neighbour_margin if grid is not None else None
     best_value, best = max((_refine(evaluate, coords, s, xatol) for s in candidates), key=lambda r: r[0])
@@ -376,7 +377,7 @@ def optimise_operating_point(
     """
     check_figure(figure)
     if not 0 < loss < 1:
-        raise ValueError(f"loss={loss!r} is outside the allowed range (0, 1)")
+        raise InputError(f"loss={loss!r} is outside the allowed range (0, 1)")
     evaluate = TwinEvaluator(limits, figure)
     value, best = best_settings(evaluate, grid, list(starts), screen)
     knobs = knob_tolerances(evaluate, best, value, loss) if tolerances else {}

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from thermalink.drivers.two_qubit_readout import BASIS_STATES, validate_shots
+from thermalink.simulators.errors import InputError
 
 #: Largest error probability a calibration accepts: above it the labels of 0 and 1 are swapped.
 MAX_ASSIGNMENT_ERROR = 0.5
@@ -101,14 +102,14 @@ def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:
     """
     prepared = sorted(counts.coords["prepared"].values.tolist()) if "prepared" in counts.coords else None
     if counts.dims != ("prepared", "outcome") or prepared != sorted(BASIS_STATES):
-        raise ValueError(
+        raise InputError(
             f"counts with dims {counts.dims} and prepared states {prepared} "
             f"cannot calibrate the readout; need dims ('prepared', 'outcome') and the states {BASIS_STATES}"
         )
     counts = counts.sel(prepared=list(BASIS_STATES), outcome=list(BASIS_STATES))
     totals = counts.sum("outcome").values
     if len(set(totals.tolist())) != 1:
-        raise ValueError(f"shots per prepared state differ ({totals.tolist()}); a calibration needs equal shots")
+        raise InputError(f"shots per prepared state differ ({totals.tolist()}); a calibration needs equal shots")
     shots = validate_shots(int(totals[0]))
     joint = counts.values.T / shots  # [read i, prepared j]
     joint_stderr = np.sqrt(joint * (1 - joint) / shots)
@@ -121,7 +122,7 @@ def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:
     result = ReadoutCalibration(joint, joint_stderr, assignment, assignment_stderr, shots, counts)
     swapped = {name: value for name, value in result.errors.items() if value > MAX_ASSIGNMENT_ERROR}
     if swapped:
-        raise ValueError(
+        raise InputError(
             "readout calibration rejected: "
             + ", ".join(f"{name}={value:.3f}" for name, value in swapped.items())
             + f" {'is' if len(swapped) == 1 else 'are'} outside the allowed range [0, {MAX_ASSIGNMENT_ERROR}]"
@@ -157,7 +158,7 @@ def calibrate_readout(lab, shots: int = 20_000, *, apply: bool = False, settle_s
     """
     shots = validate_shots(shots, lab.readout.max_shots)
     if not (np.isfinite(settle_s) and settle_s >= 0):
-        raise ValueError(f"settle_s={settle_s!r} is outside the allowed range [0, inf) s")
+        raise InputError(f"settle_s={settle_s!r} is outside the allowed range [0, inf) s")
     source = lab.source
     was_on = bool(source.output())
     source.output(False)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from thermalink.simulators.errors import InputError
 from .operating_point import FIGURE_LABELS, MAP_GRID, check_figure, optimise_operating_point
 from .station_limits import KNOBS, Settings, StationLimits
 
@@ -44,7 +45,7 @@ DEFAULT_TARGET = 0.70
 
 def check_requirement(name: str) -> str:
     if name not in REQUIREMENTS:
-        raise ValueError(f"requirement {name!r} is not one of {sorted(REQUIREMENTS)}")
+        raise InputError(f"requirement {name!r} is not one of {sorted(REQUIREMENTS)}")
     return name
 
 
@@ -73,7 +74,7 @@ def _changes(limits: StationLimits, name: str, value: float) -> dict:
     check_requirement(name)
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} is not finite")
+        raise InputError(f"{name}={value!r} is not finite")
     if name == "t1":
         if abs(value - limits.waveguide_t1_s) <= 1e-9 * limits.waveguide_t1_s:
             value = limits.waveguide_t1_s  # rounding of the ideal value, not a better qubit
@@ -83,15 +84,15 @@ def _changes(limits: StationLimits, name: str, value: float) -> dict:
     if name == "source_temperature":
         coldest = limits.temperature_range_K[0]
         if not value >= coldest:
-            raise ValueError(f"source_temperature={value!r} K is outside the allowed range [{coldest}, inf) K "
+            raise InputError(f"source_temperature={value!r} K is outside the allowed range [{coldest}, inf) K "
                              "(the unheated load)")
         return {"temperature_range_K": (coldest, value)}
     if name == "transmission":
         if not 0 < value <= 1:
-            raise ValueError(f"transmission={value!r} is outside the allowed range (0, 1]")
+            raise InputError(f"transmission={value!r} is outside the allowed range (0, 1]")
         return {"link_loss_dB": -10.0 * math.log10(value)}
     if not value >= 0:
-        raise ValueError(f"residual_excitation={value!r} is outside the allowed range [0, inf)")
+        raise InputError(f"residual_excitation={value!r} is outside the allowed range [0, inf)")
     return {"local_occupation": value}
 
 
@@ -156,13 +157,13 @@ def requirement_map(
 
     check_figure(figure)
     if not axes:
-        raise ValueError(f"requirement_map needs at least one axis, e.g. t1=[...]; allowed: {sorted(REQUIREMENTS)}")
+        raise InputError(f"requirement_map needs at least one axis, e.g. t1=[...]; allowed: {sorted(REQUIREMENTS)}")
     for name in axes:
         check_requirement(name)
     coords = {name: np.atleast_1d(np.asarray(values, dtype=float)) for name, values in axes.items()}
     for name, values in coords.items():
         if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
-            raise ValueError(f"axis {name} must be a non-empty 1-D sequence of finite values, got {values!r}")
+            raise InputError(f"axis {name} must be a non-empty 1-D sequence of finite values, got {values!r}")
     names = list(coords)
     points = [dict(zip(names, combo)) for combo in itertools.product(*coords.values())]
     shape = tuple(len(v) for v in coords.values())
@@ -239,7 +240,7 @@ def plot_requirement_map(dataset: xr.Dataset, path: str | Path, target: float | 
         ax.set_xlabel(axis_label(names[1]))
         ax.set_ylabel(axis_label(names[0]))
     else:
-        raise ValueError(f"plot_requirement_map draws 1-D or 2-D maps, got axes {names}")
+        raise InputError(f"plot_requirement_map draws 1-D or 2-D maps, got axes {names}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

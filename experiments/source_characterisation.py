@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import curve_fit
 
+from thermalink.simulators.errors import InputError
 from thermalink.simulators.lab_units import PLANCK
 
 #: Largest resolution bandwidth of the N9030B, Hz (smallest: 1 Hz).
@@ -125,19 +126,19 @@ def characterise_source(
     The source output is switched on for the first trace, off for the second, then restored.
     """
     if not (np.isfinite(span_bandwidths) and span_bandwidths > 2):
-        raise ValueError(f"span_bandwidths={span_bandwidths!r} is outside the allowed range (2, inf)")
+        raise InputError(f"span_bandwidths={span_bandwidths!r} is outside the allowed range (2, inf)")
     if not (isinstance(npts, (int, np.integer)) and npts >= 11):
-        raise ValueError(f"npts={npts!r} is outside the allowed range: integers >= 11")
+        raise InputError(f"npts={npts!r} is outside the allowed range: integers >= 11")
     if not 0 < rbw_fraction <= 0.2:
-        raise ValueError(f"rbw_fraction={rbw_fraction!r} is outside the allowed range (0, 0.2]")
+        raise InputError(f"rbw_fraction={rbw_fraction!r} is outside the allowed range (0, 0.2]")
     if sweep_time_s is not None and not (np.isfinite(sweep_time_s) and sweep_time_s > 0):
-        raise ValueError(f"sweep_time_s={sweep_time_s!r} is outside the allowed range (0, inf) s")
+        raise InputError(f"sweep_time_s={sweep_time_s!r} is outside the allowed range (0, inf) s")
     if chain_gain_dB is not None and not (np.isfinite(chain_gain_dB) and MIN_GAIN_DB <= chain_gain_dB <= MAX_GAIN_DB):
-        raise ValueError(f"chain_gain_dB={chain_gain_dB!r} is outside the allowed range [{MIN_GAIN_DB}, {MAX_GAIN_DB}] dB")
+        raise InputError(f"chain_gain_dB={chain_gain_dB!r} is outside the allowed range [{MIN_GAIN_DB}, {MAX_GAIN_DB}] dB")
     analyzer = lab.instrument("spectrum_analyzer")
     if chain_gain_dB is None:
         if "gain" not in analyzer.parameters:
-            raise ValueError(
+            raise InputError(
                 f"chain_gain_dB=None but {analyzer.name} has no 'gain' parameter; pass the gain from the "
                 "filter output to the analyzer in dB"
             )
@@ -146,7 +147,7 @@ def characterise_source(
     center, bandwidth = float(source.center_frequency()), float(source.bandwidth())
     in_coupling = float(source.in_coupling())
     if not 0 < in_coupling < 1:
-        raise ValueError(f"{source.name}.in_coupling={in_coupling} must be in (0, 1) to infer N_h")
+        raise InputError(f"{source.name}.in_coupling={in_coupling} must be in (0, 1) to infer N_h")
 
     res_bw = float(np.clip(rbw_fraction * bandwidth, 1.0, MAX_RES_BW_HZ))
     analyzer.sa.res_bw(res_bw)
@@ -185,7 +186,7 @@ def characterise_source(
             popt, pcov = curve_fit(lorentzian, frequency, excess, p0=popt, sigma=np.hypot(model_on, floor),
                                    absolute_sigma=False, maxfev=10_000)
     except RuntimeError as error:
-        raise ValueError(f"the Lorentzian fit of the source spectrum failed ({error}); is the output reaching "
+        raise InputError(f"the Lorentzian fit of the source spectrum failed ({error}); is the output reaching "
                          f"the analyzer at {center:g} Hz?") from error
     stderr = np.sqrt(np.clip(np.diag(pcov), 0.0, None))
     peak, fitted_center, fwhm, baseline = popt

@@ -8,7 +8,7 @@ Instruments, addresses, qubit and readout parameters, limits and seeds all live 
 Computing it reads files only; no instrument is opened.
 
 Run metadata (JSON): :data:`STATION_KEY` holds the station a run started on (``path``,
-``sha256``); :data:`STATION_CHANGES_KEY` lists every later switch ``{"from_point", "stored",
+``sha256``; ``null`` for a station built in Python, not from a file); :data:`STATION_CHANGES_KEY` lists every later switch ``{"from_point", "stored",
 "current"}`` (``stored`` is ``null`` for a run from before fingerprints). The station a run expects
 on resume is the last ``current`` of that list, else the one it started on.
 """
@@ -21,6 +21,8 @@ import logging
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+
+from thermalink.simulators.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class StationFingerprint:
         return cls(**json.loads(text))
 
 
-class StationChangedError(ValueError):
+class StationChangedError(InputError):
     """Resuming a run on a station other than the one it was measured on."""
 
 
@@ -83,24 +85,24 @@ def station_fingerprint(path: str | Path) -> StationFingerprint:
     """Fingerprint of the station file at ``path`` (ValueError if it is missing or not YAML)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"station file {str(path)!r} does not exist")
+        raise InputError(f"station file {str(path)!r} does not exist")
     try:
         config = _load_yaml(path) or {}
     except Exception as error:  # noqa: BLE001 - ruamel raises many error types
-        raise ValueError(f"station file {str(path)!r} could not be read: {error}") from error
+        raise InputError(f"station file {str(path)!r} could not be read: {error}") from error
     defined = {"station": config, "pyvisa_sim_files": _sim_files(config)}
     # The absolute path, so that a resume from another working directory finds the same file.
     return StationFingerprint(str(path.resolve()), hashlib.sha256(_canonical(defined).encode()).hexdigest())
 
 
 def expected_station(metadata: dict) -> StationFingerprint | None:
-    """The station a run last used (``None`` for a run from before fingerprints)."""
+    """The station a run last used (``None`` if it has no fingerprint: from before them, or
+    started on a station built in Python)."""
     changes = json.loads(metadata.get(STATION_CHANGES_KEY, "[]"))
     if changes:
         return StationFingerprint(**changes[-1]["current"])
-    if STATION_KEY in metadata:
-        return StationFingerprint.from_json(metadata[STATION_KEY])
-    return None
+    stored = json.loads(metadata.get(STATION_KEY, "null"))
+    return None if stored is None else StationFingerprint(**stored)
 
 
 def refuse_station_change(run_id: int, metadata: dict, current: StationFingerprint) -> None:
@@ -116,18 +118,19 @@ def refuse_station_change(run_id: int, metadata: dict, current: StationFingerpri
 
 
 def check_resume_station(run_id: int, metadata: dict, current: StationFingerprint,
-                         allow_change: bool = False) -> bool:
+                         allow_change: bool = False, no_fingerprint: str = "it predates them") -> bool:
     """Whether resuming run ``run_id`` on ``current`` must be recorded as a station change.
 
     Same station: False. Different station: :class:`StationChangedError` (see
     :func:`refuse_station_change`) unless ``allow_change``, then a warning and True. A run without
-    a fingerprint: a warning and True (the station it continues on is recorded from then on).
+    a fingerprint (``no_fingerprint`` says why): a warning and True (the station it continues on is
+    recorded from then on).
     """
     stored = expected_station(metadata)
     if stored is None:
-        log.warning("run %d has no station fingerprint (it predates them): cannot check that %s is the "
+        log.warning("run %d has no station fingerprint (%s): cannot check that %s is the "
                     "station it was measured on; resuming, and recording this station from now on",
-                    run_id, current.describe())
+                    run_id, no_fingerprint, current.describe())
         return True
     if stored.sha256 == current.sha256:
         return False
@@ -138,11 +141,12 @@ def check_resume_station(run_id: int, metadata: dict, current: StationFingerprin
     return True
 
 
-def record_station_change(dataset, current: StationFingerprint, from_point: int) -> None:
-    """Append to the run's metadata that ``current`` is used from point ``from_point`` on."""
-    metadata = dataset.metadata
+def record_station_change(run, current: StationFingerprint, from_point: int) -> None:
+    """Append to the metadata of ``run`` (a :class:`.sweep_storage.SweepRun`) that ``current`` is
+    used from point ``from_point`` on."""
+    metadata = run.metadata
     changes = json.loads(metadata.get(STATION_CHANGES_KEY, "[]"))
     stored = expected_station(metadata)
     changes.append({"from_point": int(from_point), "stored": None if stored is None else asdict(stored),
                     "current": asdict(current)})
-    dataset.add_metadata(STATION_CHANGES_KEY, json.dumps(changes))
+    run.dataset.add_metadata(STATION_CHANGES_KEY, json.dumps(changes))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from thermalink.simulators.lab_units import LabLink, LineStage, source_occupation
+from thermalink.simulators.errors import InputError
 
 if TYPE_CHECKING:
     from .lab_station import LabStation
@@ -34,7 +35,7 @@ _RANGE_FIELDS = {"bandwidth_Hz": "bandwidth_range_Hz", "temperature_K": "tempera
 def _pair(name: str, value) -> tuple[float, float]:
     low, high = (float(v) for v in value)
     if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-        raise ValueError(f"{name}={value!r} must be a finite range (low, high) with low <= high")
+        raise InputError(f"{name}={value!r} must be a finite range (low, high) with low <= high")
     return low, high
 
 
@@ -84,18 +85,18 @@ class StationLimits:
         for knob, field in _RANGE_FIELDS.items():
             object.__setattr__(self, field, _pair(field, getattr(self, field)))
         if not self.temperature_range_K[0] >= 0:
-            raise ValueError(f"temperature_range_K={self.temperature_range_K} is outside the allowed range [0, inf) K")
+            raise InputError(f"temperature_range_K={self.temperature_range_K} is outside the allowed range [0, inf) K")
         for field in ("bandwidth_range_Hz", "center_range_Hz"):
             if not getattr(self, field)[0] > 0:
-                raise ValueError(f"{field}={getattr(self, field)} is outside the allowed range (0, inf) Hz")
+                raise InputError(f"{field}={getattr(self, field)} is outside the allowed range (0, inf) Hz")
         steps = tuple(sorted(float(s) for s in self.attenuation_steps_dB))
         if not steps or not all(math.isfinite(s) and s >= 0 for s in steps):
-            raise ValueError(f"attenuation_steps_dB={self.attenuation_steps_dB!r} must be one or more steps >= 0 dB")
+            raise InputError(f"attenuation_steps_dB={self.attenuation_steps_dB!r} must be one or more steps >= 0 dB")
         object.__setattr__(self, "attenuation_steps_dB", steps)
         object.__setattr__(self, "line_stages", tuple(self.line_stages))
         errors = tuple(float(e) for e in self.readout_errors)
         if len(errors) != 4 or not all(0 <= e < 0.5 for e in errors):
-            raise ValueError(f"readout_errors={self.readout_errors!r} must be 4 probabilities in [0, 0.5)")
+            raise InputError(f"readout_errors={self.readout_errors!r} must be 4 probabilities in [0, 0.5)")
         object.__setattr__(self, "readout_errors", errors)
         self.lab_link(self.centre_settings())  # the qubit description must make sense to the twin
 
@@ -165,7 +166,7 @@ class StationLimits:
             low, high = _pair(knob, given)
             allowed = getattr(self, _RANGE_FIELDS[knob])
             if not allowed[0] <= low <= high <= allowed[1]:
-                raise ValueError(
+                raise InputError(
                     f"{knob} range [{low:.6g}, {high:.6g}] {KNOB_UNITS[knob]} is outside the station's allowed "
                     f"range [{allowed[0]:.6g}, {allowed[1]:.6g}] {KNOB_UNITS[knob]}"
                 )
@@ -174,13 +175,13 @@ class StationLimits:
             low, high = _pair("attenuation_dB", attenuation_dB)
             steps = self.attenuation_steps_dB
             if not steps[0] <= low <= high <= steps[-1]:
-                raise ValueError(
+                raise InputError(
                     f"attenuation_dB range [{low:g}, {high:g}] dB is outside the station's allowed range "
                     f"[{steps[0]:g}, {steps[-1]:g}] dB"
                 )
             kept = tuple(s for s in steps if low - 1e-9 <= s <= high + 1e-9)
             if not kept:
-                raise ValueError(f"attenuation_dB range [{low:g}, {high:g}] dB holds none of the steps {steps}")
+                raise InputError(f"attenuation_dB range [{low:g}, {high:g}] dB holds none of the steps {steps}")
             changes["attenuation_steps_dB"] = kept
         return replace(self, **changes)
 
@@ -208,7 +209,7 @@ class StationLimits:
             att_low, att_high = attenuator.ATTENUATION_RANGE_DB
             att_step = attenuator.ATTENUATION_STEP_DB
         except AttributeError:
-            raise ValueError(
+            raise InputError(
                 f"attenuator {attenuator.name!r} ({type(attenuator).__name__}) does not state ATTENUATION_RANGE_DB "
                 "and ATTENUATION_STEP_DB; the design needs its steps") from None
         steps = tuple(float(s) for s in np.arange(att_low, att_high + 0.5 * att_step, att_step))

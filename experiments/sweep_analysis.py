@@ -15,12 +15,21 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from thermalink.analysis.certification import lower_confidence_bounds
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.virtual_lab.twin_cache import twin_state
 
-from .sweep_storage import ANALYSIS_FIGURES, SweepRun, assignment_of, load_stored_since, save_analysis
+from .sweep_storage import (
+    ANALYSIS_FIGURES,
+    CALIBRATION_KEY,
+    CERTIFICATION_CONFIDENCE,
+    SweepRun,
+    assignment_of,
+    load_stored_since,
+    save_analysis,
+)
 
 SIGNIFICANCE = 0.05
 #: Data sets simulated from the twin to calibrate the goodness-of-fit p-value (smallest p: 1/201),
@@ -29,8 +38,9 @@ NULL_SAMPLES = 200
 
 
 def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,
-                   significance: float = SIGNIFICANCE) -> dict:
-    """Figures of merit with intervals and the twin comparison of one point's counts."""
+                   significance: float = SIGNIFICANCE, calibration=None) -> dict:
+    """Figures of merit with intervals, lower confidence bounds (the readout ``calibration``'s
+    counts, if the run stored them, resampled too) and the twin comparison of one point's counts."""
     predicted = twin_state(link)
     comparison = compare_with_twin(
         counts, predicted, assignment=tuple(assignment), n_resamples=n_resamples,
@@ -50,6 +60,10 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
         gof_p_value=p_value,
         consistent=float(comparison.consistent),
     )
+    certification = lower_confidence_bounds(counts, tuple(assignment), calibration=calibration,
+                                            confidence=CERTIFICATION_CONFIDENCE, rng=(seed, 9))
+    for name, bound in certification.lower_bound.items():
+        result[f"{name}_lower_bound"] = bound
     return result
 
 
@@ -61,6 +75,7 @@ class SweepAnalysis:
         self.run = run
         self.significance = significance
         self.assignment = assignment_of(run)
+        self.calibration = run.dataset.metadata.get(CALIBRATION_KEY)  # JSON, None if not calibrated
         self.results: dict[int, dict] = {}
         self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}
         self._rows_read = 0  # stored rows (one per point, in measurement order) already in _rows
@@ -83,6 +98,7 @@ class SweepAnalysis:
             result = analyse_counts(
                 counts, self.assignment, link, n_resamples=self.run.plan.bootstrap,
                 seed=self.run.plan.point_seed(index) + 1, significance=self.significance,
+                calibration=self.calibration,
             )
             result["point_index"] = index
             result["bandwidth"] = link.bandwidth_Hz

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from thermalink.simulators.conventions import PAULI_SETTINGS, validate_settings
+from thermalink.simulators.errors import InputError
 
 #: Source parameters a sweep may set, with their units.
 SOURCE_SETTINGS = {"bandwidth": "Hz", "temperature": "K", "attenuation": "dB", "center_frequency": "Hz"}
@@ -45,25 +46,25 @@ class SweepPlan:
 
     def __post_init__(self) -> None:
         if self.kind not in SWEEP_KINDS:
-            raise ValueError(f"kind={self.kind!r} is not one of {SWEEP_KINDS}")
+            raise InputError(f"kind={self.kind!r} is not one of {SWEEP_KINDS}")
         if not self.points:
-            raise ValueError("a sweep needs at least one point")
+            raise InputError("a sweep needs at least one point")
         for index, point in enumerate(self.points):
             unknown = sorted(set(point) - set(SOURCE_SETTINGS))
             if unknown:
-                raise ValueError(f"point {index}: unknown settings {unknown}; allowed: {sorted(SOURCE_SETTINGS)}")
+                raise InputError(f"point {index}: unknown settings {unknown}; allowed: {sorted(SOURCE_SETTINGS)}")
             for name, value in point.items():
                 if not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise ValueError(f"point {index}: {name}={value!r} is not a finite number ({SOURCE_SETTINGS[name]})")
+                    raise InputError(f"point {index}: {name}={value!r} is not a finite number ({SOURCE_SETTINGS[name]})")
         if not (isinstance(self.shots, (int, np.integer)) and self.shots >= 1):
-            raise ValueError(f"shots={self.shots!r} is outside the allowed range: integers >= 1")
+            raise InputError(f"shots={self.shots!r} is outside the allowed range: integers >= 1")
         validate_settings(self.settings)
         if self.settle_s is not None and not 0 <= self.settle_s < math.inf:
-            raise ValueError(f"settle_s={self.settle_s!r} is outside the allowed range [0, inf) s")
+            raise InputError(f"settle_s={self.settle_s!r} is outside the allowed range [0, inf) s")
         if not 0 < self.settle_factor < math.inf:
-            raise ValueError(f"settle_factor={self.settle_factor!r} is outside the allowed range (0, inf)")
+            raise InputError(f"settle_factor={self.settle_factor!r} is outside the allowed range (0, inf)")
         if not (isinstance(self.bootstrap, (int, np.integer)) and MIN_BOOTSTRAP <= self.bootstrap <= MAX_BOOTSTRAP):
-            raise ValueError(
+            raise InputError(
                 f"bootstrap={self.bootstrap!r} is outside the allowed range: integers in [{MIN_BOOTSTRAP}, {MAX_BOOTSTRAP}]"
             )
 
@@ -88,7 +89,7 @@ class SweepPlan:
 def _grid(values: Sequence[float], name: str) -> list[float]:
     values = [float(v) for v in values]
     if not values:
-        raise ValueError(f"{name}: at least one value is needed")
+        raise InputError(f"{name}: at least one value is needed")
     return values
 
 
@@ -129,7 +130,7 @@ def bandwidth_temperature_map(bandwidths_Hz: Sequence[float], temperatures_K: Se
 def log_range(start: float, stop: float, points: int) -> list[float]:
     """``points`` values from ``start`` to ``stop``, equally spaced in log."""
     if not (start > 0 and stop > 0):
-        raise ValueError(f"log range {start}..{stop}: both ends must be > 0")
+        raise InputError(f"log range {start}..{stop}: both ends must be > 0")
     if points < 1:
-        raise ValueError(f"points={points}: at least 1")
+        raise InputError(f"points={points}: at least 1")
     return [float(v) for v in np.logspace(math.log10(start), math.log10(stop), points)]

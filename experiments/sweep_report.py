@@ -16,6 +16,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from thermalink.analysis.twin_map_plot import log_edges
+from thermalink.experiments.sweep_storage import CERTIFICATION_CONFIDENCE
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.twin import steady_state
@@ -40,7 +41,28 @@ def summary_table(raw: xr.Dataset, analysis: xr.Dataset) -> str:
         )
     consistent = int(analysis["consistent"].sum())
     lines.append(f"{consistent} of {analysis.sizes['point']} points consistent with the twin")
+    lines.append(certification_verdict(raw, analysis))
+    lines.append(certification_verdict(raw, analysis, "concurrence", 0.0))
     return "\n".join(lines)
+
+
+def certification_verdict(raw: xr.Dataset, analysis: xr.Dataset, figure: str = "bell_fidelity",
+                          target: float = 0.70) -> str:
+    """E.g. "Bell fidelity > 0.70 certified at 95 %: yes (lower bound 0.731 at point 3, ...)", for the
+    point with the highest one-sided lower confidence bound."""
+    label = {"bell_fidelity": "Bell fidelity", "singlet_fidelity": "singlet fidelity",
+             "concurrence": "concurrence"}[figure]
+    claim = f"{label} > {target:.2f} certified at {100 * CERTIFICATION_CONFIDENCE:.0f} %"
+    name = f"{figure}_lower_bound"
+    if name not in analysis:
+        return f"{claim}: not computed (analysis stored before certification existed; analyse the run again)"
+    best = int(np.argmax(analysis[name].values))
+    point = int(analysis["point"].values[best])
+    bound, estimate = float(analysis[name].values[best]), float(analysis[figure].values[best])
+    r = raw.sel(point=point)
+    where = f"point {point}: {float(r.bandwidth):.4g} Hz, {float(r.temperature):.2f} K"
+    return (f"{claim}: {'yes' if bound > target else 'no'} (lower bound {bound:.3f} at {where}; "
+            f"estimate {estimate:.3f})")
 
 
 def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,6 +7,9 @@ safe state and leaves the run resumable: every completed point is already commit
 ``run_sweep(..., resume_run_id=N)`` continues with the first missing point. Each point's readout
 seed is derived from the plan's seed and the point index, so an interrupted-and-resumed run
 stores the same counts as an uninterrupted one.
+
+This module only executes; starting and resuming as the command line does (station file, readout
+calibration, live analysis) is one call of :mod:`.experiment_session`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from thermalink.drivers.thermal_source import InterlockError
+from thermalink.simulators.errors import InputError, SafetyError, ThermalinkError
 
 from .lab_station import LabStation
-from .station_fingerprint import STATION_KEY, check_resume_station, record_station_change
+from .station_fingerprint import check_resume_station, record_station_change
 from .sweep_plan import SweepPlan
 from .sweep_storage import SweepRun, create_sweep_run, open_sweep_run
 
@@ -30,13 +33,21 @@ log = logging.getLogger(__name__)
 PHASES = ("set", "wait", "measure", "save")
 
 
-class SweepStopped(RuntimeError):
-    """The sweep stopped early (interrupt or instrument failure); it can be resumed."""
+class SweepStopped(ThermalinkError, RuntimeError):
+    """The sweep stopped early (interrupt, instrument failure or safety trip); it can be resumed.
 
-    def __init__(self, run_id: int, reason: str):
+    Exit code 3, or the safety trip's (:class:`~thermalink.simulators.errors.SafetyError`, 4) if
+    one stopped it.
+    """
+
+    exit_code = 3
+
+    def __init__(self, run_id: int, reason: str, cause: BaseException | None = None):
         super().__init__(f"run {run_id} stopped: {reason}; resume with 'thermalink run --resume {run_id}'")
         self.run_id = run_id
         self.reason = reason
+        if isinstance(cause, SafetyError):
+            self.exit_code = cause.exit_code
 
 
 @dataclass
@@ -49,7 +60,7 @@ class SweepOutcome:
 
 #: Failures that are never retried: the source has tripped into its safe state (interlock, hot load
 #: that did not settle) and a retry would heat it again. The sweep stops and says why.
-NOT_RETRIED = (InterlockError, TimeoutError)
+NOT_RETRIED = (SafetyError, TimeoutError)
 
 
 def with_retries(action: Callable, what: str, retries: int):
@@ -85,29 +96,32 @@ def run_sweep(
 
     ``on_point(index, run)`` is called after each point is saved (e.g. to analyse and print it).
     ``metadata`` (key -> text) is stored with a new run, e.g. the readout calibration it used.
-    A new run stores ``lab.fingerprint``; a resumed one must be on the station it last used
+    A new run stores ``lab.fingerprint`` (created in one transaction, see :func:`.create_sweep_run`);
+    a resumed one must have been created completely, and be on the station it last used
     (:class:`.station_fingerprint.StationChangedError` otherwise, before the lab is asked anything)
     unless ``allow_station_change``, which records the change and the first point measured after it.
     Raises :class:`SweepStopped` after Ctrl-C or a persistent instrument failure, with the source
     in its safe state and all completed points saved.
     """
     if resume_run_id is not None:
-        run = open_sweep_run(conn, resume_run_id)
+        run = open_sweep_run(conn, resume_run_id, resume=True)
         if plan is not None and plan.to_json() != run.plan.to_json():
-            raise ValueError(f"run {resume_run_id} follows its own stored plan; do not pass a different plan")
+            raise InputError(f"run {resume_run_id} follows its own stored plan; do not pass a different plan")
         plan = run.plan
         if run.dataset.completed:
             return SweepOutcome(run_id=run.run_id, already_complete=True)
         station_changed = lab.fingerprint is not None and check_resume_station(
-            run.run_id, run.dataset.metadata, lab.fingerprint, allow_station_change)
+            run.run_id, run.metadata, lab.fingerprint, allow_station_change, no_fingerprint=(
+                "it predates them" if run.format_version < 2 else
+                "it was started on a station built in Python, not from a station file"))
         lab.validate_plan(plan)
     else:
         if plan is None:
-            raise ValueError("run_sweep needs a plan or a run to resume")
+            raise InputError("run_sweep needs a plan or a run to resume")
         lab.validate_plan(plan)  # before any instrument moves
-        if lab.fingerprint is not None:
-            metadata = {**(metadata or {}), STATION_KEY: lab.fingerprint.to_json()}
-        run = create_sweep_run(conn, plan, lab.sample_name, lab.snapshot(), lab.assignment(), metadata)
+        station = "null" if lab.fingerprint is None else lab.fingerprint.to_json()
+        run = create_sweep_run(conn, plan, lab.sample_name, lab.snapshot(), lab.assignment(), metadata,
+                               station=station)
         station_changed = False
 
     outcome = SweepOutcome(run_id=run.run_id)
@@ -133,7 +147,7 @@ def run_sweep(
             lab_link = lab.lab_link()
             measured = time.perf_counter()
             if station_changed:  # recorded with the first point actually measured on the new station
-                record_station_change(run.dataset, lab.fingerprint, from_point=index)
+                record_station_change(run, lab.fingerprint, from_point=index)
                 station_changed = False
             run.add_point(index, {**readback, "settle_time": settle}, np.asarray(counts), lab_link.as_dict())
             saved = time.perf_counter()
@@ -153,7 +167,7 @@ def run_sweep(
     except Exception as error:  # noqa: BLE001 - whatever failed, the source goes safe first
         lab.safe_state()
         run.set_status(f"stopped: {error!r}")
-        raise SweepStopped(run.run_id, repr(error)) from error
+        raise SweepStopped(run.run_id, repr(error), cause=error) from error
     except BaseException:  # SystemExit and the like: safe, recorded, and on its way
         lab.safe_state()
         run.set_status("stopped: the process was asked to exit")

@@ -4,17 +4,28 @@ One raw run per sweep (experiment ``thermalink``): a row per point with ``point_
 read-back source settings (``bandwidth`` Hz, ``temperature`` K, ``attenuation`` dB,
 ``center_frequency`` Hz, ``occupation``), ``mxc_temperature`` (K), ``settle_time`` (s), the
 lab description of the point for the twin (``lab_link``, JSON) and the tomography ``counts``
-(array over ``setting_index`` x ``outcome_index``). Run metadata: the sweep plan (JSON), the
-readout assignment matrices, the run status, the station snapshot and the station fingerprint
-(see :mod:`.station_fingerprint`).
+(array over ``setting_index`` x ``outcome_index``). Run metadata: the storage format version, the
+sweep plan (JSON), the readout assignment matrices, the run status, the station snapshot and the
+station fingerprint (see :mod:`.station_fingerprint`).
+
+A run is created whole or not at all: the dataset and every metadata entry above are written in one
+SQLite transaction (:func:`create_sweep_run`), so a process killed meanwhile leaves no run behind.
+Format versions (:data:`FORMAT_KEY`): 2 = created in one transaction, the station entry always
+present (``null`` for a station built in Python rather than from a file); a run without a version
+was stored entry by entry by older code (version 1, from before or after station fingerprints),
+and counts as created only if it holds its station entry (the last one that code wrote) or a
+measured point (:meth:`SweepRun.check_resumable`).
 
 Rows are committed one per point, so a crash loses at most the point in flight; a run that is not
-completed can be reopened and continued (:func:`open_sweep_run`).
+completed can be reopened and continued (:func:`open_sweep_run`). Every metadata read goes through
+:attr:`SweepRun.metadata`, which names the run and the missing entry (:class:`StoredRunError`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,19 +34,36 @@ import xarray as xr
 from qcodes.dataset import load_by_id, load_or_create_experiment, new_data_set
 from qcodes.dataset.descriptions.dependencies import InterDependencies_
 from qcodes.parameters import ParamSpecBase
+from qcodes.dataset.sqlite.connection import atomic
 from qcodes.dataset.sqlite.database import connect
 
 from thermalink.simulators.conventions import BASIS_LABELS, OUTCOMES
+from thermalink.simulators.errors import InputError
 
+from .station_fingerprint import STATION_KEY
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
 EXPERIMENT_NAME = "thermalink"
+FORMAT_KEY = "thermalink_format"
+#: Storage format of the runs this code creates (see the module docstring).
+FORMAT_VERSION = 2
 PLAN_KEY = "thermalink_plan"
 STATUS_KEY = "thermalink_status"
 CALIBRATION_KEY = "thermalink_readout_calibration"
 ASSIGNMENT_KEY = "thermalink_assignment"
 ANALYSIS_LINK_KEY = "thermalink_analysis_run_id"
 RAW_LINK_KEY = "thermalink_raw_run_id"
+
+#: What each metadata entry holds, for messages about a run that lacks one.
+ENTRY_MEANINGS = {
+    FORMAT_KEY: "the storage format version",
+    PLAN_KEY: "the sweep plan",
+    ASSIGNMENT_KEY: "the readout assignment matrices",
+    STATUS_KEY: "the run status",
+    CALIBRATION_KEY: "the readout calibration",
+    STATION_KEY: "the station fingerprint",
+    ANALYSIS_LINK_KEY: "the id of its analysis run",
+}
 
 _POINT_SCALARS = {  # name: (label, unit)
     **{name: (name.replace("_", " "), unit) for name, unit in SOURCE_SETTINGS.items()},
@@ -46,19 +74,76 @@ _POINT_SCALARS = {  # name: (label, unit)
 
 #: Per-point analysis results (name: unit); each figure has ``_low``/``_high`` interval bounds.
 ANALYSIS_FIGURES = ("concurrence", "negativity", "singlet_fidelity", "bell_fidelity", "purity", "twin_fidelity")
+#: One-sided lower confidence bounds at CERTIFICATION_CONFIDENCE (``thermalink.analysis.lower_confidence_bounds``).
+CERTIFICATION_CONFIDENCE = 0.95
+CERTIFICATION_SCALARS = ("bell_fidelity_lower_bound", "singlet_fidelity_lower_bound", "concurrence_lower_bound")
 ANALYSIS_SCALARS = (
     *ANALYSIS_FIGURES,
     *(f"{name}_{end}" for name in ANALYSIS_FIGURES for end in ("low", "high")),
     "twin_concurrence", "twin_singlet_fidelity", "gof_statistic", "gof_p_value", "consistent",
+    *CERTIFICATION_SCALARS,
 )
 
 
-def database(path: str | Path):
-    """Connection to the (created if needed) QCoDeS SQLite database at ``path``."""
+class StoredRunError(InputError):
+    """A stored run cannot be used as asked (not there, not created completely, an entry missing)."""
+
+
+def database(path: str | Path, *, create: bool = True):
+    """Connection to the QCoDeS SQLite database at ``path`` (created if needed, unless not ``create``)."""
     path = Path(path)
     if path.parent and not path.parent.exists():
-        raise ValueError(f"database folder {path.parent} does not exist")
+        raise InputError(f"database folder {path.parent} does not exist")
+    if not create and not path.is_file():
+        raise InputError(f"database {path} does not exist")
     return connect(str(path))
+
+
+@contextmanager
+def one_transaction(conn):
+    """The QCoDeS writes inside are one SQLite transaction: committed together at the end, or (on
+    any exception, or a killed process) not at all. Exceptions come out as raised, not wrapped."""
+    try:
+        with atomic(conn):  # QCoDeS' own writes open nested atomic() blocks, which join this one
+            yield conn
+    except RuntimeError as error:
+        if str(error) == "Rolling back due to unhandled exception" and error.__cause__ is not None:
+            raise error.__cause__ from None  # atomic() rolled back and wrapped it
+        raise
+    except BaseException:  # KeyboardInterrupt and the like pass atomic() without its rollback
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+
+
+class RunMetadata(Mapping):
+    """Read-only view of a run's metadata: ``metadata[key]`` of a missing entry raises
+    :class:`StoredRunError` naming the run and the entry (never a bare ``KeyError``)."""
+
+    def __init__(self, run_id: int, entries: Mapping):
+        self.run_id = run_id
+        self._entries = entries
+
+    def __getitem__(self, key: str):
+        try:
+            return self._entries[key]
+        except KeyError:
+            meaning = ENTRY_MEANINGS.get(key, "")
+            raise StoredRunError(
+                f"run {self.run_id} has no {key!r} metadata entry{f' ({meaning})' if meaning else ''}; "
+                f"it holds {sorted(self._entries)}") from None
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries
+
+    def get(self, key: str, default=None):
+        return self._entries.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _raw_interdependencies() -> InterDependencies_:
@@ -81,6 +166,27 @@ class SweepRun:
     @property
     def run_id(self) -> int:
         return self.dataset.run_id
+
+    @property
+    def metadata(self) -> RunMetadata:
+        """The run's metadata; every read goes through here (see :class:`RunMetadata`)."""
+        return RunMetadata(self.run_id, self.dataset.metadata)
+
+    @property
+    def format_version(self) -> int:
+        """Storage format the run was created with (1: before format versions were stored)."""
+        return int(self.metadata.get(FORMAT_KEY, 1))
+
+    def check_resumable(self) -> None:
+        """:class:`StoredRunError` if the run was not created completely (only possible for a
+        version-1 run: it was stored entry by entry, its station entry last, before any point)."""
+        if self.format_version >= 2 or STATION_KEY in self.metadata or self.completed_points():
+            return
+        raise StoredRunError(
+            f"run {self.run_id} was not created completely (stored by an older thermalink that was stopped "
+            f"while writing the run's metadata: it has no measured point and no {STATION_KEY!r} entry); it is "
+            f"never resumed. Start the sweep anew: 'thermalink run' with the options it was started with "
+            f"(its plan: {self.metadata[PLAN_KEY]}); the half-made run stays in the database, unused")
 
     def completed_points(self) -> list[int]:
         data = self.dataset.get_parameter_data("settle_time")
@@ -105,45 +211,54 @@ class SweepRun:
 
 
 def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignment: np.ndarray,
-                     metadata: dict[str, str] | None = None) -> SweepRun:
-    """A new raw run, started, with the plan, the assignment matrices and ``metadata`` stored."""
-    experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
-    dataset = new_data_set(f"{plan.kind}_sweep", exp_id=experiment.exp_id, conn=conn)
-    dataset.set_interdependencies(_raw_interdependencies())
-    dataset.add_snapshot(json.dumps({"station": snapshot}, default=str))
-    dataset.mark_started()
-    dataset.add_metadata(PLAN_KEY, plan.to_json())
-    dataset.add_metadata(ASSIGNMENT_KEY, json.dumps(np.asarray(assignment).tolist()))
-    dataset.add_metadata(STATUS_KEY, "running")
-    for key, value in (metadata or {}).items():
-        dataset.add_metadata(key, value)
+                     metadata: dict[str, str] | None = None, *, station: str = "null") -> SweepRun:
+    """A new raw run, started, with the plan, the assignment matrices, the station fingerprint
+    (``station``: JSON, ``null`` if the station was not built from a file) and ``metadata`` stored:
+    all in one SQLite transaction, so the run exists whole or not at all."""
+    entries = {FORMAT_KEY: str(FORMAT_VERSION), PLAN_KEY: plan.to_json(),
+               ASSIGNMENT_KEY: json.dumps(np.asarray(assignment).tolist()), STATUS_KEY: "running",
+               STATION_KEY: station, **(metadata or {})}
+    with one_transaction(conn):
+        experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
+        dataset = new_data_set(f"{plan.kind}_sweep", exp_id=experiment.exp_id, conn=conn)
+        dataset.set_interdependencies(_raw_interdependencies())
+        dataset.add_snapshot(json.dumps({"station": snapshot}, default=str))
+        dataset.mark_started()
+        for key, value in entries.items():
+            dataset.add_metadata(key, value)
     return SweepRun(dataset, plan)
 
 
-def open_sweep_run(conn, run_id: int) -> SweepRun:
-    """Reopen a stored raw run (to resume or to analyse it)."""
+def open_sweep_run(conn, run_id: int, *, resume: bool = False) -> SweepRun:
+    """Reopen a stored raw run to analyse it, or (``resume``) to continue it: then
+    :class:`StoredRunError` if it was not created completely (:meth:`SweepRun.check_resumable`)."""
     try:
         dataset = load_by_id(run_id, conn=conn)
     except (ValueError, NameError, RuntimeError) as error:
-        raise ValueError(f"run {run_id} is not in this database ({error})") from None
-    if RAW_LINK_KEY in dataset.metadata:
-        raise ValueError(f"run {run_id} is the analysis of run {dataset.metadata[RAW_LINK_KEY]}; "
-                         f"use run {dataset.metadata[RAW_LINK_KEY]}")
-    if PLAN_KEY not in dataset.metadata:
-        raise ValueError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY} metadata)")
-    return SweepRun(dataset, SweepPlan.from_json(dataset.metadata[PLAN_KEY]))
+        raise StoredRunError(f"run {run_id} is not in this database ({error})") from None
+    metadata = RunMetadata(run_id, dataset.metadata)
+    if RAW_LINK_KEY in metadata:
+        raise StoredRunError(f"run {run_id} is the analysis of run {metadata[RAW_LINK_KEY]}; "
+                             f"use run {metadata[RAW_LINK_KEY]}")
+    if PLAN_KEY not in metadata:
+        raise StoredRunError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY!r} metadata entry: another "
+                             "program's run, or one whose creation was stopped before its plan was stored)")
+    run = SweepRun(dataset, SweepPlan.from_json(metadata[PLAN_KEY]))
+    if resume:
+        run.check_resumable()
+    return run
 
 
 def assignment_of(run: SweepRun) -> np.ndarray:
-    return np.array(json.loads(run.dataset.metadata[ASSIGNMENT_KEY]))
+    return np.array(json.loads(run.metadata[ASSIGNMENT_KEY]))
 
 
 def load_sweep(run: SweepRun) -> xr.Dataset:
     """The raw run as xarray: ``counts`` over (point, setting, outcome) and per-point settings."""
     data = run.dataset.get_parameter_data()
     if "counts" not in data or not len(data["counts"]["point_index"]):
-        raise ValueError(f"run {run.run_id} has no measured points yet (status: "
-                         f"{run.dataset.metadata.get(STATUS_KEY, 'unknown')}); resume it first")
+        raise StoredRunError(f"run {run.run_id} has no measured points yet (status: "
+                             f"{run.metadata.get(STATUS_KEY, 'unknown')}); resume it first")
     return _sweep_dataset(run, data)
 
 
@@ -172,7 +287,7 @@ def _sweep_dataset(run: SweepRun, data: dict) -> xr.Dataset:
     dataset = xr.Dataset(
         variables,
         coords={"point": points, "setting": list(run.plan.settings), "outcome": list(OUTCOMES)},
-        attrs={"run_id": run.run_id, "plan": run.plan.to_json(), "status": run.dataset.metadata.get(STATUS_KEY, "")},
+        attrs={"run_id": run.run_id, "plan": run.plan.to_json(), "status": run.metadata.get(STATUS_KEY, "")},
     )
     return dataset
 
@@ -186,8 +301,8 @@ def export_netcdf(run: SweepRun, path: str | Path) -> Path:
     dataset["assignment"] = (("qubit", "read", "state"), assignment_of(run))
     dataset["assignment"].attrs["convention"] = "A[qubit][i, j] = P(read i | state j), qubits 1 and 2"
     dataset = dataset.assign_coords(qubit=[1, 2], read=[0, 1], state=[0, 1])
-    if CALIBRATION_KEY in run.dataset.metadata:
-        dataset.attrs["readout_calibration"] = run.dataset.metadata[CALIBRATION_KEY]
+    if CALIBRATION_KEY in run.metadata:
+        dataset.attrs["readout_calibration"] = run.metadata[CALIBRATION_KEY]
     path = Path(path)
     dataset.to_netcdf(path, engine="h5netcdf")
     return path
@@ -206,14 +321,9 @@ def _analysis_interdependencies() -> InterDependencies_:
 
 
 def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
-    """Store per-point analysis results as a new run linked both ways to the raw run."""
+    """Store per-point analysis results as a new run linked both ways to the raw run (one SQLite
+    transaction: an interrupted save leaves the previous analysis linked)."""
     sample = raw.dataset.sample_name
-    experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
-    dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
-    dataset.set_interdependencies(_analysis_interdependencies())
-    dataset.mark_started()
-    dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
-    dataset.add_metadata("thermalink_estimator", method)
     ket, bra = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
     rows = []
     for result in results:
@@ -222,23 +332,31 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
         row.update({"rho_real": result["rho"].real, "rho_imag": result["rho"].imag})
         row.update({"twin_rho_real": result["twin_rho"].real, "twin_rho_imag": result["twin_rho"].imag})
         rows.append(row)
-    if rows:
-        dataset.add_results(rows)
-    dataset.mark_completed()
-    raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
+    with one_transaction(conn):
+        experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
+        dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
+        dataset.set_interdependencies(_analysis_interdependencies())
+        dataset.mark_started()
+        dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
+        dataset.add_metadata("thermalink_estimator", method)
+        if rows:
+            dataset.add_results(rows)
+        dataset.mark_completed()
+        raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
     return dataset.run_id
 
 
 def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
     """The latest analysis of a raw run, as xarray over ``point`` (and ``ket``/``bra``)."""
-    if ANALYSIS_LINK_KEY not in raw.dataset.metadata:
-        raise ValueError(f"run {raw.run_id} has not been analysed yet: run 'thermalink analyze {raw.run_id}'")
-    dataset = load_by_id(int(raw.dataset.metadata[ANALYSIS_LINK_KEY]), conn=conn)
+    if ANALYSIS_LINK_KEY not in raw.metadata:
+        raise StoredRunError(f"run {raw.run_id} has not been analysed yet: run 'thermalink analyze {raw.run_id}'")
+    dataset = load_by_id(int(raw.metadata[ANALYSIS_LINK_KEY]), conn=conn)
     data = dataset.get_parameter_data()
     first = data[ANALYSIS_SCALARS[0]]
     order = np.argsort(first["point_index"])
     points = first["point_index"][order].astype(int)
-    variables = {name: ("point", data[name][name][order]) for name in ANALYSIS_SCALARS}
+    # (analyses stored before a scalar existed lack it: it is left out)
+    variables = {name: ("point", data[name][name][order]) for name in ANALYSIS_SCALARS if name in data}
     for part in ("rho", "twin_rho"):
         real, imag = data[f"{part}_real"][f"{part}_real"][order], data[f"{part}_imag"][f"{part}_imag"][order]
         variables[part] = (("point", "ket", "bra"), real + 1j * imag)
@@ -247,5 +365,5 @@ def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
         variables,
         coords={"point": points, "ket": basis, "bra": basis},
         attrs={"analysis_run_id": dataset.run_id, "raw_run_id": raw.run_id,
-               "estimator": dataset.metadata.get("thermalink_estimator", "")},
+               "estimator": RunMetadata(dataset.run_id, dataset.metadata).get("thermalink_estimator", "")},
     )

@@ -5,7 +5,8 @@ Layers inside this package, lowest first (a module imports only from its own lay
 
 * neutral: :mod:`.link_parameters` (``LinkParameters``: the conventions of every rate),
   :mod:`.lab_units` (the one conversion between lab units and the twin), :mod:`.conventions`
-  (basis, setting and outcome labels, the counts array), :mod:`.blas_threads`;
+  (basis, setting and outcome labels, the counts array), :mod:`.blas_threads`, :mod:`.errors`
+  (the project's exception classes);
 * physics core (unit-free, no lab types): :mod:`.liouvillian_blocks`, :mod:`.exact_solver`,
   :mod:`.limits`, :mod:`.relaxation`, :mod:`.twin` (``steady_state``), :mod:`.figures_of_merit`,
   :mod:`.maps` (``twin_map``);

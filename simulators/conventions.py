@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .errors import InputError
+
 #: Labels of the basis states, in the order of the density-matrix rows and columns.
 BASIS_LABELS: tuple[str, ...] = ("gg", "ge", "eg", "ee")
 #: The 9 two-qubit Pauli settings, qubit 1's basis first.
@@ -42,7 +44,7 @@ def parse_setting(label) -> tuple[tuple[int, str], tuple[int, str]]:
     """``"+X-Z"`` -> ``((+1, "X"), (-1, "Z"))``; raises ``ValueError`` naming the label."""
     match = _SETTING_PATTERN.match(label) if isinstance(label, str) else None
     if match is None:
-        raise ValueError(
+        raise InputError(
             f"setting label {label!r} is not allowed: use one basis per qubit, qubit 1 first, "
             f"from X, Y, Z, optionally signed ('XZ', '+X-Z'); e.g. {', '.join(PAULI_SETTINGS)}"
         )
@@ -68,10 +70,10 @@ def validate_settings(settings: Sequence[str] | str, *, signed: bool = False) ->
     settings = tuple(settings)
     allowed = "labels like 'XZ' or '+X-Z'" if signed else f"two-letter strings over X, Y, Z, e.g. {PAULI_SETTINGS[:3]}"
     if not settings:
-        raise ValueError(f"settings=() is empty; allowed: one or more {allowed} (qubit 1 first)")
+        raise InputError(f"settings=() is empty; allowed: one or more {allowed} (qubit 1 first)")
     bad = [label for label in settings if not _is_setting(label, signed)]
     if bad:
-        raise ValueError(f"settings {bad!r} are invalid; allowed: {allowed} (qubit 1 first)")
+        raise InputError(f"settings {bad!r} are invalid; allowed: {allowed} (qubit 1 first)")
     return settings
 
 
@@ -81,10 +83,10 @@ def validate_basis_states(states: Sequence[str] | str) -> tuple[str, ...]:
         states = (states,)
     states = tuple(states)
     if not states:
-        raise ValueError(f"states=() is empty; allowed: one or more of {BASIS_STATES}")
+        raise InputError(f"states=() is empty; allowed: one or more of {BASIS_STATES}")
     bad = [s for s in states if s not in BASIS_STATES]
     if bad:
-        raise ValueError(f"states {bad!r} are invalid; allowed: {BASIS_STATES} (qubit 1's bit first, 1 = excited)")
+        raise InputError(f"states {bad!r} are invalid; allowed: {BASIS_STATES} (qubit 1's bit first, 1 = excited)")
     return states
 
 

@@ -3,8 +3,10 @@
 ``solve_exact(p)`` solves the full master equation of physics.md in its excitation-diagonal sector
 as the block-tridiagonal system it is (:mod:`.liouvillian_blocks`), by block cyclic reduction: each
 level eliminates every other block in one batched step, so the work is a few batched numpy calls
-per level (log2 of the cutoff levels), not per block. Time and memory are linear in the Fock
-cutoff. The result's ``rho`` is 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left).
+per level (log2 of the cutoff levels), not per block. The qubit marginal is carried through the
+reduction as linear functionals, so there is no back substitution and nothing is kept per block:
+time is linear in the Fock cutoff, memory is one run of blocks (docs/design.md, "Cost model").
+The result's ``rho`` is 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left).
 
 **Truncation bound:** the filter Fock space is cut at the smallest ``M`` whose thermal tail weight
 ``(n_c / (n_c + 1))**(M + 1)`` is at most ``tol`` (default ``1e-8``); since the filter marginal is
@@ -27,8 +29,9 @@ from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
-#: Largest cutoff solved (the reduction keeps ~2 KB per block, 4 KB with detunings: 1e6 blocks ~ 2-4 GB).
-MAX_CUTOFF = 1_000_000
+#: Largest cutoff solved (memory does not grow with it, beyond the 8 bytes per block of the filter marginal;
+#: time is ~5 us per block, so 1e7 blocks take about a minute).
+MAX_CUTOFF = 10_000_000
 #: Blocks reduced together (~5 MB working set, so every level runs in cache; 1024 to 16384 were
 #: measured, 2048 was fastest).
 _RUN = 2048
@@ -37,6 +40,8 @@ _SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
 _REAL_SYMMETRIC = np.array([i for i, (kind, _, _) in enumerate(REAL_PARAMS) if kind != "im"])
 _IM_GE_EG = REAL_PARAMS.index(("im", 1, 2))
+#: Parameters summed by the solver's functionals: populations gg, ge, eg, ee, then Re and Im of ge-eg.
+_FUNCTIONALS = (0, 1, 2, 3, _RE_GE_EG, _IM_GE_EG, None)
 
 
 def fock_cutoff(p: LinkParameters, tol: float = DEFAULT_TOL) -> int:
@@ -57,7 +62,9 @@ class ExactSteadyState:
     rho: np.ndarray  # 4x4, basis gg, ge, eg, ee
     cutoff: int  # largest filter photon number kept
     tail_bound: float  # thermal weight of the filter beyond the cutoff
-    filter_distribution: np.ndarray  # P(m) for m = 0..cutoff, as solved
+    filter_distribution: np.ndarray  # P(m) for m = 0..cutoff: the truncated model's exact marginal
+    mean_photons: float = math.nan  # filter photon number <m> of the solved state (a check: equals
+    # the mean of filter_distribution to rounding)
 
 
 def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> ExactSteadyState:
@@ -91,86 +98,108 @@ def _solved_parameters(p: LinkParameters) -> np.ndarray:
     return np.arange(16)
 
 
-def _reduce(diag: np.ndarray, up: np.ndarray, down: np.ndarray):
-    """Cyclic reduction of one run of blocks down to its first block.
+def _reduce(diag: np.ndarray, coupling: np.ndarray, weights: np.ndarray):
+    """Cyclic reduction of one run of blocks down to its first block, carrying linear functionals.
 
-    Equations ``R_N x_{N-1} + D_N x_N + U_N x_{N+1} = 0`` for the run; the last block's ``U`` and
-    the first block's ``R`` are never used (the caller closes both ends). Each level eliminates the
-    odd-numbered blocks at once, ``x_odd = -P x_{odd-1} - Q x_{odd+1}`` with ``P = D^-1 R`` and
-    ``Q = D^-1 U``, leaving a block-tridiagonal system of half the size for the even ones. Returns
-    the levels ``(n, P, Q)`` and the first block's reduced diagonal block.
+    Equations ``R_N x_{N-1} + D_N x_N + U_N x_{N+1} = 0`` for the run, ``coupling[N] = [R_N | U_N]``
+    (``k x 2k``); the last block's ``U`` and the first block's ``R`` are never used (the caller
+    closes both ends). Each level eliminates the odd-numbered blocks at once,
+    ``x_odd = -P x_{odd-1} - Q x_{odd+1}`` with ``[P | Q] = D^-1 [R | U]``, leaving a
+    block-tridiagonal system of half the size for the even ones. ``weights[N]`` (``m x k``) are the
+    rows of ``m`` linear functionals ``sum_N weights[N] x_N``; eliminating ``x_odd`` moves its
+    weight onto its neighbours, so at the end the whole run's functionals are ``w x_first``. Returns
+    the first block's reduced diagonal block and ``w``; nothing else is kept.
     """
-    levels = []
+    k = diag.shape[-1]
     while len(diag) > 1:
         n = len(diag)
-        inverse = np.linalg.inv(diag[1::2])
-        below, above = inverse @ down[1::2], inverse @ up[1::2]
-        del inverse
-        levels.append((n, below, above))
-        linked = (n + 1) // 2 - 1  # even blocks with an odd block and another even block above
+        n_odd = n // 2
+        linked = (n + 1) // 2 - 1  # odd blocks with an even block above
+        pq = np.linalg.inv(diag[1::2]) @ coupling[1::2]  # [P | Q] of every odd block
+        even = coupling[0::2]
+        from_above = even[:n_odd, :, k:] @ pq  # U_e [P | Q]_{e+1}
+        from_below = even[1 : linked + 1, :, :k] @ pq[:linked]  # R_e [P | Q]_{e-1}
         next_diag = diag[0::2].copy()
-        next_diag[1:] -= down[2::2] @ above[:linked]
-        next_diag[: len(below)] -= up[0::2][: len(below)] @ below
-        next_down = np.zeros_like(next_diag)
-        next_down[1:] = -(down[2::2] @ below[:linked])
-        next_up = np.zeros_like(next_diag)
-        next_up[:linked] = -(up[0::2][:linked] @ above[:linked])
-        diag, up, down = next_diag, next_up, next_down
-    return levels, diag[0]
+        next_diag[:n_odd] -= from_above[:, :, :k]
+        next_diag[1 : linked + 1] -= from_below[:, :, k:]
+        next_coupling = np.zeros_like(even)
+        next_coupling[1 : linked + 1, :, :k] = -from_below[:, :, :k]
+        next_coupling[:linked, :, k:] = -from_above[:linked, :, k:]
+        moved = weights[1::2] @ pq
+        next_weights = weights[0::2].copy()
+        next_weights[:n_odd] -= moved[:, :, :k]
+        next_weights[1 : linked + 1] -= moved[:linked, :, k:]
+        diag, coupling, weights = next_diag, next_coupling, next_weights
+    return diag[0], weights[0]
 
 
-def _substitute(levels, first: np.ndarray) -> np.ndarray:
-    """All blocks of a reduced run from its first block, level by level back up."""
-    x = first[None]
-    for n, below, above in reversed(levels):
-        odd = -(below @ x[: len(below), :, None])[..., 0]
-        linked = len(x) - 1
-        odd[:linked] -= (above[:linked] @ x[1:, :, None])[..., 0]
-        solution = np.empty((n, x.shape[1]))
-        solution[0::2], solution[1::2] = x, odd
-        x = solution
-    return x
+def _functional_weights(solved: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Rows ``(len(blocks), 7, k)`` of the functionals the qubit state needs, block by block.
+
+    Rows: the four populations (gg, ge, eg, ee), Re and Im of the ge-eg coherence (tracing out the
+    filter keeps only coherences at equal photon number), and the photon number ``m = N - e``.
+    """
+    weights = np.zeros((len(blocks), len(_FUNCTIONALS), len(solved)))
+    for row, param in enumerate(_FUNCTIONALS[:6]):
+        column = np.nonzero(solved == param)[0]
+        if len(column):
+            weights[:, row, column[0]] = 1.0
+    photons = blocks[:, None] - EXCITATIONS[None, :]
+    weights[:, 6, :4] = photons  # the populations come first in every parameter set
+    return weights
 
 
 def _cyclic_reduction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
+    """One pass from the top block down: the qubit marginal as linear functionals of block 0.
+
+    Blocks 0..top in runs of _RUN (so the working set stays in cache). A reduced run closes into
+    ``x_lo = -T_lo x_{lo-1}``, which folds into the top block of the run below as ``D -> D - U T``,
+    and its accumulated functionals ``w x_lo`` fold likewise as ``w_{lo-1} -> w_{lo-1} - w T``. At
+    block 0 (only ``|0, gg>``, weight fixed to 1) the functionals are the unnormalised marginal.
+    Memory is one run's blocks, whatever the cutoff.
+    """
     top = cutoff + 2
     solved = _solved_parameters(p)
-    size = len(solved)
-    # Blocks 0..top in runs of _RUN, from the top down (so the working set stays in cache and
-    # only the reduction levels are kept). A reduced run closes into x_lo = -T_lo x_{lo-1}, which
-    # folds into the top block of the run below as D -> D - U T.
-    runs = []
-    closing = None
+    closing = carried = None
     for hi in range(top + 1, 0, -_RUN):
         lo = max(0, hi - _RUN)
-        diag, up, down = sector_blocks(p, np.arange(lo, hi), cutoff, params=solved)
+        blocks = np.arange(lo, hi)
+        diag, up, down = sector_blocks(p, blocks, cutoff, params=solved)
+        weights = _functional_weights(solved, blocks)
         if closing is not None:
             diag[-1] -= up[-1] @ closing
-        levels, first = _reduce(diag, up, down)
+            weights[-1] -= carried @ closing
+        first, carried = _reduce(diag, np.concatenate((down, up), axis=2), weights)
         closing = np.linalg.solve(first, down[0]) if lo > 0 else None
-        runs.append((lo, hi, levels, closing))
-    # Block 0 holds only |0, gg> (parameter 0): fix its weight to 1, substitute back up, normalise.
-    x = np.zeros((top + 1, size))
-    below = np.zeros(size)
-    below[0] = 1.0  # x_0 itself for the bottom run
-    for lo, hi, levels, closing in reversed(runs):
-        first = below if lo == 0 else -(closing @ below)
-        x[lo:hi] = _substitute(levels, first)
-        below = x[hi - 1]
-    if not np.isfinite(x).all():
+    marginal = carried[:, 0]  # x_0 = |0, gg><0, gg|
+    if not np.isfinite(marginal).all():
         raise np.linalg.LinAlgError(f"the block recursion broke down for {p}")
-    states = np.zeros((top + 1, 16))
-    states[:, solved] = x
-    populations = states[:, :4]
-    coherence = states[:, _RE_GE_EG] + 1j * states[:, _IM_GE_EG]
+    populations, re_ge_eg, im_ge_eg, photons = marginal[:4], marginal[4], marginal[5], marginal[6]
     norm = populations.sum()
     rho = np.zeros((4, 4), dtype=complex)
-    rho[np.arange(4), np.arange(4)] = populations.sum(axis=0) / norm
-    rho[1, 2] = coherence.sum() / norm
+    rho[np.arange(4), np.arange(4)] = populations / norm
+    rho[1, 2] = (re_ge_eg + 1j * im_ge_eg) / norm
     rho[2, 1] = np.conj(rho[1, 2])
-    photons = np.arange(top + 1)[:, None] - EXCITATIONS[None, :]
-    valid = (photons >= 0) & (photons <= cutoff)
-    distribution = np.bincount(photons[valid], weights=populations[valid] / norm, minlength=cutoff + 1)
     n_c = p.n_filter
     tail = (n_c / (n_c + 1.0)) ** (cutoff + 1)
-    return ExactSteadyState(rho=rho, cutoff=cutoff, tail_bound=tail, filter_distribution=distribution)
+    return ExactSteadyState(
+        rho=rho, cutoff=cutoff, tail_bound=tail, filter_distribution=filter_marginal(n_c, cutoff),
+        mean_photons=float(photons / norm),
+    )
+
+
+def filter_marginal(n_c: float, cutoff: int) -> np.ndarray:
+    """The filter's photon distribution in the truncated model: thermal, cut at ``cutoff``.
+
+    Exact, not an approximation: in the cascaded chain the qubits exert no back-action, so the
+    filter's reduced dynamics is its own birth-death chain (emission ``(kappa + kappa_in N_h) m``,
+    absorption ``kappa_in N_h (m + 1)``), truncated consistently, whose balance gives
+    ``P(m + 1) / P(m) = n_c / (n_c + 1)``.
+    """
+    if n_c == 0.0:
+        distribution = np.zeros(cutoff + 1)
+        distribution[0] = 1.0
+        return distribution
+    ratio = n_c / (n_c + 1.0)
+    distribution = ratio ** np.arange(cutoff + 1)
+    return distribution / distribution.sum()

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import InputError
 from .link_parameters import LinkParameters
 
 PLANCK = 6.62607015e-34  # J s
@@ -29,9 +30,9 @@ def bose_einstein(temperature_K, frequency_Hz):
     temperature = np.asarray(temperature_K, dtype=float)
     frequency = np.asarray(frequency_Hz, dtype=float)
     if np.any(~(temperature >= 0)):
-        raise ValueError(f"temperature_K={temperature_K!r} is outside the allowed range [0, inf) K")
+        raise InputError(f"temperature_K={temperature_K!r} is outside the allowed range [0, inf) K")
     if np.any(~(frequency > 0)):
-        raise ValueError(f"frequency_Hz={frequency_Hz!r} is outside the allowed range (0, inf) Hz")
+        raise InputError(f"frequency_Hz={frequency_Hz!r} is outside the allowed range (0, inf) Hz")
     with np.errstate(divide="ignore", over="ignore"):
         x = PLANCK * frequency / (BOLTZMANN * temperature)
         occupation = np.where(temperature > 0, 1.0 / np.expm1(x), 0.0)
@@ -41,7 +42,7 @@ def bose_einstein(temperature_K, frequency_Hz):
 def db_to_power_ratio(attenuation_dB: float) -> float:
     """Linear power attenuation ``A = 10**(dB/10)`` (>= 1 for a non-negative attenuation)."""
     if not attenuation_dB >= 0:
-        raise ValueError(f"attenuation_dB={attenuation_dB!r} is outside the allowed range [0, inf) dB")
+        raise InputError(f"attenuation_dB={attenuation_dB!r} is outside the allowed range [0, inf) dB")
     return 10.0 ** (attenuation_dB / 10.0)
 
 
@@ -55,13 +56,13 @@ class LineStage:
     def __post_init__(self) -> None:
         db_to_power_ratio(self.attenuation_dB)
         if not self.temperature_K >= 0:
-            raise ValueError(f"temperature_K={self.temperature_K!r} is outside the allowed range [0, inf) K")
+            raise InputError(f"temperature_K={self.temperature_K!r} is outside the allowed range [0, inf) K")
 
 
 def line_occupation(n_in: float, stages: Sequence[LineStage], frequency_Hz: float) -> float:
     """Occupation after the stages, in order from the source: ``n / A + (1 - 1/A) N(T_s, f)``."""
     if not n_in >= 0:
-        raise ValueError(f"n_in={n_in!r} is outside the allowed range [0, inf)")
+        raise InputError(f"n_in={n_in!r} is outside the allowed range [0, inf)")
     occupation = float(n_in)
     for stage in stages:
         ratio = db_to_power_ratio(stage.attenuation_dB)
@@ -85,9 +86,9 @@ def noise_diode_temperature(enr_dB: float, off_temperature_K: float = ENR_REFERE
     temperature when off (its physical temperature, 290 K for the standard definition).
     """
     if not math.isfinite(enr_dB):
-        raise ValueError(f"enr_dB={enr_dB!r} is outside the allowed range (-inf, inf) dB")
+        raise InputError(f"enr_dB={enr_dB!r} is outside the allowed range (-inf, inf) dB")
     if not (off_temperature_K >= 0 and math.isfinite(off_temperature_K)):
-        raise ValueError(f"off_temperature_K={off_temperature_K!r} is outside the allowed range [0, inf) K")
+        raise InputError(f"off_temperature_K={off_temperature_K!r} is outside the allowed range [0, inf) K")
     return off_temperature_K + ENR_REFERENCE_K * 10.0 ** (enr_dB / 10.0)
 
 
@@ -106,7 +107,7 @@ def noise_diode_occupation(
 def dbm_per_hz_to_watt_per_hz(psd_dBm_per_Hz: float) -> float:
     """A power spectral density in dBm/Hz as W/Hz: ``10**((dBm - 30) / 10)``."""
     if not math.isfinite(psd_dBm_per_Hz):
-        raise ValueError(f"psd_dBm_per_Hz={psd_dBm_per_Hz!r} is outside the allowed range (-inf, inf) dBm/Hz")
+        raise InputError(f"psd_dBm_per_Hz={psd_dBm_per_Hz!r} is outside the allowed range (-inf, inf) dBm/Hz")
     return 10.0 ** ((psd_dBm_per_Hz - 30.0) / 10.0)
 
 
@@ -120,9 +121,9 @@ def spectral_density_occupation(
     The noise must cover the filter's pass band; ``S`` is the total density there.
     """
     if not (psd_W_per_Hz >= 0 and math.isfinite(psd_W_per_Hz)):
-        raise ValueError(f"psd_W_per_Hz={psd_W_per_Hz!r} is outside the allowed range [0, inf) W/Hz")
+        raise InputError(f"psd_W_per_Hz={psd_W_per_Hz!r} is outside the allowed range [0, inf) W/Hz")
     if not (frequency_Hz > 0 and math.isfinite(frequency_Hz)):
-        raise ValueError(f"frequency_Hz={frequency_Hz!r} is outside the allowed range (0, inf) Hz")
+        raise InputError(f"frequency_Hz={frequency_Hz!r} is outside the allowed range (0, inf) Hz")
     return line_occupation(psd_W_per_Hz / (PLANCK * frequency_Hz), stages, frequency_Hz)
 
 
@@ -134,7 +135,7 @@ def awg_noise_occupation(psd_dBm_per_Hz: float, frequency_Hz: float, stages: Seq
 
 def _positive(name: str, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name}={value!r} is outside the allowed range (0, inf)")
+        raise InputError(f"{name}={value!r} is outside the allowed range (0, inf)")
 
 
 @dataclass(frozen=True)
@@ -165,23 +166,23 @@ class LabLink:
                      "qubit1_linewidth_Hz", "qubit2_linewidth_Hz"):
             _positive(name, getattr(self, name))
         if not self.source_occupation >= 0:
-            raise ValueError(f"source_occupation={self.source_occupation!r} is outside the allowed range [0, inf)")
+            raise InputError(f"source_occupation={self.source_occupation!r} is outside the allowed range [0, inf)")
         if not 0 <= self.in_coupling <= 1:
-            raise ValueError(f"in_coupling={self.in_coupling!r} is outside the allowed range [0, 1]")
+            raise InputError(f"in_coupling={self.in_coupling!r} is outside the allowed range [0, 1]")
         if not self.link_loss_dB >= 0:
-            raise ValueError(f"link_loss_dB={self.link_loss_dB!r} is outside the allowed range [0, inf) dB")
+            raise InputError(f"link_loss_dB={self.link_loss_dB!r} is outside the allowed range [0, inf) dB")
         if not self.local_occupation >= 0:
-            raise ValueError(f"local_occupation={self.local_occupation!r} is outside the allowed range [0, inf)")
+            raise InputError(f"local_occupation={self.local_occupation!r} is outside the allowed range [0, inf)")
         waveguide_t1 = self._waveguide_t1_s
         if self.t1_s is not None and not 0 < self.t1_s <= waveguide_t1:
-            raise ValueError(
+            raise InputError(
                 f"t1_s={self.t1_s!r} is outside the allowed range (0, {waveguide_t1:.4g}] s: "
                 "T1 cannot exceed the waveguide-limited 1/(2 pi linewidth)"
             )
         if self.t2_s is not None:
             t1 = self.t1_s if self.t1_s is not None else waveguide_t1
             if not 0 < self.t2_s <= 2 * t1:
-                raise ValueError(f"t2_s={self.t2_s!r} is outside the allowed range (0, 2 T1 = {2 * t1:.4g}] s")
+                raise InputError(f"t2_s={self.t2_s!r} is outside the allowed range (0, 2 T1 = {2 * t1:.4g}] s")
 
     @property
     def _waveguide_t1_s(self) -> float:

@@ -19,6 +19,7 @@ import math
 import numpy as np
 import scipy.integrate
 
+from .errors import InputError
 from .liouvillian_blocks import EXCITATIONS
 from .link_parameters import LinkParameters
 
@@ -101,7 +102,7 @@ def markov_steady_state(p: LinkParameters) -> np.ndarray:
     this limit is refused there (use the exact solver at large ``kappa``).
     """
     if p.gamma_local != 0.0:
-        raise ValueError(
+        raise InputError(
             f"method='markov' needs gamma_local=0 (allowed range [0, 0]), got gamma_local={p.gamma_local}"
         )
     occupations = (

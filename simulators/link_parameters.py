@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+from .errors import InputError
+
 _INF = math.inf
 
 #: Allowed closed ranges of every parameter: (low, high). NaN is never allowed.
@@ -64,21 +66,21 @@ class LinkParameters:
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise ValueError(
+                raise InputError(
                     f"{field.name}={value!r} is not a number; allowed range [{low}, {high}]"
                 ) from None
             if math.isnan(number) or not low <= number <= high:
-                raise ValueError(f"{field.name}={value!r} is outside the allowed range [{low}, {high}]")
+                raise InputError(f"{field.name}={value!r} is outside the allowed range [{low}, {high}]")
             object.__setattr__(self, field.name, number)
         if self.kappa == 0.0:
-            raise ValueError("kappa=0.0 is outside the allowed range (0, inf): the filter needs a width")
+            raise InputError("kappa=0.0 is outside the allowed range (0, inf): the filter needs a width")
         if not math.isfinite(self.kappa) or not math.isfinite(self.n_source):
-            raise ValueError(
+            raise InputError(
                 f"kappa={self.kappa!r}, n_source={self.n_source!r} must be finite; allowed range (0, inf)"
             )
         for j, gamma in ((1, self.gamma1), (2, self.gamma2)):
             if gamma + self.gamma_local == 0.0:
-                raise ValueError(
+                raise InputError(
                     f"gamma{j}=0 with gamma_local=0 leaves qubit {j} without any decay, so the steady "
                     f"state is not unique; allowed: gamma{j} + gamma_local > 0"
                 )

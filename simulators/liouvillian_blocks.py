@@ -220,6 +220,18 @@ def _interior_polynomial_of(p: LinkParameters, params: tuple[int, ...]) -> np.nd
     return np.ascontiguousarray(full[:, :, index][:, :, :, index].reshape(k, -1))
 
 
+@lru_cache(maxsize=32)
+def _nonzero_interior_polynomial(p: LinkParameters, params: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The block entries that are not identically zero, and their polynomial coefficients.
+
+    Most entries of the three blocks vanish for every ``N`` (about 70 % without detunings), so only
+    the others are evaluated.
+    """
+    polynomial = _interior_polynomial_of(p, params)
+    columns = np.nonzero(np.any(polynomial != 0.0, axis=0))[0]
+    return columns, np.ascontiguousarray(polynomial[:, columns])
+
+
 def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int, params=None):
     """Real blocks ``(D_N, U_N, R_N)`` for the block numbers ``blocks``, each ``(n, k, k)``.
 
@@ -232,7 +244,10 @@ def sector_blocks(p: LinkParameters, blocks: np.ndarray, cutoff: int, params=Non
     # Every block through the interior polynomial (one matrix product), then the few edge blocks,
     # where states are missing, overwritten by direct assembly.
     v = np.sqrt(np.clip(blocks[:, None] + 1 - np.arange(_N_AMPLITUDES)[None, :], 0, None).astype(float))
-    values = (_monomials(v) @ _interior_polynomial_of(p, params)).reshape(len(blocks), 3, len(params), len(params))
+    columns, coefficients = _nonzero_interior_polynomial(p, params)
+    values = np.zeros((len(blocks), 3 * len(params) ** 2))
+    values[:, columns] = _monomials(v) @ coefficients
+    values = values.reshape(len(blocks), 3, len(params), len(params))
     edge = ~((blocks >= 2) & (blocks <= cutoff - 1))  # some state of the block is missing
     if edge.any():
         parts = _assemble(p, lowering_operators(blocks[edge], cutoff), lowering_operators(blocks[edge] + 1, cutoff))

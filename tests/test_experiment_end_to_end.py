@@ -78,6 +78,8 @@ def test_default_run_command_measures_analyses_and_plots(tmp_path, capsys):
     assert len(verdicts) == 4
     summary = re.search(r"^(\d+) of 4 points consistent with the twin$", printed, re.M)
     assert summary is not None and int(summary.group(1)) == verdicts.count("yes")
+    assert "Bell fidelity > 0.70 certified at 95 %: no (lower bound 0." in printed  # default: F_S ~ 0.5
+    assert "concurrence > 0.00 certified at 95 %: " in printed
     assert (out / "run1_bandwidth.png").stat().st_size > 10_000
     assert (out / "run1_bandwidth.pdf").exists()
 
@@ -337,9 +339,11 @@ def test_resume_when_the_runs_station_file_is_gone_names_it_and_opens_nothing(tm
     assert open_sweep_run(database(db), run_id).completed_points() == [0]
 
 
-def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default(tmp_path, capsys):
+def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default(tmp_path, capsys, monkeypatch):
+    from legacy_runs import create_legacy_run
     from qcodes.instrument import Instrument
 
+    from thermalink.experiments import sweep_runner
     from thermalink.experiments.lab_station import load_station
     from thermalink.experiments.sweep_runner import SweepStopped
 
@@ -349,7 +353,8 @@ def test_an_old_run_from_another_station_is_not_resumed_on_the_simulated_default
     db = tmp_path / "thermalink.db"
     lab = LabStation(load_station(_station_copy(tmp_path)), sample_name="lab")  # no fingerprint: an old run
     plan = bandwidth_sweep([1e4, 1e5, 1e6], temperature_K=30.0, attenuation_dB=0.0, shots=300, bootstrap=20, seed=3)
-    with pytest.raises(SweepStopped) as stopped:
+    with pytest.raises(SweepStopped) as stopped, monkeypatch.context() as old_code:
+        old_code.setattr(sweep_runner, "create_sweep_run", create_legacy_run)
         run_sweep(lab, plan, database(db), progress=False, on_point=interrupt)
     Instrument.close_all()
     run_id = stopped.value.run_id

@@ -408,11 +408,17 @@ def test_after_an_allowed_change_the_run_expects_the_new_station(lab, conn, tmp_
     assert run_sweep(other, None, conn, resume_run_id=run_id, progress=False).points_measured == [3]
 
 
-def test_a_run_from_before_station_fingerprints_resumes_with_a_warning(lab, conn, caplog):
+def test_a_run_from_before_station_fingerprints_resumes_with_a_warning(lab, conn, caplog, monkeypatch):
     import json
 
+    from legacy_runs import create_legacy_run
+
+    from thermalink.experiments import sweep_runner
+
     fingerprint, lab.fingerprint = lab.fingerprint, None  # how runs were created before fingerprints
-    run_id = interrupted_run(lab, conn, small_plan())
+    with monkeypatch.context() as old_code:
+        old_code.setattr(sweep_runner, "create_sweep_run", create_legacy_run)
+        run_id = interrupted_run(lab, conn, small_plan())
     assert "thermalink_station" not in open_sweep_run(conn, run_id).dataset.metadata
     lab.fingerprint = fingerprint
     with caplog.at_level("WARNING"):

@@ -14,7 +14,9 @@ from thermalink.simulators.liouvillian_blocks import (
     sector_blocks,
 )
 from thermalink.simulators import exact_solver
+from thermalink.simulators.blas_threads import single_threaded_blas
 from thermalink.simulators.relaxation import sector_generator
+from reference_solvers import level_storing_steady_state, sparse_lu_relaxation_rate
 
 
 
@@ -130,11 +132,38 @@ def test_cutoff_grows_linearly_with_the_filter_occupation():
 def test_relaxation_rate_is_the_slowest_excitation_diagonal_mode_of_the_full_liouvillian():
     p = random_parameters(np.random.default_rng(7))
     cutoff = 5
-    full = np.linalg.eigvals(liouvillian(p, cutoff).full())
+    with single_threaded_blas():
+        full = np.linalg.eigvals(liouvillian(p, cutoff).full())
     sector = np.linalg.eigvals(sector_generator(p, cutoff).toarray())
     # Every mode of the sector is a mode of the full Liouvillian.
     distance = np.abs(sector[:, None] - full[None, :]).min(axis=1)
     assert distance.max() < 1e-8
+    # And relaxation_rate is the slowest nonzero mode of QuTiP's full Liouvillian among the
+    # excitation-diagonal ones, at relaxation_rate's own cutoff (the sparse path: 720 unknowns).
+    cutoff = fock_cutoff(p, 1e-6)
+    in_sector, matrix = excitation_diagonal_part_of_the_full_liouvillian(p, cutoff)
+    assert in_sector.sum() > 400
+    with single_threaded_blas():  # a 720x720 eig: BLAS threads only contend on the shared machine
+        eigenvalues = np.linalg.eigvals(matrix)
+    assert np.abs(eigenvalues).min() < 1e-10  # the steady state
+    slowest = -np.sort(eigenvalues.real)[-2]
+    assert relaxation_rate(p, tol=1e-6) == pytest.approx(slowest, rel=1e-8)
+
+
+def excitation_diagonal_part_of_the_full_liouvillian(p: LinkParameters, cutoff: int):
+    """QuTiP's full Liouvillian restricted to the entries ``rho_ij`` with equal excitation numbers.
+
+    The restriction is exact (checked: no entry couples the sector to the rest), so its eigenvalues
+    are the sector's, computed without any of the solver's code.
+    """
+    generator = liouvillian(p, cutoff).data.as_scipy().tocsr()
+    excitations = (np.arange(cutoff + 1)[:, None] + np.array([0, 1, 1, 2])[None, :]).ravel()
+    dim = len(excitations)
+    ket, bra = np.arange(dim * dim) % dim, np.arange(dim * dim) // dim  # QuTiP stacks columns
+    in_sector = excitations[ket] == excitations[bra]
+    assert abs(generator[in_sector][:, ~in_sector]).max() == 0.0
+    assert abs(generator[~in_sector][:, in_sector]).max() == 0.0
+    return in_sector, generator[in_sector][:, in_sector].toarray()
 
 
 def slowest_decay(p, cutoff):
@@ -158,3 +187,77 @@ def test_relaxation_rate_on_the_sparse_path_equals_the_dense_gap():
 def test_relaxation_rate_is_set_by_the_filter_in_the_adiabatic_regime():
     p = LinkParameters(kappa=0.001, n_source=20.0)
     assert relaxation_rate(p) == pytest.approx(p.kappa, rel=1e-2)
+
+
+# The fast paths of issue 10 against the solvers they replaced (tests/reference_solvers.py).
+
+
+@pytest.mark.parametrize("resonant", [False, True])
+@pytest.mark.parametrize("cutoff", [300, 517])
+def test_single_pass_steady_state_matches_the_level_storing_solver(cutoff, resonant, monkeypatch):
+    p = random_parameters(np.random.default_rng(5)).replace(n_source=50.0, kappa=0.3)
+    if resonant:
+        p = p.replace(delta1=0.0, delta2=0.0)
+    expected = level_storing_steady_state(p, cutoff, run=64)
+    for run in (2, 6, 37, 4096):  # chained runs of either parity, a one-block last run, one run
+        monkeypatch.setattr(exact_solver, "_RUN", run)
+        got = solve_exact(p, cutoff=cutoff)
+        np.testing.assert_allclose(got.rho, expected.rho, rtol=0, atol=1e-12, err_msg=f"run {run}")
+        np.testing.assert_allclose(got.filter_distribution, expected.filter_distribution, rtol=0, atol=1e-12)
+        mean = np.arange(cutoff + 1) @ expected.filter_distribution
+        assert got.mean_photons == pytest.approx(mean, rel=1e-11)
+
+
+def test_steady_state_memory_does_not_grow_with_the_cutoff():
+    import tracemalloc
+
+    p = LinkParameters(kappa=0.01, n_source=100.0)
+    peaks = []
+    for cutoff in (4_000, 16_000):
+        solve_exact(p, cutoff=cutoff)  # warm the caches
+        tracemalloc.start()
+        solve_exact(p, cutoff=cutoff)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    # The filter marginal (8 bytes per block, and its temporaries) is all that grows; keeping the
+    # reduction levels would add ~2 KB per block, 24 MB here.
+    assert peaks[1] - peaks[0] < 40 * 12_000
+
+
+@pytest.mark.parametrize("resonant", [False, True])
+def test_shifted_block_chain_solves_the_shifted_sector(resonant):
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
+
+    p = random_parameters(np.random.default_rng(3)).replace(n_source=20.0, kappa=0.3)
+    if resonant:
+        p = p.replace(delta1=0.0, delta2=0.0)
+    cutoff, sigma = 41, 0.013
+    generator = sector_generator(p, cutoff)
+    keep = present_params(np.arange(cutoff + 3), cutoff)
+    b = np.random.default_rng(0).standard_normal(generator.shape[0])
+    shifted = (generator - sigma * scipy.sparse.identity(generator.shape[0])).tocsc()
+    expected = scipy.sparse.linalg.spsolve(shifted, b)
+    layout, got = np.zeros(keep.shape), np.zeros(keep.shape)
+    layout[keep] = b
+    sets = _parameter_sets(p)
+    assert len(sets) == (2 if resonant else 1)
+    for params in sets:
+        got[:, list(params)] = ShiftedBlockChain(p, cutoff, params, sigma).solve(layout[:, list(params)])
+    np.testing.assert_allclose(got[keep], expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    assert not got[~keep].any()  # absent states stay exactly zero
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
+        dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
+        dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
+    ],
+)
+def test_structured_relaxation_rate_matches_the_sparse_lu_one(changes):
+    p = LinkParameters(**changes)
+    assert relaxation_rate(p) == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8)

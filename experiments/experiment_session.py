@@ -1,0 +1,221 @@
+"""Starting and resuming a sweep, each one call: what ``thermalink run`` does, for a notebook too.
+
+:func:`start_run` and :func:`resume_run` hold the whole policy of a run:
+
+* station: a new run is measured on ``station`` (a station YAML; default: the simulated station).
+  A resumed run, without ``station``, continues on the station file it last used (stored in the
+  run); either way the file's fingerprint is checked against the run before any instrument opens
+  (:mod:`.station_fingerprint`; ``allow_station_change`` continues and records the change);
+* readout calibration: a new run checks its plan, then calibrates the readout (source output off,
+  :func:`.readout_calibration.calibrate_readout`) and stores the matrices with the run; a resumed
+  run writes the calibration it was started with back into the readout, so it continues as it began;
+* live analysis: every point is analysed as it is stored (one line per point through ``echo``),
+  the run's analysis is saved beside it at the end, and, with ``out``, its figures are written.
+
+Each opens the station's instruments and closes them when it returns or fails, so calls can follow
+one another in one Python session. Both return a :class:`RunResult`. They raise :class:`.sweep_runner.SweepStopped` when the sweep
+stops early (source safe, run resumable) and :class:`~thermalink.simulators.errors.InputError` for
+bad input, before any instrument is touched. Signals are the caller's business (the command line
+turns SIGTERM into a clean stop).
+
+    from thermalink.experiments.experiment_session import resume_run, start_run
+    from thermalink.experiments.sweep_plan import bandwidth_sweep, log_range
+
+    result = start_run(bandwidth_sweep(log_range(1e3, 1e8, 11), 40.0), db="thermalink.db", out="figures")
+    print(result.summary)
+    result = resume_run(3, db="thermalink.db")  # after an interruption: its station, its calibration
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from thermalink.simulators.errors import InputError
+from thermalink.station_configs import station_config_path
+
+from .lab_station import LabStation
+from .readout_calibration import calibrate_readout, restore_calibration
+from .station_fingerprint import expected_station, refuse_station_change, station_fingerprint
+from .sweep_analysis import SweepAnalysis
+from .sweep_plan import SweepPlan
+from .sweep_report import plot_sweep, summary_table
+from .sweep_runner import SweepOutcome, run_sweep
+from .sweep_storage import (
+    ANALYSIS_LINK_KEY,
+    CALIBRATION_KEY,
+    SweepRun,
+    database,
+    load_analysis,
+    load_sweep,
+    open_sweep_run,
+)
+
+#: Where a session's messages go (the live table, the calibration summary, which station a resume uses).
+Echo = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """A measured (or already complete) run: its data, analysis, summary table and figures."""
+
+    run_id: int
+    outcome: SweepOutcome
+    raw: xr.Dataset
+    analysis: xr.Dataset
+    summary: str
+    figures: list[Path] = field(default_factory=list)
+    #: False if the run was already complete and analysed: its stored analysis is reported.
+    analysed_now: bool = True
+
+    def time_per_point_ms(self) -> dict[str, float]:
+        """Mean time per measured point of each phase (set, wait, measure, save, analyse), ms."""
+        return {phase: 1e3 * float(np.mean(times)) for phase, times in self.outcome.timings.items() if times}
+
+
+def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: str | Path | None = None,
+              calibrate: bool = True, calibration_shots: int = 20_000, retries: int = 2, progress: bool = True,
+              echo: Echo | None = tqdm.write) -> RunResult:
+    """Measure ``plan`` into a new run of database ``db`` (a path, created if needed, or a QCoDeS
+    connection) on ``station``, analysed live; with ``out``, figures go there.
+
+    ``calibrate``: calibrate the readout first (``calibration_shots`` per prepared basis state,
+    seeded by the plan's seed) and store the matrices with the run. ``retries``: retries of a failing
+    instrument call. ``echo``: where messages go (``None``: nowhere).
+    """
+    conn = _connection(db, create=True)
+    _check_folder(out)
+    lab = LabStation.from_config(station)
+    try:
+        lab.validate_plan(plan)  # before the calibration touches the source
+        metadata = {}
+        if calibrate:
+            calibration = calibrate_readout(lab, shots=calibration_shots, apply=True, seed=plan.seed)
+            _say(echo, calibration.summary())
+            metadata[CALIBRATION_KEY] = calibration.to_json()
+        return _measure(lab, conn, plan, None, metadata=metadata, retries=retries, progress=progress, echo=echo,
+                        out=out)
+    finally:
+        lab.close()
+
+
+def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str | Path | None = None,
+               allow_station_change: bool = False, retries: int = 2, progress: bool = True,
+               echo: Echo | None = tqdm.write) -> RunResult:
+    """Continue run ``run_id`` of database ``db`` (an existing file, or a QCoDeS connection) with
+    its first missing point, on its own plan, station and readout calibration; then analyse it.
+
+    ``station``: default, the station file the run last used. A run that was not created
+    completely, a station file that is gone, or one that defines another setup than the run's
+    (unless ``allow_station_change``) is refused (:class:`~thermalink.simulators.errors.InputError`)
+    before any instrument opens. A complete run is only reported (analysed first if it is not).
+    """
+    conn = _connection(db, create=False)
+    _check_folder(out)
+    run = open_sweep_run(conn, run_id, resume=True)
+    if run.dataset.completed:
+        return _report(conn, run, SweepOutcome(run_id=run.run_id, already_complete=True), None, out, progress, echo)
+    if station is None:
+        station = stored_station_file(run, allow_station_change, echo)
+    if not allow_station_change:  # checked by content, before any instrument opens
+        refuse_station_change(run.run_id, run.metadata, station_fingerprint(station or station_config_path("simulated")))
+    lab = LabStation.from_config(station)
+    try:
+        stored = run.metadata.get(CALIBRATION_KEY)
+        if stored is not None:  # the readout assumes the calibration the run started with
+            restore_calibration(lab.readout, stored)
+        return _measure(lab, conn, None, run.run_id, allow_station_change=allow_station_change, retries=retries,
+                        progress=progress, echo=echo, out=out)
+    finally:
+        lab.close()
+
+
+def stored_station_file(run: SweepRun, allow_station_change: bool = False, echo: Echo | None = None) -> Path | None:
+    """The station file ``run`` last used: a resume without a station continues on it.
+
+    ``None`` (the simulated default) for a simulated run without a fingerprint, or if the stored
+    file is gone and a station change is allowed; :class:`InputError` otherwise (a run without a
+    fingerprint measured on another station, or a stored file that is gone).
+    """
+    stored = expected_station(run.metadata)
+    if stored is None:
+        sample = run.dataset.sample_name
+        if sample != "simulated" and not allow_station_change:
+            why = ("predates station fingerprints" if run.format_version < 2 else
+                   "was started on a station built in Python, not from a station file,")
+            raise InputError(
+                f"run {run.run_id} {why} and was measured on station {sample!r} (the name of its station "
+                f"file), not the simulated default: pass --station FILE")
+        return None
+    if not Path(stored.path).is_file():
+        if allow_station_change:
+            return None
+        raise InputError(
+            f"run {run.run_id} was measured on station file {stored.describe()}, which no longer exists; "
+            "pass --station FILE with the same setup (it is checked by content), or --allow-station-change "
+            "to continue on another one")
+    _say(echo, f"resuming run {run.run_id} on its station file {stored.path}")
+    return Path(stored.path)
+
+
+# --- the parts both calls share -------------------------------------------------------------------
+
+def _say(echo: Echo | None, text: str) -> None:
+    if echo is not None:
+        echo(text)
+
+
+def _connection(db, create: bool):
+    return database(db, create=create) if isinstance(db, (str, Path)) else db
+
+
+def _check_folder(out: str | Path | None) -> None:
+    if out is None:
+        return
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot create the output folder ({error.strerror})") from None
+
+
+def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int | None, *,
+             metadata: dict | None = None, allow_station_change: bool = False, retries: int, progress: bool,
+             echo: Echo | None, out) -> RunResult:
+    """Run the sweep with the live analysis, then save and report it."""
+    analyses: dict[int, SweepAnalysis] = {}
+    analyse_seconds: list[float] = []
+
+    def analyse_live(index: int, run: SweepRun) -> None:
+        analysis = analyses.setdefault(run.run_id, SweepAnalysis(conn, run))
+        start = time.perf_counter()
+        row = analysis.row(index)
+        analyse_seconds.append(time.perf_counter() - start)
+        _say(echo, row)
+
+    outcome = run_sweep(lab, plan, conn, resume_run_id=resume_run_id, retries=retries, progress=progress,
+                        on_point=analyse_live, metadata=metadata, allow_station_change=allow_station_change)
+    outcome.timings["analyse"] = analyse_seconds
+    run = open_sweep_run(conn, outcome.run_id)
+    return _report(conn, run, outcome, analyses.get(run.run_id), out, progress, echo)
+
+
+def _report(conn, run: SweepRun, outcome: SweepOutcome, live: SweepAnalysis | None, out, progress: bool,
+            echo: Echo | None) -> RunResult:
+    """Save the analysis (the live one, completed) unless a complete run already has one; the summary
+    table and, with ``out``, the figures."""
+    analysed_now = not (outcome.already_complete and ANALYSIS_LINK_KEY in run.metadata)
+    if analysed_now:
+        analysis = live or SweepAnalysis(conn, run)
+        analysis.run = run
+        analysis.save(progress=progress)
+    else:
+        _say(echo, f"run {run.run_id} is already complete and analysed; its report:")
+    raw, results = load_sweep(run), load_analysis(conn, run)
+    figures = plot_sweep(raw, results, out) if out is not None else []
+    return RunResult(run.run_id, outcome, raw, results, summary_table(raw, results), figures, analysed_now)
