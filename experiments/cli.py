@@ -226,6 +226,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.allow_station_change and args.resume is None:
         raise InputError("--allow-station-change only applies with --resume RUN_ID")
     plan = None if args.resume is not None else _sweep_plan(args)
+    if args.at_optimum and args.resume is None:  # measure at `thermalink design`'s optimum, with its shot budget
+        from thermalink.experiments.design_command import at_optimum_plan
+        plan = at_optimum_plan(args)
     # A polite kill (SIGTERM, a closed terminal) stops like Ctrl-C: source safe, run resumable.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -392,6 +395,8 @@ def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> Non
     run.add_argument("--allow-station-change", action="store_true",
                      help="with --resume: continue even if the station file defines a different setup than the "
                           "one the run was measured on (recorded in the run, with the first point measured after)")
+    run.add_argument("--at-optimum", action="store_true", help="one point at the design optimum (thermalink design), "
+                     "with the shots per setting that certify Bell fidelity > 0.70 (or C > 0) at 95 %%")
     run.set_defaults(handler=_run)
 
     analyze = commands.add_parser("analyze", parents=[common["db"]], help="(re)analyse a stored run")

@@ -172,6 +172,10 @@ def certification_lines(point, limits, target: float, confidence: float) -> list
         goals.append(("concurrence", 0.0))
     lines = []
     for name, goal in goals:
+        predicted = point.figures["concurrence"] if name == "concurrence" else point.value
+        if not predicted > goal:
+            lines.append(f"certify {name} > {goal:g}: not possible (predicted {predicted:.4f})")
+            continue
         try:
             budget = shot_budget(rho, limits.assignment_matrices(), target=goal, figure=name, confidence=confidence,
                                  settle_time_s=settle, calibration_shots=CALIBRATION_SHOTS)
@@ -181,6 +185,48 @@ def certification_lines(point, limits, target: float, confidence: float) -> list
         lines.append(f"certify {name} > {goal:g} at {100 * confidence:g} % (90 % success): "
                      f"{budget.shots_per_setting} shots per setting x {budget.n_settings} settings")
     return lines
+
+
+def optimum_plan(limits, figure: str = "bell", target: float = DEFAULT_TARGET, confidence: float = 0.95,
+                 **plan_options):
+    """A one-point :class:`SweepPlan` at the design's optimum of ``limits``, with the shot budget
+    that certifies ``figure > target`` (or, if the optimum cannot reach the target, ``C > 0``).
+
+    Returns ``(plan, point, budget)``; ``plan_options`` go to the plan (seed, bootstrap, ...).
+    """
+    from thermalink.analysis import shot_budget
+    from thermalink.simulators import solve_exact
+
+    from .operating_point import optimise_operating_point
+    from .sweep_plan import SweepPlan
+
+    point = optimise_operating_point(limits, figure, tolerances=False)
+    rho = solve_exact(point.parameters).rho
+    certified, goal = CERTIFIED[figure], (0.0 if figure == "negativity" else target)
+    predicted = point.figures["concurrence"] if certified == "concurrence" else point.value
+    if not predicted > goal:
+        certified, goal = "concurrence", 0.0
+    settle_factor = plan_options.get("settle_factor", SETTLE_FACTOR)
+    settle = settle_factor * point.relaxation_time_s if point.relaxation_time_s else 0.0
+    budget = shot_budget(rho, limits.assignment_matrices(), target=goal, figure=certified, confidence=confidence,
+                         settle_time_s=settle, calibration_shots=CALIBRATION_SHOTS)
+    s = point.settings
+    plan = SweepPlan(kind="temperature", points=({"temperature": s.temperature_K, "attenuation": s.attenuation_dB,
+                                                  "center_frequency": s.center_Hz, "bandwidth": s.bandwidth_Hz},),
+                     shots=budget.shots_per_setting, **plan_options)
+    return plan, point, budget
+
+
+def at_optimum_plan(args: argparse.Namespace):
+    """``thermalink run --at-optimum``: the plan of :func:`optimum_plan` on ``--station``, printed."""
+    from .station_limits import StationLimits
+
+    limits = StationLimits.from_config(args.station)
+    plan, point, budget = optimum_plan(limits, "bell", DEFAULT_TARGET, 0.95, seed=args.seed,
+                                       bootstrap=args.bootstrap, settle_s=args.settle,
+                                       settle_factor=args.settle_factor)
+    print(f"design optimum: Bell fidelity {point.value:.4f} predicted; {budget.summary()}")
+    return plan
 
 
 def _executor(workers: int):

@@ -13,11 +13,14 @@ NARROW = ["--bandwidth", "2e4", "3.5e4", "--temperature", "38", "40", "--attenua
 
 
 def test_design_prints_the_optimum_settle_time_and_tolerances(capsys):
-    assert main(["design", *NARROW, "--no-advice", "--workers", "1"]) == 0
+    assert main(["design", *NARROW, "--no-advice", "--workers", "1", "--target-fidelity", "0.45"]) == 0
     out = capsys.readouterr().out
     best = float(re.search(r"best Bell fidelity \(phase-optimised\) (\S+)", out).group(1))
     assert 0.45 < best < 0.70  # the simulated station's qubits cannot reach the milestone
-    assert "NOT reached" in out
+    assert "(target 0.45: reached)" in out
+    for figure in ("bell_fidelity > 0.45", "concurrence > 0"):  # the certification's shot budget
+        shots = int(re.search(rf"certify {figure} at 95 % \(90 % success\): (\d+) shots per setting", out).group(1))
+        assert shots >= 200
     bandwidth = float(re.search(r"filter bandwidth (\S+) kHz", out).group(1))
     assert 20 <= bandwidth <= 35
     assert re.search(r"relaxation time \S+ us", out)
@@ -62,3 +65,24 @@ def test_design_refuses_an_unknown_figure(capsys):
         main(["design", "--figure", "purity"])
     err = capsys.readouterr().err
     assert "invalid choice: 'purity'" in err and "bell" in err and "negativity" in err
+
+
+def test_the_optimum_plan_measures_the_optimum_with_its_shot_budget():
+    from thermalink.analysis import shot_budget
+    from thermalink.experiments.design_command import optimum_plan
+    from thermalink.experiments.station_limits import StationLimits
+    from thermalink.simulators import solve_exact
+
+    limits = StationLimits.from_config().restricted(bandwidth_Hz=(2e4, 3.5e4), temperature_K=(40, 40),
+                                                     attenuation_dB=(0, 0), center_Hz=(6e9, 6e9))
+    plan, point, budget = optimum_plan(limits, "bell", target=0.45, seed=7)
+    (settings,) = plan.points
+    assert settings == {"temperature": 40.0, "attenuation": 0.0, "center_frequency": 6e9,
+                        "bandwidth": point.settings.bandwidth_Hz}
+    assert plan.shots == budget.shots_per_setting and plan.seed == 7
+    expected = shot_budget(solve_exact(point.parameters).rho, limits.assignment_matrices(), target=0.45,
+                           figure="bell_fidelity", calibration_shots=20_000)
+    assert budget.shots_per_setting == expected.shots_per_setting
+    # a target the station cannot reach falls back to certifying C > 0
+    _, _, fallback = optimum_plan(limits, "bell", target=0.70)
+    assert fallback.figure == "concurrence" and fallback.target == 0.0
