@@ -632,3 +632,15 @@ class FilteredThermalSource(Instrument):
 
     def get_idn(self) -> dict[str, str | None]:
         return {"vendor": "thermalink", "model": type(self).__name__, "serial": None, "firmware": None}
+
+
+class RoomTemperatureThermalSource(FilteredThermalSource):
+    """A :class:`FilteredThermalSource` whose hot load sits outside the cryostat.
+
+    The load is at room temperature when unheated (or heated above it) and reaches the filter
+    through the line's attenuators at their stage temperatures (``line_stages``, source first;
+    a step attenuator at room temperature is the first stage). Only the hard temperature limit
+    differs: :attr:`TEMPERATURE_LIMIT_K` is 400 K. The mixing-chamber interlock stays on.
+    """
+
+    TEMPERATURE_LIMIT_K: float = 400.0

@@ -9,6 +9,7 @@
     thermalink twin point --kappa 0.01 --n-source 1000   # one state and its figures of merit
     thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
     thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
+    thermalink design                  # best operating point, what limits it, what reaches F = 0.70
 
 ``run`` is :func:`.experiment_session.start_run` / :func:`.experiment_session.resume_run` (the same
 calls a notebook makes); this module parses options and maps thermalink's errors to exit codes
@@ -225,6 +226,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.allow_station_change and args.resume is None:
         raise InputError("--allow-station-change only applies with --resume RUN_ID")
     plan = None if args.resume is not None else _sweep_plan(args)
+    if args.at_optimum and args.resume is None:  # measure at `thermalink design`'s optimum, with its shot budget
+        from thermalink.experiments.design_command import at_optimum_plan
+        plan = at_optimum_plan(args)
     # A polite kill (SIGTERM, a closed terminal) stops like Ctrl-C: source safe, run resumable.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -396,6 +400,8 @@ def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> Non
                           "one the run was measured on (recorded in the run, with the first point measured after)")
     run.add_argument("--monitor", type=int, default=None, metavar="PORT", help="serve QCoDeS' Monitor of the source "
                      "during the run on PORT (5678 for QCoDeS' web page; 0: a free port)")
+    run.add_argument("--at-optimum", action="store_true", help="one point at the design optimum (thermalink design), "
+                     "with the shots per setting that certify Bell fidelity > 0.70 (or C > 0) at 95 %%")
     run.set_defaults(handler=_run)
 
     analyze = commands.add_parser("analyze", parents=[common["db"]], help="(re)analyse a stored run")
@@ -460,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_history_parsers(commands, DEFAULT_DATABASE)
     from thermalink.experiments.lab_monitor import add_monitor_parser
     add_monitor_parser(commands)
+    from thermalink.experiments.design_command import add_design_parser  # thermalink design
+    add_design_parser(commands)
     return parser
 
 

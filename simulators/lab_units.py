@@ -117,6 +117,64 @@ def backward_fraction_from_isolation(isolation_dB: float | None) -> float:
     return 1.0 / (1.0 + 10.0 ** (isolation_dB / 10.0))
 
 
+#: Reference temperature T0 of an excess noise ratio, K (the IEEE standard 290 K).
+ENR_REFERENCE_K = 290.0
+
+
+def noise_diode_temperature(enr_dB: float, off_temperature_K: float = ENR_REFERENCE_K) -> float:
+    """Noise temperature of a noise diode that is on, K: ``T_off + T0 * 10**(ENR/10)``.
+
+    ``ENR = (T_on - T_off) / T0`` with ``T0`` = :data:`ENR_REFERENCE_K`; ``T_off`` is the diode's
+    temperature when off (its physical temperature, 290 K for the standard definition).
+    """
+    if not math.isfinite(enr_dB):
+        raise InputError(f"enr_dB={enr_dB!r} is outside the allowed range (-inf, inf) dB")
+    if not (off_temperature_K >= 0 and math.isfinite(off_temperature_K)):
+        raise InputError(f"off_temperature_K={off_temperature_K!r} is outside the allowed range [0, inf) K")
+    return off_temperature_K + ENR_REFERENCE_K * 10.0 ** (enr_dB / 10.0)
+
+
+def noise_diode_occupation(
+    enr_dB: float, frequency_Hz: float, stages: Sequence[LineStage] = (), off_temperature_K: float = ENR_REFERENCE_K
+) -> float:
+    """``n_source`` at the filter input from a noise diode given by its excess noise ratio (dB).
+
+    The on-state noise temperature (:func:`noise_diode_temperature`) taken as a Bose-Einstein
+    occupation at ``frequency_Hz`` (it differs from ``k T / h f`` by 1/2 photon), then carried
+    through the line ``stages`` (source first) like a hot load.
+    """
+    return source_occupation(noise_diode_temperature(enr_dB, off_temperature_K), frequency_Hz, stages)
+
+
+def dbm_per_hz_to_watt_per_hz(psd_dBm_per_Hz: float) -> float:
+    """A power spectral density in dBm/Hz as W/Hz: ``10**((dBm - 30) / 10)``."""
+    if not math.isfinite(psd_dBm_per_Hz):
+        raise InputError(f"psd_dBm_per_Hz={psd_dBm_per_Hz!r} is outside the allowed range (-inf, inf) dBm/Hz")
+    return 10.0 ** ((psd_dBm_per_Hz - 30.0) / 10.0)
+
+
+def spectral_density_occupation(
+    psd_W_per_Hz: float, frequency_Hz: float, stages: Sequence[LineStage] = ()
+) -> float:
+    """``n_source`` at the filter input from band-limited noise (e.g. an AWG) of one-sided power
+    spectral density ``S`` (W/Hz) at the source output: ``n = S / (h f)`` (a line of occupation
+    ``n`` carries ``n h f`` watts per hertz), then through the line ``stages`` (source first).
+
+    The noise must cover the filter's pass band; ``S`` is the total density there.
+    """
+    if not (psd_W_per_Hz >= 0 and math.isfinite(psd_W_per_Hz)):
+        raise InputError(f"psd_W_per_Hz={psd_W_per_Hz!r} is outside the allowed range [0, inf) W/Hz")
+    if not (frequency_Hz > 0 and math.isfinite(frequency_Hz)):
+        raise InputError(f"frequency_Hz={frequency_Hz!r} is outside the allowed range (0, inf) Hz")
+    return line_occupation(psd_W_per_Hz / (PLANCK * frequency_Hz), stages, frequency_Hz)
+
+
+def awg_noise_occupation(psd_dBm_per_Hz: float, frequency_Hz: float, stages: Sequence[LineStage] = ()) -> float:
+    """``n_source`` from AWG noise given as a spectral density in dBm/Hz at the AWG output
+    (:func:`spectral_density_occupation` of :func:`dbm_per_hz_to_watt_per_hz`)."""
+    return spectral_density_occupation(dbm_per_hz_to_watt_per_hz(psd_dBm_per_Hz), frequency_Hz, stages)
+
+
 def _positive(name: str, value: float) -> None:
     if not (value > 0 and math.isfinite(value)):
         raise InputError(f"{name}={value!r} is outside the allowed range (0, inf)")

@@ -9,7 +9,12 @@ from thermalink.simulators.lab_units import (
     PLANCK,
     LabLink,
     LineStage,
+    awg_noise_occupation,
     bose_einstein,
+    dbm_per_hz_to_watt_per_hz,
+    noise_diode_occupation,
+    noise_diode_temperature,
+    spectral_density_occupation,
     line_occupation,
     source_occupation,
 )
@@ -98,3 +103,46 @@ def test_twin_rates_convert_to_seconds():
 def test_lab_link_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         lab_link(**{field: value})
+
+
+# Hand-worked from the definitions: h f / k_B at 6 GHz = 6.62607015e-34 * 6e9 / 1.380649e-23
+# = 0.2879546 K; h f = 3.9756421e-24 J; N(4 K, 6 GHz) = 1 / (exp(0.2879546 / 4) - 1) = 13.39708.
+
+def test_noise_diode_temperature_from_its_excess_noise_ratio():
+    # ENR 15 dB: T_excess = 290 K * 10**1.5 = 9170.605 K above the 290 K off state.
+    assert noise_diode_temperature(15.0) == pytest.approx(9460.605, abs=1e-3)
+    assert noise_diode_temperature(0.0, off_temperature_K=0.0) == pytest.approx(290.0)
+
+
+def test_noise_diode_occupation_is_bose_einstein_of_its_on_temperature_through_the_line():
+    # 15 dB: 1 / (exp(0.2879546 / 9460.605) - 1) = 32854.00 photons at the diode.
+    assert noise_diode_occupation(15.0, 6e9) == pytest.approx(32854.00, abs=0.01)
+    # 6 dB: T_on = 290 (1 + 10**0.6) = 1444.511 K, N = 5015.954; 20 dB at 4 K: 50.16 + 0.99 * 13.397.
+    assert noise_diode_occupation(6.0, 6e9, [LineStage(20.0, 4.0)]) == pytest.approx(63.4226, abs=1e-3)
+
+
+def test_awg_noise_occupation_is_its_spectral_density_over_h_f():
+    assert dbm_per_hz_to_watt_per_hz(-150.0) == pytest.approx(1e-18, rel=1e-12)
+    # 1e-18 W/Hz / 3.9756421e-24 J = 251531.7 photons; 40 dB at 4 K: 25.153 + 0.9999 * 13.397.
+    assert spectral_density_occupation(1e-18, 6e9) == pytest.approx(251531.7, abs=0.1)
+    assert awg_noise_occupation(-150.0, 6e9, [LineStage(40.0, 4.0)]) == pytest.approx(38.5489, abs=1e-3)
+
+
+def test_awg_noise_at_the_thermal_density_of_a_290_kelvin_load_gives_its_classical_occupation():
+    # k_B * 290 K = 4.0039e-21 W/Hz = -173.975 dBm/Hz; k T / h f = 290 / 0.2879546 = 1007.103.
+    assert awg_noise_occupation(-173.97519, 6e9) == pytest.approx(1007.103, abs=1e-2)
+    assert awg_noise_occupation(-173.97519, 6e9) == pytest.approx(bose_einstein(290.0, 6e9) + 0.5, abs=1e-2)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: noise_diode_temperature(math.nan),
+        lambda: noise_diode_occupation(10.0, -1.0),
+        lambda: spectral_density_occupation(-1e-20, 6e9),
+        lambda: dbm_per_hz_to_watt_per_hz(math.inf),
+    ],
+)
+def test_noise_source_conversions_refuse_unphysical_input(call):
+    with pytest.raises(ValueError, match="allowed range"):
+        call()

@@ -57,7 +57,7 @@ def init_arguments(name, entry) -> dict:
     return args
 
 
-@pytest.mark.parametrize("config", ["lab_template", "simulated"])
+@pytest.mark.parametrize("config", ["lab_template", "simulated", "room_temperature"])
 def test_every_instrument_type_accepts_its_init_arguments(config):
     for name, entry in load(config).items():
         cls = resolve(entry["type"])

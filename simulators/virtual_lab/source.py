@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from thermalink.drivers.thermal_source import FilteredThermalSource
+from thermalink.drivers.thermal_source import FilteredThermalSource, RoomTemperatureThermalSource
 
 from .clock import VirtualClock
 
@@ -32,3 +32,7 @@ class VirtualFilteredThermalSource(FilteredThermalSource):
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (the hot load keeps evolving)."""
         self.clock.sleep(seconds)
+
+
+class VirtualRoomTemperatureSource(VirtualFilteredThermalSource, RoomTemperatureThermalSource):
+    """``RoomTemperatureThermalSource`` (hot load outside the cryostat, up to 400 K) on simulated time."""

@@ -1,0 +1,69 @@
+"""Requirement maps: the best figure versus what the lab buys, reducing to the ideal link."""
+
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from thermalink.experiments.operating_point import optimise_operating_point
+from thermalink.experiments.requirement_map import (
+    ideal_value,
+    plot_requirement_map,
+    requirement_map,
+    with_requirement,
+)
+from thermalink.experiments.station_limits import StationLimits
+
+
+def station(**changes):
+    """A small, cheap station (N_h <= ~20) with every imperfection on."""
+    values = dict(
+        temperature_range_K=(2.0, 6.0), attenuation_steps_dB=(0.0, 3.0),
+        bandwidth_range_Hz=(1e4, 3e5), center_range_Hz=(6e9, 6e9),
+        qubit1_frequency_Hz=6e9, qubit2_frequency_Hz=6e9, qubit1_linewidth_Hz=1e6, qubit2_linewidth_Hz=1e6,
+        t1_s=1.4e-7, t2_s=2.5e-7, local_occupation=0.02, link_loss_dB=0.2, attenuator_temperature_K=0.1,
+    )
+    values.update(changes)
+    return StationLimits(**values)
+
+
+def test_map_reduces_to_the_ideal_link_when_the_imperfections_are_switched_off():
+    limits = station(t2_s=None, local_occupation=0.0)
+    t1_ideal, eta_ideal = ideal_value(limits, "t1"), ideal_value(limits, "transmission")
+    dataset = requirement_map(limits, "bell", t1=[1.2e-7, t1_ideal], transmission=[0.9, eta_ideal], progress=False)
+    ideal = optimise_operating_point(station(t1_s=None, t2_s=None, local_occupation=0.0, link_loss_dB=0.0),
+                                     "bell", relaxation=False, tolerances=False)
+    assert ideal.parameters.gamma_local == ideal.parameters.gamma_phi == 0.0 and ideal.parameters.transmission == 1
+    best = dataset["best"]
+    assert float(best.sel(t1=t1_ideal, transmission=1.0)) == pytest.approx(ideal.value, abs=1e-4)
+    # every imperfection costs fidelity
+    assert float(best.sel(t1=1.2e-7, transmission=0.9)) < float(best.sel(t1=t1_ideal, transmission=0.9))
+    assert float(best.sel(t1=1.2e-7, transmission=0.9)) < float(best.sel(t1=1.2e-7, transmission=1.0))
+    assert (dataset["twin_solves"] > 0).all()
+    assert dataset.attrs["total_twin_solves"] == int(dataset["twin_solves"].sum())
+
+
+def test_map_through_an_executor_matches_the_serial_map_and_marks_unphysical_points(tmp_path):
+    limits = station()
+    axes = dict(t1=[1.0e-7, 1.5e-7], t2=[1.5e-7, 2.5e-7])  # t2 = 2.5e-7 > 2 * 1e-7: unphysical
+    serial = requirement_map(limits, "concurrence", progress=False, **axes)
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        parallel = requirement_map(limits, "concurrence", executor=executor, chunk_size=1, progress=False, **axes)
+    assert np.isnan(float(serial["best"].sel(t1=1.0e-7, t2=2.5e-7)))
+    np.testing.assert_allclose(parallel["best"].values, serial["best"].values, atol=1e-4)
+    assert pickle.loads(pickle.dumps(limits)) == limits  # what a process pool ships
+    png = plot_requirement_map(serial, tmp_path / "map.png", target=0.2)
+    assert png.stat().st_size > 1000
+
+
+def test_requirements_outside_their_physical_range_are_refused():
+    limits = station()
+    with pytest.raises(ValueError, match=r"transmission=1.5 is outside the allowed range \(0, 1\]"):
+        with_requirement(limits, "transmission", 1.5)
+    with pytest.raises(ValueError, match=r"source_temperature=1.0 K is outside the allowed range \[2.0, inf\)"):
+        with_requirement(limits, "source_temperature", 1.0)
+    with pytest.raises(ValueError, match="t1_s=.* is outside the allowed range"):
+        with_requirement(limits, "t1", 1e-6)
+    with pytest.raises(ValueError, match="requirement 'T3' is not one of"):
+        requirement_map(limits, T3=[1.0])
