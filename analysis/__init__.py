@@ -7,7 +7,7 @@ allowed), outcomes ``"00".."11"`` (qubit 1's bit first, bit 0 = +1 eigenstate, `
 readout errors ``A[i, j] = P(read i | state j)`` per qubit (pair of 2x2) or joint (4x4).
 """
 
-from .bootstrap import BootstrapResult, bootstrap
+from .bootstrap_intervals import BootstrapResult, bootstrap
 from .certification import (
     CERTIFIED_FIGURES,
     CertificationResult,

@@ -31,7 +31,7 @@ from scipy import stats
 
 from thermalink.simulators.errors import InputError
 
-from .bootstrap import BootstrapResult, _bootstrap, _check_level, resample_counts
+from .bootstrap_intervals import BootstrapResult, _bootstrap, _check_level, resample_counts
 from .tomography import MLE_MAX_ITER, MLE_TOL, _fit, _prepare, log_likelihood
 from .tomography_data import _as_generator
 

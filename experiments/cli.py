@@ -463,11 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calibrate_parser(commands, common)
     _add_twin_parser(commands, common)
     from thermalink.experiments.run_history import add_history_parsers
-    add_history_parsers(commands, DEFAULT_DATABASE)
+    add_history_parsers(commands, common)
     from thermalink.experiments.lab_monitor import add_monitor_parser
-    add_monitor_parser(commands)
+    add_monitor_parser(commands, common)
     from thermalink.experiments.design_command import add_design_parser  # thermalink design
-    add_design_parser(commands)
+    add_design_parser(commands, common)
     return parser
 
 

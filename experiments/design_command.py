@@ -17,7 +17,6 @@ import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -25,16 +24,15 @@ from thermalink.simulators.errors import InputError
 from .operating_point import FIGURE_LABELS, FIGURES
 from .requirement_map import DEFAULT_TARGET, REQUIREMENTS
 
-DEFAULT_OUTPUT = Path("thermalink_output")
 #: Settle time as a multiple of the relaxation time (the sweep plans' default settle_factor).
 SETTLE_FACTOR = 5.0
 
 
-def add_design_parser(commands) -> None:
-    """Add ``design`` to the CLI's subparsers."""
-    design = commands.add_parser("design", help="best operating point of a station on the twin, what limits it, "
-                                                "what reaches the target; requirement maps")
-    design.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+def add_design_parser(commands, common: dict) -> None:
+    """Add ``design`` to the CLI's subparsers (``common``: the CLI's shared options)."""
+    design = commands.add_parser("design", parents=[common["station"], common["out"]],
+                                 help="best operating point of a station on the twin, what limits it, "
+                                      "what reaches the target; requirement maps")
     design.add_argument("--figure", choices=sorted(FIGURES), default="bell",
                         help="figure of merit to maximise (bell: singlet fidelity maximised over the phase)")
     design.add_argument("--target-fidelity", type=float, default=None, metavar="F",
@@ -53,7 +51,6 @@ def add_design_parser(commands) -> None:
     design.add_argument("--no-advice", dest="advice", action="store_false",
                         help="only the optimum (skip what limits it and what reaches the target)")
     design.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
-    design.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="output folder for maps")
     design.set_defaults(handler=run_design)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import socket
 import time
-from pathlib import Path
 
 from thermalink.simulators.errors import InputError
 
@@ -112,11 +111,11 @@ def _monitor_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_monitor_parser(commands) -> None:
-    """``thermalink monitor``."""
-    parser = commands.add_parser("monitor", help="serve QCoDeS' Monitor for the source (hot load, heater, "
-                                                  "mixing chamber, filter, attenuator)")
-    parser.add_argument("--station", type=Path, default=None, help="station YAML (default: the simulated station)")
+def add_monitor_parser(commands, common: dict) -> None:
+    """``thermalink monitor`` (``common``: the CLI's shared options)."""
+    parser = commands.add_parser("monitor", parents=[common["station"]],
+                                 help="serve QCoDeS' Monitor for the source (hot load, heater, mixing chamber, "
+                                      "filter, attenuator)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"websocket port ({DEFAULT_PORT}, the one QCoDeS' web page uses; 0: a free port)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between readings and frames (1)")

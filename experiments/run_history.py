@@ -195,13 +195,13 @@ def _diff_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_history_parsers(commands, default_database: Path) -> None:
-    """``thermalink runs`` and ``thermalink diff A B``."""
-    runs = commands.add_parser("runs", help="list the runs in a database (id, GUID, kind, status, points, verdict)")
-    runs.add_argument("--db", type=Path, default=default_database, help="QCoDeS database (./thermalink.db)")
+def add_history_parsers(commands, common: dict) -> None:
+    """``thermalink runs`` and ``thermalink diff A B`` (``common``: the CLI's shared options)."""
+    runs = commands.add_parser("runs", parents=[common["db"]],
+                               help="list the runs in a database (id, GUID, kind, status, points, verdict)")
     runs.set_defaults(handler=_runs_command)
-    diff = commands.add_parser("diff", help="what changed in station snapshot and plan between two runs")
+    diff = commands.add_parser("diff", parents=[common["db"]],
+                               help="what changed in station snapshot and plan between two runs")
     diff.add_argument("left", type=int, metavar="A")
     diff.add_argument("right", type=int, metavar="B")
-    diff.add_argument("--db", type=Path, default=default_database, help="QCoDeS database (./thermalink.db)")
     diff.set_defaults(handler=_diff_command)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qutip_reference import qubit_steady_state
-from thermalink.simulators import LinkParameters, solve_exact
+from thermalink.simulators import solve_exact
 from thermalink.simulators.lab_units import LabLink, bose_einstein, merge_filter_ports
 
 

@@ -120,3 +120,20 @@ def test_importing_a_driver_imports_neither_scipy_nor_analysis(driver):
 def test_no_library_module_switches_the_matplotlib_backend():
     offenders = [name for name, path in module_names().items() if "matplotlib.use(" in path.read_text()]
     assert offenders == []
+
+
+def test_no_module_is_shadowed_by_a_name_its_package_exports():
+    import importlib
+
+    shadowed = []
+    for name, path in module_names().items():
+        if path.name != "__init__.py":
+            continue
+        package = importlib.import_module(name)
+        for submodule in (p.stem for p in path.parent.glob("*.py") if p.stem != "__init__"):
+            exported = name + "." + submodule
+            if submodule in getattr(package, "__all__", ()) or (
+                    hasattr(package, submodule) and not hasattr(getattr(package, submodule), "__path__")
+                    and getattr(getattr(package, submodule), "__name__", exported) != exported):
+                shadowed.append(exported)
+    assert shadowed == []

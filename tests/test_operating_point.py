@@ -13,7 +13,7 @@ from thermalink.experiments.operating_point import (
     optimise_operating_point,
 )
 from thermalink.experiments.station_limits import Settings, StationLimits
-from thermalink.simulators import LinkParameters, solve_exact
+from thermalink.simulators import solve_exact
 
 F = 6e9
 HF_OVER_K = 6.62607015e-34 * F / 1.380649e-23  # K
