@@ -20,7 +20,7 @@ import scipy.sparse.linalg
 
 from .blas_threads import single_threaded_blas
 from .exact_solver import fock_cutoff
-from .liouvillian_blocks import BLOCK_SIZE, REAL_PARAMS, present_params, sector_blocks
+from .liouvillian_blocks import BLOCK_SIZE, REAL_PARAMS, is_real_link, present_params, sector_blocks
 from .link_parameters import LinkParameters
 
 #: Sectors up to this many unknowns are diagonalised densely.
@@ -162,8 +162,10 @@ class ShiftedBlockChain:
 
 
 def _parameter_sets(p: LinkParameters) -> tuple[tuple[int, ...], ...]:
-    """Parameter sets the sector splits into: without detunings real-symmetric and imaginary parts."""
-    if p.delta1 == 0.0 and p.delta2 == 0.0:
+    """Parameter sets the sector splits into: on a real link (no detunings, real cascade and
+    round-trip amplitudes, :func:`.liouvillian_blocks.is_real_link`) real-symmetric and imaginary
+    parts; otherwise one chain of all 16."""
+    if is_real_link(p):
         return (_REAL_SYMMETRIC, _IMAGINARY)
     return (tuple(range(BLOCK_SIZE)),)
 

@@ -261,3 +261,11 @@ def test_shifted_block_chain_solves_the_shifted_sector(resonant):
 def test_structured_relaxation_rate_matches_the_sparse_lu_one(changes):
     p = LinkParameters(**changes)
     assert relaxation_rate(p) == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8)
+
+
+@pytest.mark.parametrize("phase", [0.0, np.pi / 2])
+def test_relaxation_rate_with_a_backward_path_equals_the_dense_gap(phase):
+    # A complex round trip couples the real and imaginary parts even without detunings.
+    p = LinkParameters(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=phase,
+                       round_trip_phase12=phase)
+    assert relaxation_rate(p, tol=1e-6) == pytest.approx(slowest_decay(p, fock_cutoff(p, 1e-6)), rel=1e-8)
