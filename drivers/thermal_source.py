@@ -520,10 +520,18 @@ class FilteredThermalSource(Instrument):
         if target == 0.0:
             self.heater_off()
             return
-        self.configure_hot_load()
-        current = self.valid_hot_load_temperature()
-        if target > current:
-            self.check_fridge_cold()  # refuse before anything moves
+        try:
+            self.configure_hot_load()
+            current = self.valid_hot_load_temperature()
+            if target > current:
+                self.check_fridge_cold()  # refuse before anything moves
+        except InterlockError as error:
+            if not self.heater_on():
+                raise  # nothing is heating: nothing changed
+            # A warm load held by a closed loop: refusing the new target must not leave it heating.
+            log.error("%s: new target %s K refused while the hot load is heated; going to the safe state",
+                      self.name, target)
+            raise InterlockError(str(error), safe=self.safe_state()) from error
         try:
             self._ramp(current, target)
         except InterlockError as error:

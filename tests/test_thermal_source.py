@@ -211,6 +211,16 @@ def test_an_invalid_hot_load_sensor_refuses_heating(source, parts):
     assert parts["hot_load"].output_1.output_range() == "off"
 
 
+def test_a_new_target_refused_while_the_load_is_heated_switches_the_heater_off(source, parts):
+    source.temperature(20.0)
+    assert parts["hot_load"].output_1.output_range() != "off"
+    parts["hot_load"].write("SIM:RDGST A,1")  # the sensor fails while the loop holds 20 K
+    with pytest.raises(InterlockError, match="hot-load sensor A") as error:
+        source.temperature(25.0)
+    assert error.value.safe is True
+    assert parts["hot_load"].output_1.output_range() == "off"
+
+
 @pytest.mark.parametrize("target, expected", [(8.0, "low"), (20.0, "medium"), (35.0, "high")])
 def test_the_lowest_heater_range_that_reaches_the_target_is_used(parts, target, expected):
     source = VirtualFilteredThermalSource("source", ramp_rate=10.0, heater_range_limits=(10.0, 30.0))
