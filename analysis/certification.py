@@ -66,6 +66,7 @@ import xarray as xr
 from scipy.special import ndtr, ndtri
 
 from thermalink.simulators.blas_threads import single_threaded_blas
+from thermalink.simulators.errors import InputError
 
 from thermalink.simulators.figures_of_merit import bell_fidelity, concurrence, singlet_fidelity
 from .tomography import MLE_MAX_ITER, MLE_TOL, _linear_inversion, _mle, _prepare, project_to_states
@@ -100,22 +101,22 @@ def check_probability(name: str, value, *, closed: bool = False) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in {'[0, 1]' if closed else '(0, 1)'}, got {value!r}") from None
+        raise InputError(f"{name} must be a number in {'[0, 1]' if closed else '(0, 1)'}, got {value!r}") from None
     ok = (0 <= value <= 1) if closed else (0 < value < 1)
     if not (math.isfinite(value) and ok):
-        raise ValueError(f"{name}={value!r} is outside the allowed range {'[0, 1]' if closed else '(0, 1)'}")
+        raise InputError(f"{name}={value!r} is outside the allowed range {'[0, 1]' if closed else '(0, 1)'}")
     return value
 
 
 def check_figure(figure: str) -> str:
     if figure not in CERTIFIED_FIGURES:
-        raise ValueError(f"unknown figure of merit {figure!r}; allowed: {', '.join(CERTIFIED_FIGURES)}")
+        raise InputError(f"unknown figure of merit {figure!r}; allowed: {', '.join(CERTIFIED_FIGURES)}")
     return figure
 
 
 def _check_resamples(n_resamples) -> int:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 20:
-        raise ValueError(f"n_resamples={n_resamples!r} is outside the allowed range: an integer >= 20")
+        raise InputError(f"n_resamples={n_resamples!r} is outside the allowed range: an integer >= 20")
     return int(n_resamples)
 
 
@@ -139,15 +140,15 @@ def calibration_values(calibration) -> np.ndarray:
             joint = np.asarray(stored["joint"], dtype=float)  # [read i, prepared j]
             values = np.rint(joint.T * int(stored["shots"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"stored readout calibration is not readable ({exc}); expected the JSON of "
+            raise InputError(f"stored readout calibration is not readable ({exc}); expected the JSON of "
                              "ReadoutCalibration.to_json with 'joint' and 'shots'") from None
     elif isinstance(calibration, xr.DataArray):
         if set(calibration.dims) != {"prepared", "outcome"}:
-            raise ValueError(f"calibration counts must have dims ('prepared', 'outcome'), got {calibration.dims}")
+            raise InputError(f"calibration counts must have dims ('prepared', 'outcome'), got {calibration.dims}")
         try:
             calibration = calibration.sel(prepared=list(CALIBRATION_STATES), outcome=list(CALIBRATION_STATES))
         except KeyError:
-            raise ValueError("calibration counts need the prepared states and outcomes "
+            raise InputError("calibration counts need the prepared states and outcomes "
                              f"{CALIBRATION_STATES} (qubit 1's bit first)") from None
         values = calibration.transpose("prepared", "outcome").values
     else:
@@ -155,11 +156,11 @@ def calibration_values(calibration) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if values.shape != (4, 4) or not np.all(np.isfinite(values)) or np.any(values < 0) \
             or np.any(values != np.rint(values)):
-        raise ValueError(f"calibration counts must be non-negative integers [prepared, read] of shape (4, 4), "
+        raise InputError(f"calibration counts must be non-negative integers [prepared, read] of shape (4, 4), "
                          f"got {values.tolist() if values.size <= 16 else values.shape}")
     shots = values.sum(axis=1)
     if shots[0] <= 0 or np.any(shots != shots[0]):
-        raise ValueError(f"calibration shots per prepared state must be equal and positive, got {shots.tolist()}")
+        raise InputError(f"calibration shots per prepared state must be equal and positive, got {shots.tolist()}")
     return values.astype(np.int64)
 
 
@@ -422,6 +423,8 @@ def certify_many(values: np.ndarray, settings=PAULI_SETTINGS, assignment=None, c
     values = np.asarray(values, dtype=np.int64)
     m, s = values.shape[:2]
     cal = None if calibration is None else np.asarray(calibration, dtype=np.int64).reshape(m, 4, 4)
+    # A 4x4 assignment is the joint readout matrix (correlated errors): resample it as such.
+    joint_readout = assignment is not None and np.asarray(assignment).shape[-2:] == (4, 4)
     if assignment is None and cal is not None:
         point_joint = _kron_pair(assignment_from_calibration(cal))
     elif assignment is None:
@@ -444,7 +447,11 @@ def certify_many(values: np.ndarray, settings=PAULI_SETTINGS, assignment=None, c
         cal_shots = cal.sum(axis=-1)
         cal_boot = gen.multinomial(cal_shots[:, None, :],
                                    np.broadcast_to((cal / cal_shots[..., None])[:, None], (m, n_resamples, 4, 4)))
-        inverse = np.linalg.inv(_kron_pair(assignment_from_calibration(cal_boot)))  # (M, B, 4, 4)
+        if joint_readout:  # A[i, j] = P(read i | prepared j) from the resampled joint frequencies
+            resampled = np.swapaxes(cal_boot, -1, -2) / cal_shots[:, None, None, :]
+        else:
+            resampled = _kron_pair(assignment_from_calibration(cal_boot))
+        inverse = np.linalg.inv(resampled)  # (M, B, 4, 4)
     else:
         inverse = np.linalg.inv(point_joint)[:, None]
     rho_b = _corrected_states(boot_freq, inverse, shots[:, None], ideal)  # (M, B, 4, 4)
@@ -660,10 +667,10 @@ def _positive_time(name: str, value, allow_zero: bool) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+        raise InputError(f"{name} must be a number of seconds, got {value!r}") from None
     ok = value >= 0 if allow_zero else value > 0
     if not (math.isfinite(value) and ok):
-        raise ValueError(f"{name}={value!r} is outside the allowed range {'[0' if allow_zero else '(0'}, inf) s")
+        raise InputError(f"{name}={value!r} is outside the allowed range {'[0' if allow_zero else '(0'}, inf) s")
     return value
 
 
@@ -694,21 +701,21 @@ def shot_budget(rho, assignment=None, *, target: float | None = None, figure: st
     success_probability = check_probability("success_probability", success_probability)
     rho = np.asarray(rho, dtype=complex)
     if rho.shape != (4, 4) or not np.all(np.isfinite(rho)):
-        raise ValueError(f"rho must be a finite 4x4 density matrix (basis gg, ge, eg, ee), got shape {rho.shape}")
+        raise InputError(f"rho must be a finite 4x4 density matrix (basis gg, ge, eg, ee), got shape {rho.shape}")
     rho = project_to_states(rho)
     rep = None if repetition_time_s is None else _positive_time("repetition_time_s", repetition_time_s, False)
     settle = _positive_time("settle_time_s", settle_time_s, True)
     settings = tuple(settings)
     predicted = float(CERTIFIED_FIGURES[figure](rho))
     if not predicted > target:
-        raise ValueError(
+        raise InputError(
             f"the predicted {figure} {predicted:.4f} is not above the target {target:.2f}: "
             "it cannot be certified at any number of shots")
     if figure == "concurrence":
         p0, p1 = _pieces(figure, rho)
         branch = int(p1[0] - math.sqrt(max(p1[1] * p1[2], 0)) > p0[0] - math.sqrt(max(p0[1] * p0[2], 0)))
         if not x_part_concurrence(rho) > target:
-            raise ValueError(
+            raise InputError(
                 f"the predicted concurrence {predicted:.4f} exceeds the target {target:.2f}, but that of its "
                 f"X-part, {x_part_concurrence(rho):.4f}, which the bound certifies, does not")
     else:
@@ -721,16 +728,16 @@ def shot_budget(rho, assignment=None, *, target: float | None = None, figure: st
     if calibration_shots is not None:
         if isinstance(calibration_shots, bool) or not isinstance(calibration_shots, (int, np.integer)) \
                 or calibration_shots < 1:
-            raise ValueError(f"calibration_shots={calibration_shots!r} is outside the allowed range: an integer >= 1")
+            raise InputError(f"calibration_shots={calibration_shots!r} is outside the allowed range: an integer >= 1")
         pair = np.array([np.eye(2), np.eye(2)]) if assignment is None else np.asarray(assignment, dtype=float)
         if pair.shape != (2, 2, 2):
-            raise ValueError("calibration_shots needs per-qubit assignment matrices (a pair of 2x2), "
+            raise InputError("calibration_shots needs per-qubit assignment matrices (a pair of 2x2), "
                              f"got shape {pair.shape}")
         cov_cal = _calibration_covariance(figure, rho, settings, pair, int(calibration_shots), branch)
     model = (figure, pieces, cov_shot, cov_cal, confidence, float(target))
     if _success(*model, MAX_BUDGET_SHOTS) < success_probability:
         limit = "the readout calibration" if calibration_shots is not None else "the readout errors"
-        raise ValueError(
+        raise InputError(
             f"the predicted {figure} {predicted:.4f} > {target:.2f} cannot be certified with probability "
             f"{success_probability} at any number of shots up to {MAX_BUDGET_SHOTS:.0e}: {limit} limit the bound"
             + ("; calibrate with more shots" if calibration_shots is not None else ""))

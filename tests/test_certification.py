@@ -26,7 +26,7 @@ from thermalink.analysis.certification import (
     certify_many,
     x_part_concurrence,
 )
-from thermalink.analysis.tomography_data import counts_array
+from thermalink.analysis.tomography_data import PAULI_SETTINGS, counts_array
 from thermalink.simulators import LinkParameters, steady_state
 
 #: Per-qubit readout errors, different per qubit and direction.
@@ -187,3 +187,22 @@ def test_lower_confidence_bounds_refuse_bad_input():
         lower_confidence_bounds(counts, n_resamples=5)
     with pytest.raises(ValueError, match=r"shots per prepared state must be equal"):
         lower_confidence_bounds(counts, calibration=np.diag([100, 100, 100, 90]))
+
+
+def test_a_joint_readout_matrix_is_resampled_as_the_joint_matrix():
+    # Correlated readout (ge <-> eg crosstalk): the bound must follow the joint matrix the estimate
+    # uses, not the product of its marginals (which moved it by ~0.25 before).
+    from thermalink.analysis.certification import certify_many
+    from thermalink.analysis.tomography_data import measurement_model
+
+    rng = np.random.default_rng(1)
+    singlet = np.array([0, -1, 1, 0]) / np.sqrt(2)
+    rho = 0.8 * np.outer(singlet, singlet).astype(complex) + 0.2 * np.diag([1, 0, 0, 0])
+    joint = np.kron(*[np.array([[0.97, 0.06], [0.03, 0.94]])] * 2)
+    joint[:, 1], joint[:, 2] = [0.03, 0.80, 0.14, 0.03], [0.03, 0.14, 0.80, 0.03]
+    joint /= joint.sum(axis=0)
+    probabilities = measurement_model(PAULI_SETTINGS, joint).probabilities(rho)
+    values = np.array([rng.multinomial(200_000, p / p.sum()) for p in probabilities])[None]
+    calibration = np.array([rng.multinomial(200_000, joint[:, j]) for j in range(4)])[None]  # [prepared, read]
+    _, low, _ = certify_many(values, PAULI_SETTINGS, joint, calibration, n_resamples=200, rng=3, estimates=False)
+    assert abs(float(low["bell_fidelity"][0]) - 0.8) < 0.01
