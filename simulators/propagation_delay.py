@@ -85,6 +85,11 @@ def qubit_state(x: np.ndarray, cutoff: int) -> np.ndarray:
     return rho / np.trace(rho).real
 
 
+#: Largest cutoff the delayed solve takes: its sparse LU of the whole sector (16 unknowns per
+#: block) needs about 1 GB at 50 000 blocks.
+MAX_DELAY_CUTOFF = 50_000
+
+
 def delayed_steady_state(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> np.ndarray:
     """Qubit steady state with the propagation delay ``p.delay`` from qubit 1 to qubit 2."""
     if not p.is_chiral:
@@ -93,6 +98,12 @@ def delayed_steady_state(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: in
             "covered (allowed: backward_fraction=0 when delay > 0)"
         )
     cutoff = fock_cutoff(p, tol) if cutoff is None else int(cutoff)
+    if cutoff > MAX_DELAY_CUTOFF:
+        raise InputError(
+            f"a propagation delay with the filter occupation n_c={p.n_filter:.4g} needs a Fock cutoff of {cutoff} "
+            f"(allowed range with a delay: up to {MAX_DELAY_CUTOFF}, about n_c <= {MAX_DELAY_CUTOFF / 18.4:.0f} "
+            "at tol=1e-8; the delayed solve factorises the whole sector)"
+        )
     x = sector_steady_state(p, cutoff)
     if p.delay > 0.0:
         upstream = sector_generator(upstream_parameters(p), cutoff)

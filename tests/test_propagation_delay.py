@@ -70,3 +70,10 @@ def test_the_twin_point_command_solves_a_delayed_link(capsys):
     assert "with the propagation delay" in out
     expected = concurrence(steady_state(LinkParameters(kappa=0.1, n_source=10.0, delay=0.5)))
     assert f"concurrence: {expected:.5f}" in out
+
+
+def test_a_delay_with_a_hot_source_is_refused_before_the_solve():
+    from thermalink.simulators.errors import InputError
+
+    with pytest.raises(InputError, match="allowed range with a delay: up to 50000"):
+        steady_state(LinkParameters(kappa=0.01, n_source=2e4, delay=0.5))
