@@ -225,10 +225,13 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.allow_station_change and args.resume is None:
         raise InputError("--allow-station-change only applies with --resume RUN_ID")
-    plan = None if args.resume is not None else _sweep_plan(args)
-    if args.at_optimum and args.resume is None:  # measure at `thermalink design`'s optimum, with its shot budget
+    if args.at_optimum and args.resume is not None:
+        raise InputError("--at-optimum starts a new run; it does not apply with --resume RUN_ID")
+    if args.at_optimum:  # measure at `thermalink design`'s optimum, with its shot budget
         from thermalink.experiments.design_command import at_optimum_plan
         plan = at_optimum_plan(args)
+    else:
+        plan = None if args.resume is not None else _sweep_plan(args)
     # A polite kill (SIGTERM, a closed terminal) stops like Ctrl-C: source safe, run resumable.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:

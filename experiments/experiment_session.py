@@ -97,9 +97,10 @@ def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: st
     conn = _connection(db, create=True)
     _check_folder(out)
     lab = LabStation.from_config(station)
-    run_log = start_run_log(out) if out is not None else None
-    stop_monitor = monitor_run(lab, monitor_port)
+    run_log, stop_monitor = None, None
     try:
+        run_log = start_run_log(out) if out is not None else None
+        stop_monitor = monitor_run(lab, monitor_port)
         lab.validate_plan(plan)  # before the calibration touches the source
         metadata = run_log_metadata(run_log) if run_log is not None else {}
         calibration = None
@@ -111,10 +112,7 @@ def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: st
         return _measure(lab, conn, plan, None, metadata=metadata, retries=retries, progress=progress, echo=echo,
                         out=out)
     finally:
-        stop_monitor()
-        if run_log is not None:
-            run_log.stop()
-        lab.close()
+        _close(lab, run_log, stop_monitor)
 
 
 def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str | Path | None = None,
@@ -138,19 +136,17 @@ def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str |
     if not allow_station_change:  # checked by content, before any instrument opens
         refuse_station_change(run.run_id, run.metadata, station_fingerprint(station or station_config_path("simulated")))
     lab = LabStation.from_config(station)
-    run_log = start_run_log(out, run.dataset) if out is not None else None  # continues the run's log
-    stop_monitor = monitor_run(lab, monitor_port)
+    run_log, stop_monitor = None, None
     try:
+        run_log = start_run_log(out, run.dataset) if out is not None else None  # continues the run's log
+        stop_monitor = monitor_run(lab, monitor_port)
         stored = run.metadata.get(CALIBRATION_KEY)
         if stored is not None:  # the readout assumes the calibration the run started with
             restore_calibration(lab.readout, stored)
         return _measure(lab, conn, None, run.run_id, allow_station_change=allow_station_change, retries=retries,
                         progress=progress, echo=echo, out=out)
     finally:
-        stop_monitor()
-        if run_log is not None:
-            run_log.stop()
-        lab.close()
+        _close(lab, run_log, stop_monitor)
 
 
 def stored_station_file(run: SweepRun, allow_station_change: bool = False, echo: Echo | None = None) -> Path | None:
@@ -182,6 +178,17 @@ def stored_station_file(run: SweepRun, allow_station_change: bool = False, echo:
 
 
 # --- the parts both calls share -------------------------------------------------------------------
+
+def _close(lab: LabStation, run_log, stop_monitor) -> None:
+    """Stop the monitor and the run log (if they started) and close the station's instruments."""
+    try:
+        if stop_monitor is not None:
+            stop_monitor()
+        if run_log is not None:
+            run_log.stop()
+    finally:
+        lab.close()
+
 
 def _say(echo: Echo | None, text: str) -> None:
     if echo is not None:

@@ -394,9 +394,10 @@ class LabLink:
         n = self.local_occupation
         sensitivity = 0.0
         if t1 is not None:
-            if population is None:  # the bath occupation n is given
-                gamma_local = (1.0 / t1 - g) / (2 * n + 1)
-                grad = (-1.0 / t1**2 / (2 * n + 1), -1.0 / (2 * n + 1))  # d/dT1, d/dg
+            if population is None:  # the bath occupation n is given: 1/T1 = g (2 n_w + 1) + g_loc (2 n + 1)
+                n_w = getattr(self, f"qubit{j}_waveguide_occupation")
+                gamma_local = (1.0 / t1 - g * (2 * n_w + 1)) / (2 * n + 1)
+                grad = (-1.0 / t1**2 / (2 * n + 1), -(2 * n_w + 1) / (2 * n + 1))  # d/dT1, d/dg
                 gamma_local_err = math.hypot(grad[0] * t1_err, grad[1] * g_err)
                 if gamma_local > 0:
                     sensitivity = abs(grad[0]) * t1 / gamma_local

@@ -86,3 +86,9 @@ def test_the_optimum_plan_measures_the_optimum_with_its_shot_budget():
     # a target the station cannot reach falls back to certifying C > 0
     _, _, fallback = optimum_plan(limits, "bell", target=0.70)
     assert fallback.figure == "concurrence" and fallback.target == 0.0
+
+
+def test_at_optimum_with_resume_is_refused(tmp_path, capsys):
+
+    assert main(["run", "--at-optimum", "--resume", "1", "--db", str(tmp_path / "x.db")]) == 2
+    assert "--at-optimum starts a new run" in capsys.readouterr().err

@@ -139,3 +139,15 @@ def test_common_options_are_declared_once_and_shared_by_every_command():
         assert parser.parse_args(command).out == cli.DEFAULT_OUTPUT
     for command in (["run"], ["calibrate", "readout"], ["calibrate", "source"]):
         assert parser.parse_args([*command, "--station", "lab.yaml"]).station.name == "lab.yaml"
+
+
+def test_a_monitor_that_cannot_start_leaves_no_instrument_open(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("localhost", 0))
+        busy.listen()
+        with pytest.raises(InputError, match="cannot be used"):
+            start_run(PLAN, db=tmp_path / "a.db", calibrate=False, progress=False, echo=None,
+                      monitor_port=busy.getsockname()[1])
+    assert not any(Instrument.exist(name) for name in ("source", "readout"))

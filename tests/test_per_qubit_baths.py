@@ -65,6 +65,13 @@ def test_local_bath_is_recovered_from_t1_and_the_measured_population(n_w):
     assert params.qubit_bath(2)[:2] == (pytest.approx(0.1), pytest.approx(0.4))
 
 
+def test_local_decay_from_t1_and_a_given_bath_occupation_counts_a_warm_waveguide():
+    g1 = 2 * math.pi * 1e6
+    t1, _ = lab_inputs_of(g1, 0.3 * g1, 0.05, n_w=0.004)
+    link = lab(qubit1_t1_s=t1, qubit1_waveguide_occupation=0.004, local_occupation=0.05)
+    assert link.to_parameters().qubit_bath(1)[0] == pytest.approx(0.3)
+
+
 def test_the_twin_reproduces_the_measured_population_of_qubit_one():
     # Source off: qubit 1 sees a cold waveguide, so its steady population is the measured one.
     g = 2 * math.pi * 1e6
