@@ -468,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_monitor_parser(commands)
     from thermalink.experiments.design_command import add_design_parser  # thermalink design
     add_design_parser(commands)
+    from thermalink.experiments.station_command import add_station_parser  # thermalink station init|check
+    add_station_parser(commands)
     return parser
 
 
