@@ -198,10 +198,10 @@ def _diff_command(args: argparse.Namespace) -> int:
 def add_history_parsers(commands, default_database: Path) -> None:
     """``thermalink runs`` and ``thermalink diff A B``."""
     runs = commands.add_parser("runs", help="list the runs in a database (id, GUID, kind, status, points, verdict)")
-    runs.add_argument("--db", type=Path, default=default_database, help="QCoDeS database (./thermalink.db)")
+    runs.add_argument("--db", type=Path, default=default_database, help="QCoDeS database")
     runs.set_defaults(handler=_runs_command)
     diff = commands.add_parser("diff", help="what changed in station snapshot and plan between two runs")
-    diff.add_argument("left", type=int, metavar="A")
-    diff.add_argument("right", type=int, metavar="B")
-    diff.add_argument("--db", type=Path, default=default_database, help="QCoDeS database (./thermalink.db)")
+    diff.add_argument("left", type=int, metavar="A", help="id of the first run")
+    diff.add_argument("right", type=int, metavar="B", help="id of the second run")
+    diff.add_argument("--db", type=Path, default=default_database, help="QCoDeS database")
     diff.set_defaults(handler=_diff_command)

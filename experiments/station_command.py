@@ -149,18 +149,15 @@ def _check(args: argparse.Namespace) -> int:
 
 def add_station_parser(commands) -> None:
     """Add ``station init`` and ``station check`` to the CLI's subparsers."""
-    station = commands.add_parser("station", help="start a station file from the lab template; check that it loads",
-                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    station = commands.add_parser("station", help="start a station file from the lab template; check that it loads")
     which = station.add_subparsers(dest="station_command", required=True)
-    init = which.add_parser("init", help="copy station_configs/lab_template.yaml to PATH (never overwrites)",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    init = which.add_parser("init", help="copy station_configs/lab_template.yaml to PATH (never overwrites)")
     init.add_argument("path", nargs="?", type=Path, default=DEFAULT_STATION_FILE, metavar="PATH",
                       help="station file to write")
     init.set_defaults(handler=_init)
     check = which.add_parser("check", help="validate a station file, then open each instrument (pyvisa-sim "
                                            "where it names a sim file) and list the unreachable ones; exit code "
-                                           f"{UNREACHABLE_EXIT_CODE} if any",
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                           f"{UNREACHABLE_EXIT_CODE} if any")
     check.add_argument("path", nargs="?", type=Path, default=DEFAULT_STATION_FILE, metavar="PATH",
                        help="station file to check")
     check.set_defaults(handler=_check)
