@@ -258,7 +258,7 @@ def _analyze(args: argparse.Namespace) -> int:
     conn = database(args.db, create=False)
     run = open_sweep_run(conn, args.run_id)
     analysis_id = analyse_run(conn, run, progress=True, significance=args.significance)
-    print(summary_table(load_sweep(run), load_analysis(conn, run)))
+    print(summary_table(load_sweep(run), load_analysis(conn, run), significance=args.significance))
     print(f"analysis of run {run.run_id} saved as run {analysis_id}")
     return 0
 
