@@ -44,3 +44,28 @@ def test_check_validates_the_file_before_opening_anything(tmp_path, capsys, monk
     path.write_text(station_config_path("simulated").read_text().replace("max_temperature", "max_temprature", 1))
     assert main(["station", "check", str(path)]) == 2
     assert "max_temprature" in capsys.readouterr().err
+
+
+def _documented_commands():
+    from pathlib import Path
+    import re
+    import shlex
+
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/first_cooldown.md"):
+        for block in re.findall(r"```bash\n(.*?)```", (root / doc).read_text(), re.S):
+            for line in block.splitlines():
+                if line.startswith("thermalink "):
+                    yield doc, shlex.split(line.split("#")[0].replace("RUN_ID", "1"))[1:]
+
+
+def test_every_documented_command_line_parses():
+    from thermalink.experiments.cli import build_parser
+
+    commands = list(_documented_commands())
+    assert len(commands) > 20 and ["station", "init", "lab.yaml"] in [c for _, c in commands]
+    for doc, argv in commands:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            raise AssertionError(f"{doc}: thermalink {' '.join(argv)} does not parse") from None
