@@ -10,6 +10,8 @@
     thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
     thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
     thermalink design                  # best operating point, what limits it, what reaches F = 0.70
+    thermalink station init lab.yaml   # a station file from the lab template; station check opens it
+    thermalink --version               # every COMMAND --help shows each option's default
 
 ``run`` is :func:`.experiment_session.start_run` / :func:`.experiment_session.resume_run` (the same
 calls a notebook makes); this module parses options and maps thermalink's errors to exit codes
