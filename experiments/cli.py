@@ -10,6 +10,8 @@
     thermalink calibrate readout --shots 20000 --apply    # assignment matrices (source output off)
     thermalink calibrate source --bandwidth 1e6 --temperature 20   # fitted noise spectrum vs settings
     thermalink design                  # best operating point, what limits it, what reaches F = 0.70
+    thermalink station init lab.yaml   # a station file from the lab template; station check opens it
+    thermalink --version               # every COMMAND --help shows each option's default
 
 ``run`` is :func:`.experiment_session.start_run` / :func:`.experiment_session.resume_run` (the same
 calls a notebook makes); this module parses options and maps thermalink's errors to exit codes
@@ -261,7 +263,7 @@ def _analyze(args: argparse.Namespace) -> int:
     conn = database(args.db, create=False)
     run = open_sweep_run(conn, args.run_id)
     analysis_id = analyse_run(conn, run, progress=True, significance=args.significance)
-    print(summary_table(load_sweep(run), load_analysis(conn, run)))
+    print(summary_table(load_sweep(run), load_analysis(conn, run), significance=args.significance))
     print(f"analysis of run {run.run_id} saved as run {analysis_id}")
     return 0
 
@@ -342,9 +344,9 @@ def _common_options() -> dict[str, argparse.ArgumentParser]:
         return parser
 
     return {
-        "db": parent("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database (./thermalink.db)"),
+        "db": parent("--db", type=Path, default=DEFAULT_DATABASE, help="QCoDeS database"),
         "out": parent("--out", type=Path, default=DEFAULT_OUTPUT,
-                      help="folder for figures and files (./thermalink_output)"),
+                      help="folder for figures and files"),
         "station": parent("--station", type=Path, default=None,
                           help="station YAML (default: the simulated station; with run --resume, the run's own "
                                "station file)"),
@@ -356,7 +358,7 @@ def _add_calibrate_parser(commands, common: dict[str, argparse.ArgumentParser]) 
     which = calibrate.add_subparsers(dest="calibration", required=True)
     readout = which.add_parser("readout", parents=[common["station"]],
                                help="assignment matrices from prepared basis states (source output off)")
-    readout.add_argument("--shots", type=int, default=20_000, help="shots per prepared state (20000)")
+    readout.add_argument("--shots", type=int, default=20_000, help="shots per prepared state")
     readout.add_argument("--apply", action="store_true", help="write the error probabilities into the readout")
     readout.add_argument("--seed", type=int, default=None, help="shot-noise seed of a virtual readout")
     readout.set_defaults(handler=_calibrate_readout)
@@ -369,27 +371,29 @@ def _add_calibrate_parser(commands, common: dict[str, argparse.ArgumentParser]) 
     source.add_argument("--bandwidth", type=_positive_float, default=None, help="set the filter bandwidth first, Hz")
     source.add_argument("--gain", type=float, default=None,
                         help="chain gain from the filter output to the analyzer, dB (default: the analyzer's 'gain')")
-    source.add_argument("--points", type=int, default=401, help="trace points (401)")
+    source.add_argument("--points", type=int, default=401, help="trace points")
     source.set_defaults(handler=_calibrate_source)
 
 
 def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> None:
     run = commands.add_parser("run", parents=[common["station"], common["db"], common["out"]],
                               help="measure a sweep (default: bandwidth sweep on the simulated station)")
-    run.add_argument("--sweep", choices=("bandwidth", "temperature", "map"), default="bandwidth")
+    run.add_argument("--sweep", choices=("bandwidth", "temperature", "map"), default="bandwidth",
+                     help="what is swept: filter bandwidth, hot-load temperature, or a bandwidth x temperature map")
     run.add_argument("--bandwidth", nargs="+", type=_positive_float, default=None, metavar="HZ",
                      help="filter bandwidth in Hz: MIN MAX (log grid) for bandwidth sweeps and maps "
                           "(default 1e3 1e8), one value for a temperature sweep (default 1e4)")
-    run.add_argument("--points", type=int, default=21, help="bandwidth points")
+    run.add_argument("--points", type=int, default=21, help="bandwidth points (log grid)")
     run.add_argument("--temperature", nargs="+", type=_positive_float, default=None, metavar="K",
                      help="hot-load temperature in K: one value for a bandwidth sweep (default 40), "
                           "MIN MAX for temperature sweeps and maps (default 10 40)")
-    run.add_argument("--temperature-points", type=int, default=8)
-    run.add_argument("--attenuation", type=float, default=0.0, help="step attenuator setting in dB (0)")
+    run.add_argument("--temperature-points", type=int, default=8,
+                     help="temperature points (linear grid) of temperature sweeps and maps")
+    run.add_argument("--attenuation", type=float, default=0.0, help="step attenuator setting in dB")
     run.add_argument("--shots", type=int, default=2000, help="shots per tomography setting")
     run.add_argument("--settle", type=float, default=None, help="fixed settle time in s (default: from the twin)")
     run.add_argument("--settle-factor", type=float, default=5.0, help="settle time in twin relaxation times")
-    run.add_argument("--seed", type=int, default=1234)
+    run.add_argument("--seed", type=int, default=1234, help="seed of the shot noise (virtual readout) and the bootstrap")
     run.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples per point")
     run.add_argument("--retries", type=_non_negative_int, default=2, help="retries of a failing instrument call")
     run.add_argument("--no-calibrate-readout", dest="calibrate_readout", action="store_false",
@@ -408,13 +412,13 @@ def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> Non
     run.set_defaults(handler=_run)
 
     analyze = commands.add_parser("analyze", parents=[common["db"]], help="(re)analyse a stored run")
-    analyze.add_argument("run_id", type=int)
+    analyze.add_argument("run_id", type=int, help="id of the measured run (thermalink runs)")
     analyze.add_argument("--significance", type=float, default=0.05, help="goodness-of-fit level for 'consistent'")
     analyze.set_defaults(handler=_analyze)
 
     report = commands.add_parser("report", parents=[common["db"], common["out"]],
                                  help="figures (PNG/PDF), netCDF and a text summary of a run")
-    report.add_argument("run_id", type=int)
+    report.add_argument("run_id", type=int, help="id of the measured run (thermalink runs)")
     report.set_defaults(handler=_report)
 
 
@@ -422,14 +426,15 @@ def _add_twin_parser(commands, common: dict[str, argparse.ArgumentParser]) -> No
     twin = commands.add_parser("twin", help="the digital twin of the thermal link")
     twin_commands = twin.add_subparsers(dest="twin_command", required=True)
     model = argparse.ArgumentParser(add_help=False)
-    model.add_argument("--method", choices=("exact", "adiabatic", "markov"), default="exact")
+    model.add_argument("--method", choices=("exact", "adiabatic", "markov"), default="exact",
+                       help="twin solver: exact steady state, adiabatic (kappa -> 0) or markov (broadband) limit")
     model.add_argument(
         "--set", type=_parameter_override, action="append", default=[], metavar="NAME=VALUE",
         help="fix another LinkParameters field, e.g. --set transmission=0.9 (repeatable)",
     )
     source_model = argparse.ArgumentParser(add_help=False)
     source_model.add_argument("--frequency", type=_positive_float, default=DEFAULT_FREQUENCY,
-                              help="filter centre in Hz (6e9), for --temperature")
+                              help="filter centre in Hz, for --temperature")
     source_model.add_argument("--stage", type=_line_stage, action="append", default=[], metavar="DB:KELVIN",
                               help="line stage between load and filter, source side first (repeatable)")
 
@@ -437,13 +442,13 @@ def _add_twin_parser(commands, common: dict[str, argparse.ArgumentParser]) -> No
                                           help="concurrence map (PNG + netCDF)")
     map_parser.add_argument("--kappa", nargs=2, type=_positive_float, default=[1e-3, 10.0], metavar=("MIN", "MAX"),
                             help="filter linewidth range in units of gamma (log grid)")
-    map_parser.add_argument("--kappa-points", type=int, default=25)
+    map_parser.add_argument("--kappa-points", type=int, default=25, help="kappa grid points")
     source_axis = map_parser.add_mutually_exclusive_group()
     source_axis.add_argument("--n-source", nargs=2, type=_positive_float, default=[1.0, 1000.0],
                              metavar=("MIN", "MAX"), help="source occupation range (log grid)")
     source_axis.add_argument("--temperature", nargs=2, type=_positive_float, metavar=("MIN_K", "MAX_K"),
                              help="source temperature range in K instead of --n-source")
-    map_parser.add_argument("--n-source-points", type=int, default=25)
+    map_parser.add_argument("--n-source-points", type=int, default=25, help="source grid points (--n-source or --temperature)")
     map_parser.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     map_parser.set_defaults(handler=_twin_map)
 
@@ -457,9 +462,47 @@ def _add_twin_parser(commands, common: dict[str, argparse.ArgumentParser]) -> No
     point.set_defaults(handler=_twin_point)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends every option with its default, ``(default: X)``, unless the text already says it.
+
+    Nothing is added for switches (``store_true``), empty repeatable options and ``None`` defaults
+    (their help says what happens without them).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, argparse.SUPPRESS, [])
+                or isinstance(default, bool) or not (action.option_strings or action.nargs == "?")):
+            return text
+        values = default if isinstance(default, (list, tuple)) else [default]
+        shown = " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values).replace("%", "%%")
+        return f"{text} (default: {shown})"
+
+
+def _all_parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every subcommand parser below it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from _all_parsers(sub)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("thermalink")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="thermalink", description=__doc__.splitlines()[0],
                                      epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="show the installed thermalink version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     common = _common_options()
     _add_run_parser(commands, common)
@@ -471,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_monitor_parser(commands, common)
     from thermalink.experiments.design_command import add_design_parser  # thermalink design
     add_design_parser(commands, common)
+    from thermalink.experiments.station_command import add_station_parser  # thermalink station init|check
+    add_station_parser(commands)
+    for each in _all_parsers(parser):  # every option's help ends with its default
+        each.formatter_class = DefaultsHelpFormatter
     return parser
 
 

@@ -39,7 +39,7 @@ def add_design_parser(commands, common: dict) -> None:
                         help="target of the chosen figure, in (0, 1] ((0, 0.5] for the negativity); default 0.70 "
                              "(0.35 for the negativity, whose maximum is 0.5)")
     design.add_argument("--confidence", type=float, default=0.95,
-                        help="confidence of the certification, in (0, 1) (0.95)")
+                        help="confidence of the certification, in (0, 1)")
     for knob, unit in (("bandwidth", "Hz"), ("temperature", "K"), ("attenuation", "dB"), ("center", "Hz")):
         design.add_argument(f"--{knob}", nargs=2, type=float, default=None, metavar=("MIN", "MAX"),
                             help=f"search only this {knob} range, {unit} (inside the station's limits)")
@@ -47,7 +47,7 @@ def add_design_parser(commands, common: dict) -> None:
                         help=f"requirement map over one or two of {', '.join(sorted(REQUIREMENTS))} (PNG + netCDF)")
     design.add_argument("--range", nargs=3, action="append", default=[], metavar=("NAME", "MIN", "MAX"),
                         help="axis range of a requirement (default: from the station's value to the ideal one)")
-    design.add_argument("--points", type=int, default=8, help="points per requirement axis (8)")
+    design.add_argument("--points", type=int, default=8, help="points per requirement axis")
     design.add_argument("--no-advice", dest="advice", action="store_false",
                         help="only the optimum (skip what limits it and what reaches the target)")
     design.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")

@@ -118,6 +118,6 @@ def add_monitor_parser(commands, common: dict) -> None:
                                       "filter, attenuator)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"websocket port ({DEFAULT_PORT}, the one QCoDeS' web page uses; 0: a free port)")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between readings and frames (1)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between readings and frames")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
     parser.set_defaults(handler=_monitor_command)

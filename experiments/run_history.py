@@ -202,6 +202,6 @@ def add_history_parsers(commands, common: dict) -> None:
     runs.set_defaults(handler=_runs_command)
     diff = commands.add_parser("diff", parents=[common["db"]],
                                help="what changed in station snapshot and plan between two runs")
-    diff.add_argument("left", type=int, metavar="A")
-    diff.add_argument("right", type=int, metavar="B")
+    diff.add_argument("left", type=int, metavar="A", help="id of the first run")
+    diff.add_argument("right", type=int, metavar="B", help="id of the second run")
     diff.set_defaults(handler=_diff_command)

@@ -9,6 +9,7 @@ Temperature sweep: the same against source temperature (twin evaluated at the me
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from thermalink.analysis.twin_map_plot import log_edges
+from thermalink.experiments.sweep_analysis import SIGNIFICANCE
 from thermalink.experiments.sweep_storage import CERTIFICATION_CONFIDENCE
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
@@ -24,8 +26,23 @@ from thermalink.simulators.twin import steady_state
 TWIN_CURVE_POINTS = 60
 
 
-def summary_table(raw: xr.Dataset, analysis: xr.Dataset) -> str:
-    """One line per point: swept settings, concurrence [interval], fidelity, twin, consistent."""
+def chance_inconsistencies(points: int, inconsistent: int, significance: float) -> str:
+    """How many "NOT consistent" points chance alone gives at ``significance``, and how likely ``inconsistent``
+    or more are if the twin is right at every point (each point's p-value then falls below the level
+    with probability ``significance``, independently: binomial)."""
+    expected = points * significance
+    tail = sum(math.comb(points, k) * significance**k * (1 - significance) ** (points - k)
+               for k in range(inconsistent, points + 1))
+    return (f"at significance {significance:g}, about {expected:.1f} of {points} points are NOT consistent by chance "
+            f"alone; {inconsistent} or more with probability {tail:.2f} if the twin is right at every point")
+
+
+def summary_table(raw: xr.Dataset, analysis: xr.Dataset, significance: float | None = None) -> str:
+    """One line per point: swept settings, concurrence [interval], fidelity, twin, consistent.
+
+    The goodness-of-fit ``significance`` (default: the analysis' own, or 0.05) sets the line on how many
+    "NOT consistent" points chance alone gives (:func:`chance_inconsistencies`).
+    """
     header = (
         f"{'point':>5} {'bandwidth Hz':>12} {'T K':>6} {'N_h':>7} {'concurrence [95% CI]':>24}"
         f" {'F_singlet':>9} {'twin C':>7} {'twin F':>7} {'p(fit)':>7} consistent"
@@ -41,6 +58,9 @@ def summary_table(raw: xr.Dataset, analysis: xr.Dataset) -> str:
         )
     consistent = int(analysis["consistent"].sum())
     lines.append(f"{consistent} of {analysis.sizes['point']} points consistent with the twin")
+    if significance is None:
+        significance = float(analysis.attrs.get("significance", SIGNIFICANCE))
+    lines.append(chance_inconsistencies(analysis.sizes["point"], analysis.sizes["point"] - consistent, significance))
     lines.append(certification_verdict(raw, analysis))
     lines.append(certification_verdict(raw, analysis, "concurrence", 0.0))
     return "\n".join(lines)

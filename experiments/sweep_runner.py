@@ -136,6 +136,8 @@ def run_sweep(
             start = time.perf_counter()
             with_retries(lambda: lab.apply(point), f"setting point {index} {point}", retries)
             settled = time.perf_counter()
+            # The run's snapshot shows the station as set for its first stored point (not as found).
+            first_snapshot = lab.snapshot() if not done and not outcome.points_measured else None
             settle = lab.settle_time(plan)
             with_retries(lambda: lab.wait(settle), "waiting", retries)
             waited = time.perf_counter()
@@ -151,6 +153,8 @@ def run_sweep(
                 record_station_change(run, lab.fingerprint, from_point=index)
                 station_changed = False
             run.add_point(index, {**readback, "settle_time": settle}, np.asarray(counts), lab_link.as_dict())
+            if first_snapshot is not None:  # after the point: the creation writes stay as they are
+                run.replace_snapshot(first_snapshot, after_point=index)
             saved = time.perf_counter()
             for phase, seconds in zip(PHASES, (settled - start, waited - settled, measured - waited, saved - measured)):
                 outcome.timings[phase].append(seconds)

@@ -6,7 +6,10 @@ read-back source settings (``bandwidth`` Hz, ``temperature`` K, ``attenuation`` 
 lab description of the point for the twin (``lab_link``, JSON) and the tomography ``counts``
 (array over ``setting_index`` x ``outcome_index``). Run metadata: the storage format version, the
 sweep plan (JSON), the readout assignment matrices, the run status, the station snapshot and the
-station fingerprint (see :mod:`.station_fingerprint`).
+station fingerprint (see :mod:`.station_fingerprint`). The snapshot stored at creation is replaced
+by one taken after the first stored point was set (written right after that point,
+:meth:`SweepRun.replace_snapshot`; :data:`SNAPSHOT_TAKEN_KEY` says so), so it shows the sweep's
+settings, not the station's state before the sweep.
 
 A run is created whole or not at all: the dataset and every metadata entry above are written in one
 SQLite transaction (:func:`create_sweep_run`), so a process killed meanwhile leaves no run behind.
@@ -53,6 +56,8 @@ CALIBRATION_KEY = "thermalink_readout_calibration"
 ASSIGNMENT_KEY = "thermalink_assignment"
 ANALYSIS_LINK_KEY = "thermalink_analysis_run_id"
 RAW_LINK_KEY = "thermalink_raw_run_id"
+#: When the stored station snapshot was taken: "after setting point N" (absent: at run creation).
+SNAPSHOT_TAKEN_KEY = "thermalink_snapshot_taken"
 
 #: What each metadata entry holds, for messages about a run that lacks one.
 ENTRY_MEANINGS = {
@@ -201,6 +206,12 @@ class SweepRun:
         row.update({name: float(readback.get(name, np.nan)) for name in _POINT_SCALARS})
         row.update({"setting_index": setting, "outcome_index": outcome, "counts": np.asarray(counts, dtype=np.int64)})
         self.dataset.add_results([row])
+
+    def replace_snapshot(self, snapshot: dict, after_point: int) -> None:
+        """Store the station snapshot taken after setting point ``after_point`` in place of the one
+        taken at creation (which shows the station before the sweep touched it)."""
+        self.dataset.add_snapshot(json.dumps({"station": snapshot}, default=str), overwrite=True)
+        self.dataset.add_metadata(SNAPSHOT_TAKEN_KEY, f"after setting point {after_point}")
 
     def set_status(self, status: str) -> None:
         self.dataset.add_metadata(STATUS_KEY, status)

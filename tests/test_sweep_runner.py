@@ -459,3 +459,24 @@ def test_with_transients_a_too_short_settle_shows_as_disagreement_with_the_twin(
     run = open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id)
     analyse_run(conn, run)
     assert load_analysis(conn, run)["consistent"].values.astype(bool).tolist() == consistent
+
+
+def test_the_run_snapshot_shows_the_first_point_as_set_not_the_station_before_it(lab, conn):
+    lab.source.attenuation(20.0)  # as left by an earlier run
+    plan = bandwidth_sweep([1e4, 1e5], temperature_K=30.0, attenuation_dB=0.0, shots=100, bootstrap=20, seed=7,
+                           settle_s=0.0)
+
+    def attenuation_in_snapshot(run) -> float:
+        return run.dataset.snapshot["station"]["instruments"]["source"]["parameters"]["attenuation"]["value"]
+
+    def interrupt(index, run):
+        raise KeyboardInterrupt
+
+    with pytest.raises(SweepStopped) as stopped:
+        run_sweep(lab, plan, conn, progress=False, on_point=interrupt)
+    run = open_sweep_run(conn, stopped.value.run_id)
+    assert attenuation_in_snapshot(run) == 0.0  # 20 dB when the run was created
+    assert run.dataset.metadata["thermalink_snapshot_taken"] == "after setting point 0"
+    lab.source.attenuation(20.0)
+    run_sweep(lab, None, conn, resume_run_id=run.run_id, progress=False)  # a resumed run keeps its snapshot
+    assert attenuation_in_snapshot(open_sweep_run(conn, run.run_id)) == 0.0

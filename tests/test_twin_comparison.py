@@ -88,3 +88,13 @@ def test_twin_probabilities_use_the_counts_settings(twin):
     p = model.probabilities(twin)
     assert p[0, 3] == pytest.approx(twin[3, 3].real)  # ZZ outcome 11 = |ee>
     assert compare_with_twin(counts, twin, rng=13, n_null_samples=50).consistent
+
+
+def test_the_summary_says_how_many_not_consistent_points_chance_gives():
+    from thermalink.experiments.sweep_report import chance_inconsistencies
+
+    line = chance_inconsistencies(21, 1, 0.05)
+    assert "about 1.1 of 21 points are NOT consistent by chance alone" in line
+    assert "1 or more with probability 0.66" in line  # 1 - 0.95**21
+    assert "0 or more with probability 1.00" in chance_inconsistencies(21, 0, 0.05)
+    assert "5 or more with probability 0.00" in chance_inconsistencies(21, 5, 0.05)  # 0.0027: not chance
