@@ -45,9 +45,9 @@ def _verdict(consistent) -> str:
 
 
 def _is_analysis(dataset) -> bool:
-    from .sweep_storage import RAW_LINK_KEY
+    from .sweep_storage import is_analysis_run
 
-    return RAW_LINK_KEY in dataset.metadata or bool(getattr(dataset, "parent_dataset_links", None))
+    return is_analysis_run(dataset)
 
 
 def summarise_run(conn, run_id: int) -> RunSummary:

@@ -16,6 +16,12 @@ was stored entry by entry by older code (version 1, from before or after station
 and counts as created only if it holds its station entry (the last one that code wrote) or a
 measured point (:meth:`SweepRun.check_resumable`).
 
+An analysis run links to its raw run with a QCoDeS parent-dataset link (edge type
+:data:`ANALYSIS_EDGE`, GUIDs), and the raw run names its latest analysis by GUID
+(:data:`ANALYSIS_GUID_KEY`): both survive ``qcodes.dataset.extract_runs_into_db``, where run numbers
+change. Runs analysed before hold run-number links (:data:`ANALYSIS_LINK_KEY`,
+:data:`RAW_LINK_KEY`); they are read as a fallback.
+
 Rows are committed one per point, so a crash loses at most the point in flight; a run that is not
 completed can be reopened and continued (:func:`open_sweep_run`). Every metadata read goes through
 :attr:`SweepRun.metadata`, which names the run and the missing entry (:class:`StoredRunError`).
@@ -31,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from qcodes.dataset import load_by_id, load_or_create_experiment, new_data_set
+from qcodes.dataset import load_by_guid, load_by_id, load_or_create_experiment, new_data_set
+from qcodes.dataset.linked_datasets.links import Link
 from qcodes.dataset.descriptions.dependencies import InterDependencies_
 from qcodes.parameters import ParamSpecBase
 from qcodes.dataset.sqlite.connection import atomic
@@ -51,8 +58,14 @@ PLAN_KEY = "thermalink_plan"
 STATUS_KEY = "thermalink_status"
 CALIBRATION_KEY = "thermalink_readout_calibration"
 ASSIGNMENT_KEY = "thermalink_assignment"
+#: Run-number links of runs analysed before the GUID links (read as a fallback only): they point at
+#: the wrong run once the runs are copied to another database.
 ANALYSIS_LINK_KEY = "thermalink_analysis_run_id"
 RAW_LINK_KEY = "thermalink_raw_run_id"
+#: GUID of a raw run's latest analysis (the analysis links back with a QCoDeS parent-dataset link).
+ANALYSIS_GUID_KEY = "thermalink_analysis_guid"
+#: Edge type of the QCoDeS link from an analysis run (head) to its raw run (tail).
+ANALYSIS_EDGE = "thermalink_analysis"
 
 #: What each metadata entry holds, for messages about a run that lacks one.
 ENTRY_MEANINGS = {
@@ -63,6 +76,7 @@ ENTRY_MEANINGS = {
     CALIBRATION_KEY: "the readout calibration",
     STATION_KEY: "the station fingerprint",
     ANALYSIS_LINK_KEY: "the id of its analysis run",
+    ANALYSIS_GUID_KEY: "the GUID of its analysis run",
 }
 
 _POINT_SCALARS = {  # name: (label, unit)
@@ -237,9 +251,9 @@ def open_sweep_run(conn, run_id: int, *, resume: bool = False) -> SweepRun:
     except (ValueError, NameError, RuntimeError) as error:
         raise StoredRunError(f"run {run_id} is not in this database ({error})") from None
     metadata = RunMetadata(run_id, dataset.metadata)
-    if RAW_LINK_KEY in metadata:
-        raise StoredRunError(f"run {run_id} is the analysis of run {metadata[RAW_LINK_KEY]}; "
-                             f"use run {metadata[RAW_LINK_KEY]}")
+    if is_analysis_run(dataset):
+        raw_id = _raw_run_id(conn, dataset)
+        raise StoredRunError(f"run {run_id} is the analysis of run {raw_id}; use run {raw_id}")
     if PLAN_KEY not in metadata:
         raise StoredRunError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY!r} metadata entry: another "
                              "program's run, or one whose creation was stopped before its plan was stored)")
@@ -247,6 +261,43 @@ def open_sweep_run(conn, run_id: int, *, resume: bool = False) -> SweepRun:
     if resume:
         run.check_resumable()
     return run
+
+
+def is_analysis_run(dataset) -> bool:
+    """Whether a QCoDeS dataset is a thermalink analysis run (GUID link, or the older run-number one)."""
+    return RAW_LINK_KEY in dataset.metadata or any(link.edge_type == ANALYSIS_EDGE for link in dataset.parent_dataset_links)
+
+
+def _raw_run_id(conn, analysis) -> int | str:
+    """Run number, in this database, of the raw run an analysis run belongs to (by GUID; the stored
+    run number for older analyses; ``"<guid> (not in this database)"`` if it is not here)."""
+    for link in analysis.parent_dataset_links:
+        if link.edge_type == ANALYSIS_EDGE:
+            try:
+                return load_by_guid(link.tail, conn=conn).run_id
+            except (NameError, ValueError, RuntimeError):
+                return f"{link.tail} (not in this database)"
+    return int(analysis.metadata[RAW_LINK_KEY])
+
+
+def is_analysed(run: SweepRun) -> bool:
+    """Whether the raw run has an analysis linked to it (by GUID, or by run number for older runs)."""
+    return ANALYSIS_GUID_KEY in run.metadata or ANALYSIS_LINK_KEY in run.metadata
+
+
+def analysis_dataset(conn, raw: SweepRun):
+    """The QCoDeS dataset of the raw run's latest analysis, found by its GUID (by run number for runs
+    analysed before GUID links); :class:`StoredRunError` if there is none here."""
+    if ANALYSIS_GUID_KEY in raw.metadata:
+        guid = raw.metadata[ANALYSIS_GUID_KEY]
+        try:
+            return load_by_guid(guid, conn=conn)
+        except (NameError, ValueError, RuntimeError):
+            raise StoredRunError(f"the analysis of run {raw.run_id} (GUID {guid}) is not in this database: copy it "
+                                 f"too, or run 'thermalink analyze {raw.run_id}'") from None
+    if ANALYSIS_LINK_KEY in raw.metadata:
+        return load_by_id(int(raw.metadata[ANALYSIS_LINK_KEY]), conn=conn)
+    raise StoredRunError(f"run {raw.run_id} has not been analysed yet: run 'thermalink analyze {raw.run_id}'")
 
 
 def assignment_of(run: SweepRun) -> np.ndarray:
@@ -321,8 +372,9 @@ def _analysis_interdependencies() -> InterDependencies_:
 
 
 def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
-    """Store per-point analysis results as a new run linked both ways to the raw run (one SQLite
-    transaction: an interrupted save leaves the previous analysis linked)."""
+    """Store per-point analysis results as a new run linked both ways to the raw run by GUID (a QCoDeS
+    parent-dataset link, and :data:`ANALYSIS_GUID_KEY` on the raw run), in one SQLite transaction:
+    an interrupted save leaves the previous analysis linked."""
     sample = raw.dataset.sample_name
     ket, bra = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
     rows = []
@@ -336,21 +388,20 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
         experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
         dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
         dataset.set_interdependencies(_analysis_interdependencies())
+        dataset.parent_dataset_links = [Link(head=dataset.guid, tail=raw.dataset.guid, edge_type=ANALYSIS_EDGE,
+                                             description=f"analysis ({method}) of the raw sweep")]
         dataset.mark_started()
-        dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
         dataset.add_metadata("thermalink_estimator", method)
         if rows:
             dataset.add_results(rows)
         dataset.mark_completed()
-        raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
+        raw.dataset.add_metadata(ANALYSIS_GUID_KEY, dataset.guid)
     return dataset.run_id
 
 
 def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
     """The latest analysis of a raw run, as xarray over ``point`` (and ``ket``/``bra``)."""
-    if ANALYSIS_LINK_KEY not in raw.metadata:
-        raise StoredRunError(f"run {raw.run_id} has not been analysed yet: run 'thermalink analyze {raw.run_id}'")
-    dataset = load_by_id(int(raw.metadata[ANALYSIS_LINK_KEY]), conn=conn)
+    dataset = analysis_dataset(conn, raw)
     data = dataset.get_parameter_data()
     first = data[ANALYSIS_SCALARS[0]]
     order = np.argsort(first["point_index"])
