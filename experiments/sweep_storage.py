@@ -22,6 +22,13 @@ An analysis run links to its raw run with a QCoDeS parent-dataset link (edge typ
 change. Runs analysed before hold run-number links (:data:`ANALYSIS_LINK_KEY`,
 :data:`RAW_LINK_KEY`); they are read as a fallback.
 
+Each analysis run holds per point the read-back settings (bandwidth, temperature, attenuation,
+occupation) beside every result, and a copy of the raw run's station snapshot (:func:`save_analysis`).
+Export goes through QCoDeS: a completed raw or analysis run is exported as the user's QCoDeS config
+asks (``dataset.export_automatic``, :func:`export_if_configured`); ``thermalink report`` writes
+``DataSet.export("netcdf")`` of both runs (:func:`export_qcodes`) and one file with the counts, the
+assignment matrices and the results on thermalink's axes (:func:`export_netcdf`).
+
 Rows are committed one per point, so a crash loses at most the point in flight; a run that is not
 completed can be reopened and continued (:func:`open_sweep_run`). Every metadata read goes through
 :attr:`SweepRun.metadata`, which names the run and the missing entry (:class:`StoredRunError`).
@@ -30,6 +37,7 @@ completed can be reopened and continued (:func:`open_sweep_run`). Every metadata
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +48,7 @@ import xarray as xr
 from qcodes.dataset import load_by_guid, load_by_id, load_or_create_experiment, new_data_set
 from qcodes.dataset.linked_datasets.links import Link
 from qcodes.dataset.descriptions.dependencies import InterDependencies_
+from qcodes.dataset.export_config import get_data_export_automatic
 from qcodes.parameters import ParamSpecBase
 from qcodes.dataset.sqlite.connection import atomic
 from qcodes.dataset.sqlite.database import connect
@@ -49,6 +58,8 @@ from thermalink.simulators.errors import InputError
 
 from .station_fingerprint import STATION_KEY
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
+
+_LOG = logging.getLogger(__name__)
 
 EXPERIMENT_NAME = "thermalink"
 FORMAT_KEY = "thermalink_format"
@@ -66,6 +77,9 @@ RAW_LINK_KEY = "thermalink_raw_run_id"
 ANALYSIS_GUID_KEY = "thermalink_analysis_guid"
 #: Edge type of the QCoDeS link from an analysis run (head) to its raw run (tail).
 ANALYSIS_EDGE = "thermalink_analysis"
+RAW_GUID_KEY = "thermalink_raw_guid"
+CONFIDENCE_KEY = "thermalink_certification_confidence"
+SIGNIFICANCE_KEY = "thermalink_significance"
 
 #: What each metadata entry holds, for messages about a run that lacks one.
 ENTRY_MEANINGS = {
@@ -91,6 +105,8 @@ ANALYSIS_FIGURES = ("concurrence", "negativity", "singlet_fidelity", "bell_fidel
 #: One-sided lower confidence bounds at CERTIFICATION_CONFIDENCE (``thermalink.analysis.lower_confidence_bounds``).
 CERTIFICATION_CONFIDENCE = 0.95
 CERTIFICATION_SCALARS = ("bell_fidelity_lower_bound", "singlet_fidelity_lower_bound", "concurrence_lower_bound")
+#: Read-back settings of each point, stored with its analysis (name: (label, unit)).
+ANALYSIS_SETTINGS = {name: _POINT_SCALARS[name] for name in ("bandwidth", "temperature", "attenuation", "occupation")}
 ANALYSIS_SCALARS = (
     *ANALYSIS_FIGURES,
     *(f"{name}_{end}" for name in ANALYSIS_FIGURES for end in ("low", "high")),
@@ -222,6 +238,7 @@ class SweepRun:
     def complete(self) -> None:
         self.set_status("completed")
         self.dataset.mark_completed()
+        export_if_configured(self.dataset)
 
 
 def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignment: np.ndarray,
@@ -343,17 +360,66 @@ def _sweep_dataset(run: SweepRun, data: dict) -> xr.Dataset:
     return dataset
 
 
-def export_netcdf(run: SweepRun, path: str | Path) -> Path:
-    """Write the raw run as netCDF (h5netcdf): counts, per-point settings, the assignment matrices
-    and the readout calibration, enough to analyse the file on its own."""
-    dataset = load_sweep(run)
+def export_if_configured(dataset) -> None:
+    """QCoDeS' automatic export of a completed run, as its ``Measurement`` does it: if the user's
+    QCoDeS config sets ``dataset.export_automatic``, ``dataset.export(automatic_export=True)`` with
+    the configured type, path, prefix and name elements. A failing export is logged, never raised:
+    the run is already stored."""
+    if not get_data_export_automatic():
+        return
+    try:
+        dataset.export(automatic_export=True)
+    except (OSError, ValueError) as error:
+        _LOG.warning("automatic export of run %s (%s) failed: %s", dataset.run_id, dataset.guid, error)
+
+
+def export_qcodes(dataset, folder: str | Path) -> Path:
+    """``dataset.export("netcdf")`` into ``folder``: QCoDeS' own file (its name from the user's
+    configured prefix and name elements; GUID, snapshot, timestamps, links and every metadata entry
+    as attributes), readable with ``qcodes.dataset.load_from_netcdf``. (CSV does not fit these runs:
+    QCoDeS writes one CSV table only when all parameters have the same length, and the counts and
+    density matrices are arrays beside per-point scalars.)"""
+    dataset.export("netcdf", path=Path(folder))
+    return Path(dataset.export_info.export_paths["nc"])
+
+
+def _qcodes_xarray(dataset, renames: dict[str, str]) -> xr.Dataset:
+    """QCoDeS' xarray of a run (its exporter's variables and attributes), dimensions renamed."""
+    data = dataset.to_xarray_dataset(use_multi_index="never")
+    data = data.rename({old: new for old, new in renames.items() if old in data.dims})
+    return data
+
+
+def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
+    """Write the raw run and (given ``conn``, if there is one) its latest analysis as one netCDF file
+    (h5netcdf), enough to analyse and judge the file on its own: QCoDeS' xarray of the raw run (counts,
+    per-point settings; GUID, snapshot, timestamps, metadata as attributes) on the axes ``point``,
+    ``setting``, ``outcome``, the assignment matrices as a variable, the readout calibration, and the
+    analysis results on ``point`` (``rho``/``twin_rho`` as ``_real``/``_imag`` over ``ket``/``bra``)."""
+    if not run.completed_points():
+        load_sweep(run)  # raises the message for a run without points
+    dataset = _qcodes_xarray(run.dataset, {"point_index": "point", "setting_index": "setting",
+                                           "outcome_index": "outcome"})
+    dataset = dataset.assign_coords(point=dataset["point"].values.astype(int), setting=list(run.plan.settings),
+                                    outcome=list(OUTCOMES))
     dataset["lab_link"] = dataset["lab_link"].astype(str)
     # What the estimator needs beside the counts: the readout errors it folds in.
     dataset["assignment"] = (("qubit", "read", "state"), assignment_of(run))
     dataset["assignment"].attrs["convention"] = "A[qubit][i, j] = P(read i | state j), qubits 1 and 2"
     dataset = dataset.assign_coords(qubit=[1, 2], read=[0, 1], state=[0, 1])
+    dataset.attrs.update(plan=run.plan.to_json(), status=run.metadata.get(STATUS_KEY, ""))
     if CALIBRATION_KEY in run.metadata:
         dataset.attrs["readout_calibration"] = run.metadata[CALIBRATION_KEY]
+    if conn is not None and is_analysed(run):
+        analysis = analysis_dataset(conn, run)
+        results = _qcodes_xarray(analysis, {"point_index": "point"})
+        results = results.assign_coords(point=results["point"].values.astype(int), ket=list(BASIS_LABELS),
+                                        bra=list(BASIS_LABELS))
+        results = results.drop_vars([name for name in ANALYSIS_SETTINGS if name in results])  # the raw run has them
+        dataset = dataset.merge(results.reindex(point=dataset["point"]), compat="override", combine_attrs="override")
+        dataset.attrs.update(analysis_guid=analysis.guid, analysis_run_id=analysis.run_id,
+                             estimator=analysis.metadata.get("thermalink_estimator", ""),
+                             certification_confidence=analysis.metadata.get(CONFIDENCE_KEY, ""))
     path = Path(path)
     dataset.to_netcdf(path, engine="h5netcdf")
     return path
@@ -366,20 +432,31 @@ def _analysis_interdependencies() -> InterDependencies_:
     ket = ParamSpecBase("ket", "array", label="ket (gg, ge, eg, ee)", unit="")
     bra = ParamSpecBase("bra", "array", label="bra (gg, ge, eg, ee)", unit="")
     deps = {ParamSpecBase(name, "numeric", label=name.replace("_", " "), unit=""): (index,) for name in ANALYSIS_SCALARS}
+    deps.update({ParamSpecBase(name, "numeric", label=label, unit=unit): (index,)
+                 for name, (label, unit) in ANALYSIS_SETTINGS.items()})
     for part in ("rho_real", "rho_imag", "twin_rho_real", "twin_rho_imag"):
         deps[ParamSpecBase(part, "array", label=part.replace("_", " "), unit="")] = (index, ket, bra)
     return InterDependencies_(dependencies=deps)
 
 
-def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
+def save_analysis(conn, raw: SweepRun, results: list[dict], method: str, *, significance: float | None = None) -> int:
     """Store per-point analysis results as a new run linked both ways to the raw run by GUID (a QCoDeS
     parent-dataset link, and :data:`ANALYSIS_GUID_KEY` on the raw run), in one SQLite transaction:
-    an interrupted save leaves the previous analysis linked."""
+    an interrupted save leaves the previous analysis linked.
+
+    The analysis run holds, per point, the read-back settings (:data:`ANALYSIS_SETTINGS`: bandwidth
+    Hz, temperature K, attenuation dB, occupation) beside every result, the raw run's station
+    snapshot, and as metadata the estimator, the raw run's GUID, the certification confidence and
+    the goodness-of-fit ``significance`` (if given). With the user's QCoDeS automatic export
+    configured, it is exported when saved (:func:`export_if_configured`)."""
     sample = raw.dataset.sample_name
     ket, bra = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    readback = load_sweep(raw) if results else None
     rows = []
     for result in results:
         row = {"point_index": result["point_index"], "ket": ket, "bra": bra}
+        point = readback.sel(point=result["point_index"])
+        row.update({name: float(point[name]) for name in ANALYSIS_SETTINGS})
         row.update({name: float(result[name]) for name in ANALYSIS_SCALARS})
         row.update({"rho_real": result["rho"].real, "rho_imag": result["rho"].imag})
         row.update({"twin_rho_real": result["twin_rho"].real, "twin_rho_imag": result["twin_rho"].imag})
@@ -390,12 +467,20 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
         dataset.set_interdependencies(_analysis_interdependencies())
         dataset.parent_dataset_links = [Link(head=dataset.guid, tail=raw.dataset.guid, edge_type=ANALYSIS_EDGE,
                                              description=f"analysis ({method}) of the raw sweep")]
+        if raw.dataset.snapshot_raw:
+            dataset.add_snapshot(raw.dataset.snapshot_raw)
         dataset.mark_started()
-        dataset.add_metadata("thermalink_estimator", method)
+        entries = {"thermalink_estimator": method, RAW_GUID_KEY: raw.dataset.guid,
+                   CONFIDENCE_KEY: str(CERTIFICATION_CONFIDENCE)}
+        if significance is not None:
+            entries[SIGNIFICANCE_KEY] = str(significance)
+        for key, value in entries.items():
+            dataset.add_metadata(key, value)
         if rows:
             dataset.add_results(rows)
         dataset.mark_completed()
         raw.dataset.add_metadata(ANALYSIS_GUID_KEY, dataset.guid)
+    export_if_configured(dataset)
     return dataset.run_id
 
 

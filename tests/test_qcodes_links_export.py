@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
+import xarray as xr
 from qcodes.dataset import extract_runs_into_db, load_by_id
 from qcodes.instrument import Instrument
 
@@ -13,7 +17,7 @@ from thermalink.experiments.sweep_analysis import SweepAnalysis, analyse_run
 from thermalink.experiments.sweep_plan import bandwidth_sweep
 from thermalink.experiments.sweep_runner import run_sweep
 from thermalink.experiments.sweep_storage import (
-    ANALYSIS_EDGE, StoredRunError, database, load_analysis, open_sweep_run,
+    ANALYSIS_EDGE, StoredRunError, database, export_netcdf, load_analysis, open_sweep_run,
 )
 
 
@@ -80,3 +84,71 @@ def test_runs_analysed_before_guid_links_still_open_by_run_number(tmp_path):
     assert float(loaded["concurrence"][0]) == pytest.approx(analysis.point(0)["concurrence"])
     with pytest.raises(StoredRunError, match=f"run {analysis_id} is the analysis of run {run.run_id}"):
         open_sweep_run(conn, analysis_id)
+    exported = xr.open_dataset(export_netcdf(run, tmp_path / "legacy.nc", conn), engine="h5netcdf")
+    assert exported.attrs["analysis_run_id"] == analysis_id
+    assert float(exported["concurrence"][0]) == pytest.approx(analysis.point(0)["concurrence"])
+
+
+RESULTS = ("concurrence", "concurrence_low", "concurrence_high", "singlet_fidelity", "bell_fidelity_low",
+           "bell_fidelity_lower_bound", "concurrence_lower_bound", "twin_concurrence", "twin_singlet_fidelity",
+           "twin_rho_real", "gof_p_value", "consistent")
+
+
+def test_report_writes_qcodes_exports_of_both_runs_and_one_netcdf_with_the_results(source, tmp_path, capsys):
+    db, conn = source
+    out = tmp_path / "report"
+    assert main(["report", "1", "--db", str(db), "--out", str(out)]) == 0
+    raw, analysis = load_by_id(1, conn=conn), load_by_id(2, conn=conn)
+
+    [raw_file] = out.glob(f"*{raw.guid}.nc")  # QCoDeS' DataSet.export, its default name elements
+    exported_raw = xr.open_dataset(raw_file, engine="h5netcdf")
+    assert exported_raw["counts"].dims == ("point_index", "setting_index", "outcome_index")
+    assert exported_raw["bandwidth"].attrs["units"] == "Hz"
+    assert json.loads(exported_raw.attrs["thermalink_assignment"]) == json.loads(raw.metadata["thermalink_assignment"])
+    assert exported_raw.attrs["thermalink_analysis_guid"] == analysis.guid
+
+    [analysis_file] = out.glob(f"*{analysis.guid}.nc")
+    exported = xr.open_dataset(analysis_file, engine="h5netcdf")
+    np.testing.assert_allclose(exported["bandwidth"], [1e4, 1e6], rtol=1e-6)
+    assert exported["bandwidth"].attrs["units"] == "Hz" and exported["temperature"].attrs["units"] == "K"
+    np.testing.assert_allclose(exported["temperature"], exported_raw["temperature"])  # the read-back, ~30 K
+    np.testing.assert_allclose(exported["temperature"], 30.0, rtol=0.01)
+    assert "source" in json.loads(exported.attrs["snapshot"])["station"]["instruments"]
+    assert exported.attrs["thermalink_raw_guid"] == raw.guid
+    assert float(exported.attrs["thermalink_certification_confidence"]) == 0.95
+    assert raw.guid in exported.attrs["parent_dataset_links"]
+    for name in RESULTS:
+        assert exported[name].dims[0] == "point_index", name
+    assert np.all(exported["concurrence_low"] <= exported["concurrence_high"])
+    assert np.all((exported["gof_p_value"] >= 0) & (exported["gof_p_value"] <= 1))
+
+    combined = xr.open_dataset(out / "run1.nc", engine="h5netcdf")
+    assert combined["counts"].dims == ("point", "setting", "outcome")
+    assert combined.attrs["guid"] == raw.guid and combined.attrs["analysis_guid"] == analysis.guid
+    assert "instruments" in json.loads(combined.attrs["snapshot"])["station"]
+    np.testing.assert_allclose(combined["concurrence"], load_analysis(conn, open_sweep_run(conn, 1))["concurrence"])
+    for name in RESULTS:
+        assert combined[name].dims[0] == "point", name
+    np.testing.assert_allclose(combined["bandwidth"], [1e4, 1e6], rtol=1e-6)
+
+
+def test_a_users_automatic_export_setting_fires_for_the_raw_and_the_analysis_run(tmp_path, monkeypatch):
+    import qcodes
+
+    folder = tmp_path / "exports"
+    monkeypatch.setitem(qcodes.config["dataset"], "export_automatic", True)
+    monkeypatch.setitem(qcodes.config["dataset"], "export_type", "netcdf")
+    monkeypatch.setitem(qcodes.config["dataset"], "export_path", str(folder))
+    monkeypatch.setitem(qcodes.config["dataset"], "export_prefix", "lab_")
+    conn = database(tmp_path / "auto.db")
+    plan = bandwidth_sweep([1e5], temperature_K=30.0, attenuation_dB=0.0, shots=300, bootstrap=20, seed=3,
+                           settle_s=0.0)
+    run = open_sweep_run(conn, run_sweep(LabStation.from_config(), plan, conn, progress=False).run_id)
+    Instrument.close_all()
+    [raw_file] = folder.glob("lab_*.nc")
+    assert run.dataset.guid in raw_file.name
+    assert int(xr.open_dataset(raw_file, engine="h5netcdf")["counts"].sum()) == 9 * 300
+    analysis_id = analyse_run(conn, run, n_null_samples=0)
+    guid = load_by_id(analysis_id, conn=conn).guid
+    [analysis_file] = folder.glob(f"lab_*{guid}.nc")
+    assert "concurrence_lower_bound" in xr.open_dataset(analysis_file, engine="h5netcdf")
