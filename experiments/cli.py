@@ -270,7 +270,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from thermalink.experiments.sweep_report import plot_sweep, summary_table
-    from thermalink.experiments.sweep_storage import database, export_netcdf, load_analysis, load_sweep, open_sweep_run
+    from thermalink.experiments.sweep_storage import (
+        analysis_dataset, database, export_netcdf, export_qcodes, load_analysis, load_sweep, open_sweep_run,
+    )
 
     conn = database(args.db, create=False)
     _writable_folder(args.out)
@@ -281,9 +283,11 @@ def _report(args: argparse.Namespace) -> int:
     summary = args.out / f"run{run.run_id}_summary.txt"
     summary.write_text(f"run {run.run_id}, status {raw.attrs['status']}\n{table}\n")
     paths = plot_sweep(raw, analysis, args.out)
-    netcdf = export_netcdf(run, args.out / f"run{run.run_id}.nc")
+    netcdf = export_netcdf(run, args.out / f"run{run.run_id}.nc", conn)
+    # QCoDeS' own exports of both runs (file names from the user's QCoDeS export config)
+    exports = [export_qcodes(dataset, args.out) for dataset in (run.dataset, analysis_dataset(conn, run))]
     print(table)
-    print(f"wrote {summary}, {netcdf}, " + ", ".join(str(p) for p in paths))
+    print(f"wrote {summary}, {netcdf}, " + ", ".join(str(p) for p in [*exports, *paths]))
     return 0
 
 

@@ -51,10 +51,10 @@ from .sweep_plan import SweepPlan
 from .sweep_report import plot_sweep, summary_table
 from .sweep_runner import SweepOutcome, run_sweep
 from .sweep_storage import (
-    ANALYSIS_LINK_KEY,
     CALIBRATION_KEY,
     SweepRun,
     database,
+    is_analysed,
     load_analysis,
     load_sweep,
     open_sweep_run,
@@ -233,7 +233,7 @@ def _report(conn, run: SweepRun, outcome: SweepOutcome, live: SweepAnalysis | No
             echo: Echo | None) -> RunResult:
     """Save the analysis (the live one, completed) unless a complete run already has one; the summary
     table and, with ``out``, the figures."""
-    analysed_now = not (outcome.already_complete and ANALYSIS_LINK_KEY in run.metadata)
+    analysed_now = not (outcome.already_complete and is_analysed(run))
     if analysed_now:
         analysis = live or SweepAnalysis(conn, run)
         analysis.run = run

@@ -45,9 +45,9 @@ def _verdict(consistent) -> str:
 
 
 def _is_analysis(dataset) -> bool:
-    from .sweep_storage import RAW_LINK_KEY
+    from .sweep_storage import is_analysis_run
 
-    return RAW_LINK_KEY in dataset.metadata or bool(getattr(dataset, "parent_dataset_links", None))
+    return is_analysis_run(dataset)
 
 
 def summarise_run(conn, run_id: int) -> RunSummary:
@@ -108,7 +108,7 @@ class RunDiff:
     def describe(self) -> str:
         lines = [f"run {self.left} -> run {self.right}"]
         if self.snapshot is None:
-            lines.append("station snapshot: not stored in both runs")
+            lines.append("station snapshot: not stored in both runs (an analysis run holds its raw run's)")
         else:
             changes = [(_key(k), f"{_value(a)} -> {_value(b)}") for k, (a, b) in self.snapshot.changed.items()]
             changes += [(_key(k), f"{_value(v)} -> (absent)") for k, v in self.snapshot.left_only.items()]
@@ -133,8 +133,10 @@ def _value(value) -> str:
 
 
 def _snapshot(dataset) -> dict | None:
+    """The station snapshot a run was measured with; ``None`` for an analysis run (it carries a copy
+    of its raw run's, not a station of its own) or a run without one."""
     snapshot = dataset.snapshot
-    if not snapshot:
+    if not snapshot or _is_analysis(dataset):
         return None
     station = snapshot.get("station", snapshot)
     return station if "parameters" in station else None

@@ -133,7 +133,8 @@ class SweepAnalysis:
         indices = self.run.completed_points()
         for index in tqdm(indices, desc=f"analyse run {self.run.run_id}", unit="pt", disable=not progress):
             self.point(index)
-        return save_analysis(self.conn, self.run, [self.results[i] for i in indices], method="mle")
+        return save_analysis(self.conn, self.run, [self.results[i] for i in indices], method="mle",
+                             significance=self.significance)
 
 
 def analyse_run(conn, run: SweepRun, progress: bool = False, significance: float = SIGNIFICANCE,

@@ -19,6 +19,19 @@ was stored entry by entry by older code (version 1, from before or after station
 and counts as created only if it holds its station entry (the last one that code wrote) or a
 measured point (:meth:`SweepRun.check_resumable`).
 
+An analysis run links to its raw run with a QCoDeS parent-dataset link (edge type
+:data:`ANALYSIS_EDGE`, GUIDs), and the raw run names its latest analysis by GUID
+(:data:`ANALYSIS_GUID_KEY`): both survive ``qcodes.dataset.extract_runs_into_db``, where run numbers
+change. Runs analysed before hold run-number links (:data:`ANALYSIS_LINK_KEY`,
+:data:`RAW_LINK_KEY`); they are read as a fallback.
+
+Each analysis run holds per point the read-back settings (bandwidth, temperature, attenuation,
+occupation) beside every result, and a copy of the raw run's station snapshot (:func:`save_analysis`).
+Export goes through QCoDeS: a completed raw or analysis run is exported as the user's QCoDeS config
+asks (``dataset.export_automatic``, :func:`export_if_configured`); ``thermalink report`` writes
+``DataSet.export("netcdf")`` of both runs (:func:`export_qcodes`) and one file with the counts, the
+assignment matrices and the results on thermalink's axes (:func:`export_netcdf`).
+
 Rows are committed one per point, so a crash loses at most the point in flight; a run that is not
 completed can be reopened and continued (:func:`open_sweep_run`). Every metadata read goes through
 :attr:`SweepRun.metadata`, which names the run and the missing entry (:class:`StoredRunError`).
@@ -27,6 +40,7 @@ completed can be reopened and continued (:func:`open_sweep_run`). Every metadata
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,8 +48,10 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from qcodes.dataset import load_by_id, load_or_create_experiment, new_data_set
+from qcodes.dataset import load_by_guid, load_by_id, load_or_create_experiment, new_data_set
+from qcodes.dataset.linked_datasets.links import Link
 from qcodes.dataset.descriptions.dependencies import InterDependencies_
+from qcodes.dataset.export_config import get_data_export_automatic
 from qcodes.parameters import ParamSpecBase
 from qcodes.dataset.sqlite.connection import atomic
 from qcodes.dataset.sqlite.database import connect
@@ -46,6 +62,8 @@ from thermalink.simulators.errors import InputError
 from .station_fingerprint import STATION_KEY
 from .sweep_plan import SOURCE_SETTINGS, SweepPlan
 
+_LOG = logging.getLogger(__name__)
+
 EXPERIMENT_NAME = "thermalink"
 FORMAT_KEY = "thermalink_format"
 #: Storage format of the runs this code creates (see the module docstring).
@@ -54,10 +72,19 @@ PLAN_KEY = "thermalink_plan"
 STATUS_KEY = "thermalink_status"
 CALIBRATION_KEY = "thermalink_readout_calibration"
 ASSIGNMENT_KEY = "thermalink_assignment"
+#: Run-number links of runs analysed before the GUID links (read as a fallback only): they point at
+#: the wrong run once the runs are copied to another database.
 ANALYSIS_LINK_KEY = "thermalink_analysis_run_id"
 RAW_LINK_KEY = "thermalink_raw_run_id"
 #: When the stored station snapshot was taken: "after setting point N" (absent: at run creation).
 SNAPSHOT_TAKEN_KEY = "thermalink_snapshot_taken"
+#: GUID of a raw run's latest analysis (the analysis links back with a QCoDeS parent-dataset link).
+ANALYSIS_GUID_KEY = "thermalink_analysis_guid"
+#: Edge type of the QCoDeS link from an analysis run (head) to its raw run (tail).
+ANALYSIS_EDGE = "thermalink_analysis"
+RAW_GUID_KEY = "thermalink_raw_guid"
+CONFIDENCE_KEY = "thermalink_certification_confidence"
+SIGNIFICANCE_KEY = "thermalink_significance"
 
 #: What each metadata entry holds, for messages about a run that lacks one.
 ENTRY_MEANINGS = {
@@ -68,6 +95,7 @@ ENTRY_MEANINGS = {
     CALIBRATION_KEY: "the readout calibration",
     STATION_KEY: "the station fingerprint",
     ANALYSIS_LINK_KEY: "the id of its analysis run",
+    ANALYSIS_GUID_KEY: "the GUID of its analysis run",
 }
 
 _POINT_SCALARS = {  # name: (label, unit)
@@ -82,6 +110,8 @@ ANALYSIS_FIGURES = ("concurrence", "negativity", "singlet_fidelity", "bell_fidel
 #: One-sided lower confidence bounds at CERTIFICATION_CONFIDENCE (``thermalink.analysis.lower_confidence_bounds``).
 CERTIFICATION_CONFIDENCE = 0.95
 CERTIFICATION_SCALARS = ("bell_fidelity_lower_bound", "singlet_fidelity_lower_bound", "concurrence_lower_bound")
+#: Read-back settings of each point, stored with its analysis (name: (label, unit)).
+ANALYSIS_SETTINGS = {name: _POINT_SCALARS[name] for name in ("bandwidth", "temperature", "attenuation", "occupation")}
 ANALYSIS_SCALARS = (
     *ANALYSIS_FIGURES,
     *(f"{name}_{end}" for name in ANALYSIS_FIGURES for end in ("low", "high")),
@@ -219,6 +249,7 @@ class SweepRun:
     def complete(self) -> None:
         self.set_status("completed")
         self.dataset.mark_completed()
+        export_if_configured(self.dataset)
 
 
 def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignment: np.ndarray,
@@ -248,9 +279,9 @@ def open_sweep_run(conn, run_id: int, *, resume: bool = False) -> SweepRun:
     except (ValueError, NameError, RuntimeError) as error:
         raise StoredRunError(f"run {run_id} is not in this database ({error})") from None
     metadata = RunMetadata(run_id, dataset.metadata)
-    if RAW_LINK_KEY in metadata:
-        raise StoredRunError(f"run {run_id} is the analysis of run {metadata[RAW_LINK_KEY]}; "
-                             f"use run {metadata[RAW_LINK_KEY]}")
+    if is_analysis_run(dataset):
+        raw_id = _raw_run_id(conn, dataset)
+        raise StoredRunError(f"run {run_id} is the analysis of run {raw_id}; use run {raw_id}")
     if PLAN_KEY not in metadata:
         raise StoredRunError(f"run {run_id} is not a thermalink sweep (no {PLAN_KEY!r} metadata entry: another "
                              "program's run, or one whose creation was stopped before its plan was stored)")
@@ -258,6 +289,43 @@ def open_sweep_run(conn, run_id: int, *, resume: bool = False) -> SweepRun:
     if resume:
         run.check_resumable()
     return run
+
+
+def is_analysis_run(dataset) -> bool:
+    """Whether a QCoDeS dataset is a thermalink analysis run (GUID link, or the older run-number one)."""
+    return RAW_LINK_KEY in dataset.metadata or any(link.edge_type == ANALYSIS_EDGE for link in dataset.parent_dataset_links)
+
+
+def _raw_run_id(conn, analysis) -> int | str:
+    """Run number, in this database, of the raw run an analysis run belongs to (by GUID; the stored
+    run number for older analyses; ``"<guid> (not in this database)"`` if it is not here)."""
+    for link in analysis.parent_dataset_links:
+        if link.edge_type == ANALYSIS_EDGE:
+            try:
+                return load_by_guid(link.tail, conn=conn).run_id
+            except (NameError, ValueError, RuntimeError):
+                return f"{link.tail} (not in this database)"
+    return int(analysis.metadata[RAW_LINK_KEY])
+
+
+def is_analysed(run: SweepRun) -> bool:
+    """Whether the raw run has an analysis linked to it (by GUID, or by run number for older runs)."""
+    return ANALYSIS_GUID_KEY in run.metadata or ANALYSIS_LINK_KEY in run.metadata
+
+
+def analysis_dataset(conn, raw: SweepRun):
+    """The QCoDeS dataset of the raw run's latest analysis, found by its GUID (by run number for runs
+    analysed before GUID links); :class:`StoredRunError` if there is none here."""
+    if ANALYSIS_GUID_KEY in raw.metadata:
+        guid = raw.metadata[ANALYSIS_GUID_KEY]
+        try:
+            return load_by_guid(guid, conn=conn)
+        except (NameError, ValueError, RuntimeError):
+            raise StoredRunError(f"the analysis of run {raw.run_id} (GUID {guid}) is not in this database: copy it "
+                                 f"too, or run 'thermalink analyze {raw.run_id}'") from None
+    if ANALYSIS_LINK_KEY in raw.metadata:
+        return load_by_id(int(raw.metadata[ANALYSIS_LINK_KEY]), conn=conn)
+    raise StoredRunError(f"run {raw.run_id} has not been analysed yet: run 'thermalink analyze {raw.run_id}'")
 
 
 def assignment_of(run: SweepRun) -> np.ndarray:
@@ -303,17 +371,66 @@ def _sweep_dataset(run: SweepRun, data: dict) -> xr.Dataset:
     return dataset
 
 
-def export_netcdf(run: SweepRun, path: str | Path) -> Path:
-    """Write the raw run as netCDF (h5netcdf): counts, per-point settings, the assignment matrices
-    and the readout calibration, enough to analyse the file on its own."""
-    dataset = load_sweep(run)
+def export_if_configured(dataset) -> None:
+    """QCoDeS' automatic export of a completed run, as its ``Measurement`` does it: if the user's
+    QCoDeS config sets ``dataset.export_automatic``, ``dataset.export(automatic_export=True)`` with
+    the configured type, path, prefix and name elements. A failing export is logged, never raised:
+    the run is already stored."""
+    if not get_data_export_automatic():
+        return
+    try:
+        dataset.export(automatic_export=True)
+    except (OSError, ValueError) as error:
+        _LOG.warning("automatic export of run %s (%s) failed: %s", dataset.run_id, dataset.guid, error)
+
+
+def export_qcodes(dataset, folder: str | Path) -> Path:
+    """``dataset.export("netcdf")`` into ``folder``: QCoDeS' own file (its name from the user's
+    configured prefix and name elements; GUID, snapshot, timestamps, links and every metadata entry
+    as attributes), readable with ``qcodes.dataset.load_from_netcdf``. (CSV does not fit these runs:
+    QCoDeS writes one CSV table only when all parameters have the same length, and the counts and
+    density matrices are arrays beside per-point scalars.)"""
+    dataset.export("netcdf", path=Path(folder))
+    return Path(dataset.export_info.export_paths["nc"])
+
+
+def _qcodes_xarray(dataset, renames: dict[str, str]) -> xr.Dataset:
+    """QCoDeS' xarray of a run (its exporter's variables and attributes), dimensions renamed."""
+    data = dataset.to_xarray_dataset(use_multi_index="never")
+    data = data.rename({old: new for old, new in renames.items() if old in data.dims})
+    return data
+
+
+def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
+    """Write the raw run and (given ``conn``, if there is one) its latest analysis as one netCDF file
+    (h5netcdf), enough to analyse and judge the file on its own: QCoDeS' xarray of the raw run (counts,
+    per-point settings; GUID, snapshot, timestamps, metadata as attributes) on the axes ``point``,
+    ``setting``, ``outcome``, the assignment matrices as a variable, the readout calibration, and the
+    analysis results on ``point`` (``rho``/``twin_rho`` as ``_real``/``_imag`` over ``ket``/``bra``)."""
+    if not run.completed_points():
+        load_sweep(run)  # raises the message for a run without points
+    dataset = _qcodes_xarray(run.dataset, {"point_index": "point", "setting_index": "setting",
+                                           "outcome_index": "outcome"})
+    dataset = dataset.assign_coords(point=dataset["point"].values.astype(int), setting=list(run.plan.settings),
+                                    outcome=list(OUTCOMES))
     dataset["lab_link"] = dataset["lab_link"].astype(str)
     # What the estimator needs beside the counts: the readout errors it folds in.
     dataset["assignment"] = (("qubit", "read", "state"), assignment_of(run))
     dataset["assignment"].attrs["convention"] = "A[qubit][i, j] = P(read i | state j), qubits 1 and 2"
     dataset = dataset.assign_coords(qubit=[1, 2], read=[0, 1], state=[0, 1])
+    dataset.attrs.update(plan=run.plan.to_json(), status=run.metadata.get(STATUS_KEY, ""))
     if CALIBRATION_KEY in run.metadata:
         dataset.attrs["readout_calibration"] = run.metadata[CALIBRATION_KEY]
+    if conn is not None and is_analysed(run):
+        analysis = analysis_dataset(conn, run)
+        results = _qcodes_xarray(analysis, {"point_index": "point"})
+        results = results.assign_coords(point=results["point"].values.astype(int), ket=list(BASIS_LABELS),
+                                        bra=list(BASIS_LABELS))
+        results = results.drop_vars([name for name in ANALYSIS_SETTINGS if name in results])  # the raw run has them
+        dataset = dataset.merge(results.reindex(point=dataset["point"]), compat="override", combine_attrs="override")
+        dataset.attrs.update(analysis_guid=analysis.guid, analysis_run_id=analysis.run_id,
+                             estimator=analysis.metadata.get("thermalink_estimator", ""),
+                             certification_confidence=analysis.metadata.get(CONFIDENCE_KEY, ""))
     path = Path(path)
     dataset.to_netcdf(path, engine="h5netcdf")
     return path
@@ -326,19 +443,31 @@ def _analysis_interdependencies() -> InterDependencies_:
     ket = ParamSpecBase("ket", "array", label="ket (gg, ge, eg, ee)", unit="")
     bra = ParamSpecBase("bra", "array", label="bra (gg, ge, eg, ee)", unit="")
     deps = {ParamSpecBase(name, "numeric", label=name.replace("_", " "), unit=""): (index,) for name in ANALYSIS_SCALARS}
+    deps.update({ParamSpecBase(name, "numeric", label=label, unit=unit): (index,)
+                 for name, (label, unit) in ANALYSIS_SETTINGS.items()})
     for part in ("rho_real", "rho_imag", "twin_rho_real", "twin_rho_imag"):
         deps[ParamSpecBase(part, "array", label=part.replace("_", " "), unit="")] = (index, ket, bra)
     return InterDependencies_(dependencies=deps)
 
 
-def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
-    """Store per-point analysis results as a new run linked both ways to the raw run (one SQLite
-    transaction: an interrupted save leaves the previous analysis linked)."""
+def save_analysis(conn, raw: SweepRun, results: list[dict], method: str, *, significance: float | None = None) -> int:
+    """Store per-point analysis results as a new run linked both ways to the raw run by GUID (a QCoDeS
+    parent-dataset link, and :data:`ANALYSIS_GUID_KEY` on the raw run), in one SQLite transaction:
+    an interrupted save leaves the previous analysis linked.
+
+    The analysis run holds, per point, the read-back settings (:data:`ANALYSIS_SETTINGS`: bandwidth
+    Hz, temperature K, attenuation dB, occupation) beside every result, the raw run's station
+    snapshot, and as metadata the estimator, the raw run's GUID, the certification confidence and
+    the goodness-of-fit ``significance`` (if given). With the user's QCoDeS automatic export
+    configured, it is exported when saved (:func:`export_if_configured`)."""
     sample = raw.dataset.sample_name
     ket, bra = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    readback = load_sweep(raw) if results else None
     rows = []
     for result in results:
         row = {"point_index": result["point_index"], "ket": ket, "bra": bra}
+        point = readback.sel(point=result["point_index"])
+        row.update({name: float(point[name]) for name in ANALYSIS_SETTINGS})
         row.update({name: float(result[name]) for name in ANALYSIS_SCALARS})
         row.update({"rho_real": result["rho"].real, "rho_imag": result["rho"].imag})
         row.update({"twin_rho_real": result["twin_rho"].real, "twin_rho_imag": result["twin_rho"].imag})
@@ -347,21 +476,28 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str) -> int:
         experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
         dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
         dataset.set_interdependencies(_analysis_interdependencies())
+        dataset.parent_dataset_links = [Link(head=dataset.guid, tail=raw.dataset.guid, edge_type=ANALYSIS_EDGE,
+                                             description=f"analysis ({method}) of the raw sweep")]
+        if raw.dataset.snapshot_raw:
+            dataset.add_snapshot(raw.dataset.snapshot_raw)
         dataset.mark_started()
-        dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
-        dataset.add_metadata("thermalink_estimator", method)
+        entries = {"thermalink_estimator": method, RAW_GUID_KEY: raw.dataset.guid,
+                   CONFIDENCE_KEY: str(CERTIFICATION_CONFIDENCE)}
+        if significance is not None:
+            entries[SIGNIFICANCE_KEY] = str(significance)
+        for key, value in entries.items():
+            dataset.add_metadata(key, value)
         if rows:
             dataset.add_results(rows)
         dataset.mark_completed()
-        raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
+        raw.dataset.add_metadata(ANALYSIS_GUID_KEY, dataset.guid)
+    export_if_configured(dataset)
     return dataset.run_id
 
 
 def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
     """The latest analysis of a raw run, as xarray over ``point`` (and ``ket``/``bra``)."""
-    if ANALYSIS_LINK_KEY not in raw.metadata:
-        raise StoredRunError(f"run {raw.run_id} has not been analysed yet: run 'thermalink analyze {raw.run_id}'")
-    dataset = load_by_id(int(raw.metadata[ANALYSIS_LINK_KEY]), conn=conn)
+    dataset = analysis_dataset(conn, raw)
     data = dataset.get_parameter_data()
     first = data[ANALYSIS_SCALARS[0]]
     order = np.argsort(first["point_index"])

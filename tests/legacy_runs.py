@@ -36,3 +36,30 @@ def create_legacy_run(conn, plan, sample, snapshot, assignment, metadata=None, *
     for key, value in list(written.items())[:entries]:
         dataset.add_metadata(key, value)
     return SweepRun(dataset, plan)
+
+
+def save_legacy_analysis(conn, raw: SweepRun, results: list[dict], method: str = "mle") -> int:
+    """What ``save_analysis`` did before GUID links: run-number links both ways, no QCoDeS link."""
+    from thermalink.experiments.sweep_storage import (
+        ANALYSIS_LINK_KEY, ANALYSIS_SCALARS, RAW_LINK_KEY, _analysis_interdependencies, one_transaction,
+    )
+
+    ket, bra = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    rows = []
+    for result in results:
+        row = {"point_index": result["point_index"], "ket": ket, "bra": bra}
+        row.update({name: float(result[name]) for name in ANALYSIS_SCALARS})
+        row.update({"rho_real": result["rho"].real, "rho_imag": result["rho"].imag,
+                    "twin_rho_real": result["twin_rho"].real, "twin_rho_imag": result["twin_rho"].imag})
+        rows.append(row)
+    with one_transaction(conn):
+        experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=raw.dataset.sample_name, conn=conn)
+        dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
+        dataset.set_interdependencies(_analysis_interdependencies())
+        dataset.mark_started()
+        dataset.add_metadata(RAW_LINK_KEY, str(raw.run_id))
+        dataset.add_metadata("thermalink_estimator", method)
+        dataset.add_results(rows)
+        dataset.mark_completed()
+        raw.dataset.add_metadata(ANALYSIS_LINK_KEY, str(dataset.run_id))
+    return dataset.run_id
