@@ -3,7 +3,7 @@
 Requirements (the axes, lab units): ``t1`` (s, both qubits), ``t2`` (s, Ramsey), ``source_temperature``
 (K, the hottest the hot load goes; the design may still use any temperature from the unheated
 load up to it), ``transmission`` (power transmission of the link between the qubits, 1 = lossless)
-and ``residual_excitation`` (occupation of the qubits' local bath). :func:`with_requirement` puts a
+and ``residual_excitation`` (measured excited population of each qubit, as the readout's parameter). :func:`with_requirement` puts a
 value into a :class:`StationLimits`; :func:`ideal_value` is each imperfection switched off (T1 at
 the waveguide limit, T2 = 2 T1, lossless link, no residual excitation); the source has none.
 
@@ -60,7 +60,7 @@ def current_value(limits: StationLimits, name: str) -> float:
         return limits.temperature_range_K[1]
     if name == "transmission":
         return 10.0 ** (-limits.link_loss_dB / 10.0)
-    return limits.local_occupation
+    return limits.excited_population or 0.0
 
 
 def ideal_value(limits: StationLimits, name: str) -> float | None:
@@ -77,7 +77,9 @@ def _changes(limits: StationLimits, name: str, value: float) -> dict:
         raise InputError(f"{name}={value!r} is not finite")
     if name == "t1":
         if abs(value - limits.waveguide_t1_s) <= 1e-9 * limits.waveguide_t1_s:
-            value = limits.waveguide_t1_s  # rounding of the ideal value, not a better qubit
+            # rounding of the ideal value, not a better qubit; at the waveguide limit there is no local
+            # bath left to excite the qubit, so its residual excitation goes with it
+            return {"t1_s": limits.waveguide_t1_s, "excited_population": None}
         return {"t1_s": value}
     if name == "t2":
         return {"t2_s": value}
@@ -91,9 +93,9 @@ def _changes(limits: StationLimits, name: str, value: float) -> dict:
         if not 0 < value <= 1:
             raise InputError(f"transmission={value!r} is outside the allowed range (0, 1]")
         return {"link_loss_dB": -10.0 * math.log10(value)}
-    if not value >= 0:
-        raise InputError(f"residual_excitation={value!r} is outside the allowed range [0, inf)")
-    return {"local_occupation": value}
+    if not 0 <= value < 0.5:
+        raise InputError(f"residual_excitation={value!r} is outside the allowed range [0, 0.5)")
+    return {"excited_population": value}
 
 
 def with_requirements(limits: StationLimits, values: dict[str, float]) -> StationLimits:

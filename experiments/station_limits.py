@@ -59,7 +59,9 @@ class StationLimits:
     ``attenuation_steps_dB`` lists every step the attenuator can take (a discrete knob);
     ``line_stages`` are the fixed stages after the step attenuator, source first. The hot load's
     range starts at its unheated temperature. ``t1_s``/``t2_s``/``local_occupation``/
-    ``link_loss_dB`` follow :class:`~thermalink.simulators.lab_units.LabLink`.
+    ``link_loss_dB`` follow :class:`~thermalink.simulators.lab_units.LabLink`;
+    ``excited_population`` is the measured residual excited population of each qubit (the readout's
+    ``residual_excitation``, converted by ``LabLink`` with T1 into the local bath).
     """
 
     temperature_range_K: tuple[float, float]
@@ -73,6 +75,7 @@ class StationLimits:
     t1_s: float | None = None
     t2_s: float | None = None
     local_occupation: float = 0.0
+    excited_population: float | None = None
     link_loss_dB: float = 0.0
     in_coupling: float = 0.5
     attenuator_temperature_K: float = 4.0
@@ -98,7 +101,7 @@ class StationLimits:
         if len(errors) != 4 or not all(0 <= e < 0.5 for e in errors):
             raise InputError(f"readout_errors={self.readout_errors!r} must be 4 probabilities in [0, 0.5)")
         object.__setattr__(self, "readout_errors", errors)
-        self.lab_link(self.centre_settings())  # the qubit description must make sense to the twin
+        self.lab_link(self.centre_settings()).to_parameters()  # the qubit description must make sense to the twin
 
     # -- the twin's view of a setting -----------------------------------------------------------
     def stages(self, attenuation_dB: float) -> list[LineStage]:
@@ -124,6 +127,8 @@ class StationLimits:
             t1_s=self.t1_s,
             t2_s=self.t2_s,
             local_occupation=self.local_occupation,
+            qubit1_excited_population=self.excited_population,
+            qubit2_excited_population=self.excited_population,
         )
 
     def centre_settings(self) -> Settings:
@@ -234,6 +239,7 @@ class StationLimits:
             t1_s=link.t1_s,
             t2_s=link.t2_s,
             local_occupation=link.local_occupation,
+            excited_population=link.qubit1_excited_population,
             link_loss_dB=link.link_loss_dB,
             in_coupling=link.in_coupling,
             attenuator_temperature_K=float(source.attenuator_temperature()),

@@ -67,3 +67,22 @@ def test_requirements_outside_their_physical_range_are_refused():
         with_requirement(limits, "t1", 1e-6)
     with pytest.raises(ValueError, match="requirement 'T3' is not one of"):
         requirement_map(limits, T3=[1.0])
+
+
+def test_the_design_twin_of_a_station_is_the_twin_its_runs_are_compared_with():
+    # The simulated station's measured residual excitation enters the design as a population
+    # (converted with T1 into the local bath), as in the twin of a run on that station.
+    from thermalink.experiments.lab_station import LabStation
+    from thermalink.experiments.station_limits import Settings
+
+    lab = LabStation.from_config(None)
+    try:
+        run_link = lab.lab_link()
+        limits = StationLimits.from_lab_station(lab)
+        settings = Settings(bandwidth_Hz=run_link.bandwidth_Hz, attenuation_dB=float(lab.source.attenuation()),
+                            temperature_K=float(lab.source.temperature()), center_Hz=run_link.filter_center_Hz)
+        design_bath = limits.lab_link(settings).to_parameters().qubit_bath(1)
+        assert limits.excited_population == pytest.approx(float(lab.readout.residual_excitation()))
+        assert design_bath == pytest.approx(run_link.to_parameters().qubit_bath(1))
+    finally:
+        lab.close()
