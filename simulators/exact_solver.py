@@ -103,6 +103,30 @@ def _solved_parameters(p: LinkParameters) -> np.ndarray:
     return np.arange(16)
 
 
+def reduction_level(diag: np.ndarray, coupling: np.ndarray):
+    """One level of block cyclic reduction: eliminate the odd blocks.
+
+    ``diag[n]`` is ``D_n`` (k x k), ``coupling[n] = [R_n | U_n]`` (k x 2k). Returns the odd blocks'
+    ``D^-1``, ``[P | Q] = D^-1 [R | U]``, the even blocks' couplings, and the reduced system of the
+    even blocks (its ``diag`` and ``coupling``). Shared by the steady state and the relaxation solves.
+    """
+    k = diag.shape[-1]
+    n = len(diag)
+    n_odd, linked = n // 2, (n + 1) // 2 - 1  # odd blocks; those with an even block above
+    inverse = np.linalg.inv(diag[1::2])
+    pq = inverse @ coupling[1::2]
+    even = np.ascontiguousarray(coupling[0::2])
+    from_above = even[:n_odd, :, k:] @ pq  # U_e [P | Q]_{e+1}
+    from_below = even[1 : linked + 1, :, :k] @ pq[:linked]  # R_e [P | Q]_{e-1}
+    next_diag = diag[0::2].copy()
+    next_diag[:n_odd] -= from_above[:, :, :k]
+    next_diag[1 : linked + 1] -= from_below[:, :, k:]
+    next_coupling = np.zeros_like(even)
+    next_coupling[1 : linked + 1, :, :k] = -from_below[:, :, :k]
+    next_coupling[:linked, :, k:] = -from_above[:linked, :, k:]
+    return inverse, pq, even, next_diag, next_coupling
+
+
 def _reduce(diag: np.ndarray, coupling: np.ndarray, weights: np.ndarray):
     """Cyclic reduction of one run of blocks down to its first block, carrying linear functionals.
 
@@ -120,16 +144,7 @@ def _reduce(diag: np.ndarray, coupling: np.ndarray, weights: np.ndarray):
         n = len(diag)
         n_odd = n // 2
         linked = (n + 1) // 2 - 1  # odd blocks with an even block above
-        pq = np.linalg.inv(diag[1::2]) @ coupling[1::2]  # [P | Q] of every odd block
-        even = coupling[0::2]
-        from_above = even[:n_odd, :, k:] @ pq  # U_e [P | Q]_{e+1}
-        from_below = even[1 : linked + 1, :, :k] @ pq[:linked]  # R_e [P | Q]_{e-1}
-        next_diag = diag[0::2].copy()
-        next_diag[:n_odd] -= from_above[:, :, :k]
-        next_diag[1 : linked + 1] -= from_below[:, :, k:]
-        next_coupling = np.zeros_like(even)
-        next_coupling[1 : linked + 1, :, :k] = -from_below[:, :, :k]
-        next_coupling[:linked, :, k:] = -from_above[:linked, :, k:]
+        _, pq, _, next_diag, next_coupling = reduction_level(diag, coupling)
         moved = weights[1::2] @ pq
         next_weights = weights[0::2].copy()
         next_weights[:n_odd] -= moved[:, :, :k]

@@ -19,7 +19,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from .blas_threads import single_threaded_blas
-from .exact_solver import fock_cutoff
+from .exact_solver import fock_cutoff, reduction_level
 from .liouvillian_blocks import BLOCK_SIZE, REAL_PARAMS, is_real_link, present_params, sector_blocks
 from .link_parameters import LinkParameters
 
@@ -102,19 +102,8 @@ class ShiftedBlockChain:
         self.levels = []
         while len(diag) > 1:
             n = len(diag)
-            n_odd, linked = n // 2, (n + 1) // 2 - 1
-            inverse = np.linalg.inv(diag[1::2])
-            pq = inverse @ coupling[1::2]
-            even = np.ascontiguousarray(coupling[0::2])
-            from_above = even[:n_odd, :, k:] @ pq
-            from_below = even[1 : linked + 1, :, :k] @ pq[:linked]
-            next_diag = diag[0::2].copy()
-            next_diag[:n_odd] -= from_above[:, :, :k]
-            next_diag[1 : linked + 1] -= from_below[:, :, k:]
-            next_coupling = np.zeros_like(even)
-            next_coupling[1 : linked + 1, :, :k] = -from_below[:, :, :k]
-            next_coupling[:linked, :, k:] = -from_above[:linked, :, k:]
-            del from_above, from_below
+            n_odd = n // 2
+            inverse, pq, even, next_diag, next_coupling = reduction_level(diag, coupling)
             # Work buffers for the solves (reused, so a solve allocates nothing large); the zero
             # parts of the neighbour stacks (no neighbour there) stay zero.
             buffers = dict(
