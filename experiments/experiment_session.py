@@ -9,7 +9,8 @@
 * readout calibration: a new run checks its plan, then calibrates the readout (source output off,
   :func:`.readout_calibration.calibrate_readout`) and stores the matrices with the run; a resumed
   run writes the calibration it was started with back into the readout, so it continues as it began;
-* live analysis: every point is analysed as it is stored (one line per point through ``echo``),
+* live analysis: every point is analysed as it is stored (one line per point through ``echo``;
+  with ``out``, the live figure ``run<ID>_live.png`` is rewritten, :func:`.sweep_report.plot_live`),
   the run's analysis is saved beside it at the end, and, with ``out``, its figures are written.
 
 Each opens the station's instruments and closes them when it returns or fails, so calls can follow
@@ -48,7 +49,7 @@ from .run_log import run_log_metadata, start_run_log
 from .station_fingerprint import expected_station, refuse_station_change, station_fingerprint
 from .sweep_analysis import SweepAnalysis
 from .sweep_plan import SweepPlan
-from .sweep_report import plot_sweep, summary_table
+from .sweep_report import plot_live, plot_sweep, summary_table
 from .sweep_runner import SweepOutcome, run_sweep
 from .sweep_storage import (
     CALIBRATION_KEY,
@@ -221,6 +222,8 @@ def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int |
         row = analysis.row(index)
         analyse_seconds.append(time.perf_counter() - start)
         _say(echo, row)
+        if out is not None:
+            plot_live(analysis.results, run.plan, run.run_id, out)
 
     outcome = run_sweep(lab, plan, conn, resume_run_id=resume_run_id, retries=retries, progress=progress,
                         on_point=analyse_live, metadata=metadata, allow_station_change=allow_station_change)

@@ -1,9 +1,10 @@
 """Analysis of a stored sweep: state, figures of merit with intervals, and the twin's verdict.
 
 Per point: maximum-likelihood state from the counts (readout errors folded in through the run's
-assignment matrices), parametric-bootstrap 95% intervals of every figure of merit, the twin's
-predicted state for the point's lab description, and the likelihood-ratio goodness-of-fit test of
-the counts against that prediction (``consistent`` when p >= 0.05). Results are saved as their own
+assignment matrices; whether the MLE converged and its certified likelihood gap are kept),
+parametric-bootstrap 95% intervals of every figure of merit, the twin's predicted state for the
+point's lab description, and the likelihood-ratio goodness-of-fit test of the counts against that
+prediction (``consistent`` when p >= 0.05). Results are saved as their own
 QCoDeS run, linked to the raw run (:func:`.sweep_storage.save_analysis`).
 """
 
@@ -59,6 +60,8 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
         key = "fidelity" if name == "twin_fidelity" else name
         result[name] = boot.estimate[key]
         result[f"{name}_low"], result[f"{name}_high"] = boot.intervals[key]
+    result["mle_converged"] = float(bool(boot.reconstruction.converged))
+    result["mle_likelihood_gap"] = float(boot.reconstruction.likelihood_gap)
     p_value = comparison.p_value_simulated if comparison.p_value_simulated is not None else comparison.p_value
     result.update(
         twin_concurrence=float(concurrence(predicted)),

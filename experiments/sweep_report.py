@@ -4,12 +4,15 @@ Bandwidth sweep: measured concurrence and singlet fidelity (with bootstrap inter
 filter bandwidth, the twin's curve over them (dense in bandwidth, at the sweep's other settings).
 Temperature sweep: the same against source temperature (twin evaluated at the measured points).
 2D map: measured and predicted concurrence side by side.
+Live figure (:func:`plot_live`, rewritten after each point of a run): the points measured so far with
+their intervals and the twin at those points (its stored per-point prediction, nothing recomputed).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +144,51 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
         fig.savefig(path, dpi=150)
         paths.append(path)
     return paths
+
+
+def live_figure_path(folder: str | Path, run_id: int) -> Path:
+    """Where :func:`plot_live` writes run ``run_id``'s live figure: ``<folder>/run<ID>_live.png``."""
+    return Path(folder) / f"run{run_id}_live.png"
+
+
+def plot_live(results: dict[int, dict], plan, run_id: int, folder: str | Path) -> Path:
+    """Write the live figure of run ``run_id`` from the per-point results so far (``{index: result}``
+    of :class:`~thermalink.experiments.sweep_analysis.SweepAnalysis`); returns its path.
+
+    Measured concurrence and singlet fidelity (95 % intervals) and the twin's stored prediction at the
+    measured points, against the read-back bandwidth (bandwidth sweep), the set source temperature
+    (temperature sweep) or the point number (2D map). One PNG write, replacing the file whole (a
+    viewer never sees half a figure).
+    """
+    indices = sorted(results)
+    names = ("concurrence", "singlet_fidelity")
+    points = xr.Dataset({f"{name}{end}": ("point", [float(results[i][f"{name}{end}"]) for i in indices])
+                         for name in names for end in ("", "_low", "_high")}, coords={"point": indices})
+    if plan.kind == "bandwidth":
+        x, x_label, scale = [results[i]["bandwidth"] for i in indices], "filter bandwidth (Hz)", "log"
+    elif plan.kind == "temperature":
+        x, x_label, scale = [plan.points[i]["temperature"] for i in indices], "source temperature, set (K)", "linear"
+    else:
+        x, x_label, scale = indices, "point (measurement order)", "linear"
+    fig = Figure(figsize=(7, 4.5), constrained_layout=True)
+    ax = fig.subplots()
+    _errorbars(ax, x, points, "concurrence", color="C0", label="concurrence (measured, 95% CI)")
+    _errorbars(ax, x, points, "singlet_fidelity", color="C1", label="singlet fidelity (measured, 95% CI)")
+    ax.plot(x, [results[i]["twin_concurrence"] for i in indices], "x", color="C0", ms=8, label="concurrence (twin)")
+    ax.plot(x, [results[i]["twin_singlet_fidelity"] for i in indices], "+", color="C1", ms=9,
+            label="singlet fidelity (twin)")
+    ax.set_xscale(scale)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("figure of merit")
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.5, color="grey", lw=0.5, ls=":")
+    ax.legend(fontsize=8)
+    ax.set_title(f"run {run_id}: {plan.kind} sweep, live: {len(indices)} of {len(plan.points)} points", fontsize=10)
+    path = live_figure_path(folder, run_id)
+    partial = path.with_name(path.name + ".part")
+    fig.savefig(partial, dpi=100, format="png")
+    os.replace(partial, path)
+    return path
 
 
 def _plot_map(raw: xr.Dataset, analysis: xr.Dataset):

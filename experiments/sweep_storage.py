@@ -110,6 +110,9 @@ ANALYSIS_FIGURES = ("concurrence", "negativity", "singlet_fidelity", "bell_fidel
 #: One-sided lower confidence bounds at CERTIFICATION_CONFIDENCE (``thermalink.analysis.lower_confidence_bounds``).
 CERTIFICATION_CONFIDENCE = 0.95
 CERTIFICATION_SCALARS = ("bell_fidelity_lower_bound", "singlet_fidelity_lower_bound", "concurrence_lower_bound")
+#: The point estimate's MLE: converged (1.0/0.0) and its certified log-likelihood gap to the maximum
+#: (nats; ``thermalink.analysis.TomographyResult``). Analyses stored before them load without them.
+MLE_SCALARS = ("mle_converged", "mle_likelihood_gap")
 #: Read-back settings of each point, stored with its analysis (name: (label, unit)).
 ANALYSIS_SETTINGS = {name: _POINT_SCALARS[name] for name in ("bandwidth", "temperature", "attenuation", "occupation")}
 ANALYSIS_SCALARS = (
@@ -117,6 +120,7 @@ ANALYSIS_SCALARS = (
     *(f"{name}_{end}" for name in ANALYSIS_FIGURES for end in ("low", "high")),
     "twin_concurrence", "twin_singlet_fidelity", "gof_statistic", "gof_p_value", "consistent",
     *CERTIFICATION_SCALARS,
+    *MLE_SCALARS,
 )
 
 
