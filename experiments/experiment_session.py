@@ -10,7 +10,8 @@
   :func:`.readout_calibration.calibrate_readout`) and stores the matrices with the run; a resumed
   run writes the calibration it was started with back into the readout, so it continues as it began;
 * live analysis: every point is analysed as it is stored (one line per point through ``echo``;
-  with ``out``, the live figure ``run<ID>_live.png`` is rewritten, :func:`.sweep_report.plot_live`),
+  with ``out``, the live figure ``run<ID>_live.png`` is rewritten within :data:`LIVE_FIGURE_SHARE` of the
+  wall time, :func:`.sweep_report.plot_live`),
   the run's analysis is saved beside it at the end, and, with ``out``, its figures are written.
 
 Each opens the station's instruments and closes them when it returns or fails, so calls can follow
@@ -60,6 +61,12 @@ from .sweep_storage import (
     load_sweep,
     open_sweep_run,
 )
+
+#: Largest share of a run's wall time the live figure may take: after a point it is redrawn unless
+#: the last drawing was so recent that drawing again would exceed this share (on a real station,
+#: where a point takes seconds, that is every point; the virtual lab measures faster than matplotlib
+#: draws). The state after the last point is always drawn.
+LIVE_FIGURE_SHARE = 0.1
 
 #: Where a session's messages go (the live table, the calibration summary, which station a resume uses).
 Echo = Callable[[str], None]
@@ -215,6 +222,7 @@ def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int |
     """Run the sweep with the live analysis, then save and report it."""
     analyses: dict[int, SweepAnalysis] = {}
     analyse_seconds: list[float] = []
+    live_figure = _LiveFigure(out)
 
     def analyse_live(index: int, run: SweepRun) -> None:
         analysis = analyses.setdefault(run.run_id, SweepAnalysis(conn, run))
@@ -222,14 +230,38 @@ def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int |
         row = analysis.row(index)
         analyse_seconds.append(time.perf_counter() - start)
         _say(echo, row)
-        if out is not None:
-            plot_live(analysis.results, run.plan, run.run_id, out)
+        live_figure.update(analysis, final=False)
 
-    outcome = run_sweep(lab, plan, conn, resume_run_id=resume_run_id, retries=retries, progress=progress,
-                        on_point=analyse_live, metadata=metadata, allow_station_change=allow_station_change)
+    try:
+        outcome = run_sweep(lab, plan, conn, resume_run_id=resume_run_id, retries=retries, progress=progress,
+                            on_point=analyse_live, metadata=metadata, allow_station_change=allow_station_change)
+    finally:
+        for analysis in analyses.values():
+            live_figure.update(analysis, final=True)  # the state after the last point, whatever stopped the run
     outcome.timings["analyse"] = analyse_seconds
     run = open_sweep_run(conn, outcome.run_id)
     return _report(conn, run, outcome, analyses.get(run.run_id), out, progress, echo)
+
+
+class _LiveFigure:
+    """The live figure ``run<ID>_live.png`` (:func:`.sweep_report.plot_live`), redrawn within
+    :data:`LIVE_FIGURE_SHARE` of the wall time; nothing without an output folder."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.drawn = -1  # points shown in the file
+        self.ready_at = -float("inf")  # perf_counter time after which drawing again keeps the share
+
+    def update(self, analysis: SweepAnalysis, final: bool) -> None:
+        if self.out is None or not analysis.results or len(analysis.results) == self.drawn:
+            return
+        if not final and time.perf_counter() < self.ready_at:
+            return
+        start = time.perf_counter()
+        plot_live(analysis.results, analysis.run.plan, analysis.run.run_id, self.out)
+        end = time.perf_counter()
+        self.drawn = len(analysis.results)
+        self.ready_at = end + (end - start) * (1.0 / LIVE_FIGURE_SHARE - 1.0)
 
 
 def _report(conn, run: SweepRun, outcome: SweepOutcome, live: SweepAnalysis | None, out, progress: bool,

@@ -32,8 +32,19 @@ def live_run(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(experiment_session, "plot_live", record)
+        patch.setattr(experiment_session, "LIVE_FIGURE_SHARE", 1.0)  # no wall-time limit: every point
         result = start_run(PLAN, db=folder / "live.db", out=folder, calibration_shots=1000, progress=False, echo=None)
     return folder, result, writes
+
+
+def test_a_live_figure_slower_than_the_points_is_redrawn_within_its_share_and_after_the_last(tmp_path, monkeypatch):
+    shown = []
+    plot_live = experiment_session.plot_live
+    monkeypatch.setattr(experiment_session, "plot_live",
+                        lambda results, *args: (shown.append(sorted(results)), plot_live(results, *args))[1])
+    monkeypatch.setattr(experiment_session, "LIVE_FIGURE_SHARE", 1e-9)  # drawing is never worth its time...
+    start_run(PLAN, db=tmp_path / "fast.db", out=tmp_path, calibrate=False, progress=False, echo=None)
+    assert shown == [[0], [0, 1, 2]]  # ... but the first point and the final state are always drawn
 
 
 def test_the_live_figure_is_rewritten_after_each_point(live_run):
