@@ -87,9 +87,9 @@ class SweepAnalysis:
         self.run = run
         self.significance = significance
         self.n_null_samples = int(n_null_samples)
+        self.calibration = run.metadata.get(CALIBRATION_KEY)  # JSON, None if not calibrated
         # The per-qubit pair, or the joint 4x4 if the run's readout calibration found correlated errors.
-        self.assignment = estimator_assignment(run.dataset.metadata.get(CALIBRATION_KEY), assignment_of(run))
-        self.calibration = run.dataset.metadata.get(CALIBRATION_KEY)  # JSON, None if not calibrated
+        self.assignment = estimator_assignment(self.calibration, assignment_of(run))
         self.results: dict[int, dict] = {}
         self._rows: dict[int, tuple[xr.DataArray, LabLink]] = {}
         self._rows_read = 0  # stored rows (one per point, in measurement order) already in _rows
