@@ -185,9 +185,10 @@ def certification_lines(point, limits, target: float, confidence: float) -> list
 
 
 def optimum_plan(limits, figure: str = "bell", target: float = DEFAULT_TARGET, confidence: float = 0.95,
-                 **plan_options):
+                 *, calibration_shots: int = CALIBRATION_SHOTS, **plan_options):
     """A one-point :class:`SweepPlan` at the design's optimum of ``limits``, with the shot budget
-    that certifies ``figure > target`` (or, if the optimum cannot reach the target, ``C > 0``).
+    that certifies ``figure > target`` (or, if the optimum cannot reach the target, ``C > 0``),
+    given a readout calibration of ``calibration_shots`` per prepared state.
 
     Returns ``(plan, point, budget)``; ``plan_options`` go to the plan (seed, bootstrap, ...).
     """
@@ -206,7 +207,7 @@ def optimum_plan(limits, figure: str = "bell", target: float = DEFAULT_TARGET, c
     settle_factor = plan_options.get("settle_factor", SETTLE_FACTOR)
     settle = settle_factor * point.relaxation_time_s if point.relaxation_time_s else 0.0
     budget = shot_budget(rho, limits.assignment_matrices(), target=goal, figure=certified, confidence=confidence,
-                         settle_time_s=settle, calibration_shots=CALIBRATION_SHOTS)
+                         settle_time_s=settle, calibration_shots=calibration_shots)
     s = point.settings
     plan = SweepPlan(kind="temperature", points=({"temperature": s.temperature_K, "attenuation": s.attenuation_dB,
                                                   "center_frequency": s.center_Hz, "bandwidth": s.bandwidth_Hz},),
@@ -219,7 +220,8 @@ def at_optimum_plan(args: argparse.Namespace):
     from .station_limits import StationLimits
 
     limits = StationLimits.from_config(args.station)
-    plan, point, budget = optimum_plan(limits, "bell", DEFAULT_TARGET, 0.95, seed=args.seed,
+    plan, point, budget = optimum_plan(limits, "bell", DEFAULT_TARGET, 0.95,
+                                       calibration_shots=args.calibration_shots, seed=args.seed,
                                        bootstrap=args.bootstrap, settle_s=args.settle,
                                        settle_factor=args.settle_factor)
     print(f"design optimum: Bell fidelity {point.value:.4f} predicted; {budget.summary()}")

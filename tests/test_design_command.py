@@ -83,6 +83,11 @@ def test_the_optimum_plan_measures_the_optimum_with_its_shot_budget():
     expected = shot_budget(solve_exact(point.parameters).rho, limits.assignment_matrices(), target=0.45,
                            figure="bell_fidelity", calibration_shots=20_000)
     assert budget.shots_per_setting == expected.shots_per_setting
+    # the budget uses the calibration the run will take (run --calibration-shots), not a fixed one
+    _, _, small_calibration = optimum_plan(limits, "bell", target=0.45, calibration_shots=2000)
+    expected = shot_budget(solve_exact(point.parameters).rho, limits.assignment_matrices(), target=0.45,
+                           figure="bell_fidelity", calibration_shots=2000)
+    assert small_calibration.shots_per_setting == expected.shots_per_setting
     # a target the station cannot reach falls back to certifying C > 0
     _, _, fallback = optimum_plan(limits, "bell", target=0.70)
     assert fallback.figure == "concurrence" and fallback.target == 0.0
