@@ -1,7 +1,10 @@
 """The packages depend on each other in one direction (docs/design.md, "Layers").
 
 The import graph is read from the modules' own ``import`` statements (every one, including those
-deferred inside functions), so a new upward edge fails here before it becomes a cycle.
+deferred inside functions), so a new upward edge fails here before it becomes a cycle. A module that
+imports by name (``importlib.import_module``, ``__import__``) is read too: every string constant in
+it that names a thermalink module (absolute, or relative like ``".exact_solver"``) counts as an
+import, which covers lazy tables such as ``thermalink.simulators._API``.
 """
 
 import ast
@@ -41,12 +44,41 @@ def group_of(module: str) -> str:
     return "neutral" if len(parts) > 2 and parts[2] in NEUTRAL else "core"
 
 
+def _imports_by_name(tree: ast.AST) -> bool:
+    """Whether the module calls ``import_module``/``__import__`` (any spelling of the call)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__"):
+                return True
+    return False
+
+
+def _string_imports(tree: ast.AST, package: str) -> set[str]:
+    """Module paths named by string constants (absolute ``thermalink.x``, relative ``.x``/``..x``)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if text.startswith("thermalink."):
+                found.add(text)
+            elif text.startswith(".") and text.strip(".").replace(".", "").replace("_", "").isalnum():
+                level = len(text) - len(text.lstrip("."))
+                base = package.split(".")
+                found.add(".".join(base[: len(base) - (level - 1)] + [text.lstrip(".")]))
+    return found
+
+
 def imported_modules(module: str, path: Path) -> set[str]:
-    """Every thermalink module ``module`` imports (absolute and relative, at any depth)."""
+    """Every thermalink module ``module`` imports (absolute and relative, at any depth, and by name)."""
     is_package = path.name == "__init__.py"
     package = module if is_package else module.rsplit(".", 1)[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    if _imports_by_name(tree):
+        found.update(_string_imports(tree, package))
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -101,6 +133,16 @@ def test_the_graph_sees_deferred_and_relative_imports():
     edges = set(import_edges())
     assert ("thermalink.simulators.maps", "thermalink.simulators.figures_of_merit") in edges  # in a function
     assert ("thermalink.simulators.twin", "thermalink.simulators.exact_solver") in edges  # relative
+    assert ("thermalink.simulators", "thermalink.simulators.maps") in edges  # by name, the lazy _API table
+
+
+def test_imports_by_name_are_edges(tmp_path):
+    module = tmp_path / "lazy.py"
+    module.write_text("import importlib\n"
+                      "def load():\n    return importlib.import_module('thermalink.experiments.cli')\n"
+                      "TABLE = {'x': '.relaxation', 'label': 'not a module'}\n")
+    found = imported_modules("thermalink.simulators.lazy", module)
+    assert found == {"thermalink.experiments.cli", "thermalink.simulators.relaxation"}
 
 
 #: The ZI driver's vendor libraries (zhinst-utils, zhinst-toolkit) import scipy themselves.
