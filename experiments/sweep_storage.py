@@ -451,18 +451,33 @@ def _qcodes_xarray(dataset, renames: dict[str, str]) -> xr.Dataset:
     return data
 
 
+def _on_setpoints(run: SweepRun, view: xr.Dataset) -> xr.Dataset:
+    """A format-3 run's view (:func:`load_sweep`) with its stored names: the planned setpoints as
+    coordinates on ``point`` (with units), the read-backs of the swept settings as ``<name>_readback``."""
+    axes, points = run.axes, view["point"].values
+    view = view.rename({name: stored_name(name, axes) for name in axes})
+    return view.assign_coords({name: ("point", np.array([run.plan.points[i][name] for i in points], dtype=float),
+                                      {"units": _POINT_SCALARS[name][1], "long_name": f"{_POINT_SCALARS[name][0]} (planned)"})
+                               for name in axes})
+
+
 def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
     """Write the raw run and (given ``conn``, if there is one) its latest analysis as one netCDF file
     (h5netcdf), enough to analyse and judge the file on its own: QCoDeS' xarray of the raw run (counts,
     per-point settings; GUID, snapshot, timestamps, metadata as attributes) on the axes ``point``,
-    ``setting``, ``outcome``, the assignment matrices as a variable, the readout calibration, and the
+    ``setting``, ``outcome`` (format 3: the planned setpoints, e.g. ``bandwidth`` in Hz, as coordinates
+    on ``point``, the read-backs of the swept settings as ``<name>_readback``), the assignment matrices as a variable, the readout calibration, and the
     analysis results on ``point`` (``rho``/``twin_rho`` as ``_real``/``_imag`` over ``ket``/``bra``)."""
     if not run.completed_points():
         load_sweep(run)  # raises the message for a run without points
-    dataset = _qcodes_xarray(run.dataset, {"point_index": "point", "setting_index": "setting",
-                                           "outcome_index": "outcome"})
-    dataset = dataset.assign_coords(point=dataset["point"].values.astype(int), setting=list(run.plan.settings),
-                                    outcome=list(OUTCOMES))
+    if run.axes:
+        dataset = _on_setpoints(run, load_sweep(run))
+        dataset.attrs.update(_qcodes_xarray(run.dataset, {}).attrs)
+    else:
+        dataset = _qcodes_xarray(run.dataset, {"point_index": "point", "setting_index": "setting",
+                                               "outcome_index": "outcome"})
+        dataset = dataset.assign_coords(point=dataset["point"].values.astype(int), setting=list(run.plan.settings),
+                                        outcome=list(OUTCOMES))
     dataset["lab_link"] = dataset["lab_link"].astype(str)
     # What the estimator needs beside the counts: the readout errors it folds in.
     dataset["assignment"] = (("qubit", "read", "state"), assignment_of(run))
@@ -473,10 +488,17 @@ def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
         dataset.attrs["readout_calibration"] = run.metadata[CALIBRATION_KEY]
     if conn is not None and is_analysed(run):
         analysis = analysis_dataset(conn, run)
-        results = _qcodes_xarray(analysis, {"point_index": "point"})
-        results = results.assign_coords(point=results["point"].values.astype(int), ket=list(BASIS_LABELS),
-                                        bra=list(BASIS_LABELS))
-        results = results.drop_vars([name for name in ANALYSIS_SETTINGS if name in results])  # the raw run has them
+        if run.axes:
+            results = load_analysis(conn, run)
+            for part in ("rho", "twin_rho"):
+                results[f"{part}_real"], results[f"{part}_imag"] = results[part].real, results[part].imag
+            results = results.drop_vars(["rho", "twin_rho"])
+            results.attrs = {}
+        else:
+            results = _qcodes_xarray(analysis, {"point_index": "point"})
+            results = results.assign_coords(point=results["point"].values.astype(int), ket=list(BASIS_LABELS),
+                                            bra=list(BASIS_LABELS))
+            results = results.drop_vars([name for name in ANALYSIS_SETTINGS if name in results])  # the raw run has them
         dataset = dataset.merge(results.reindex(point=dataset["point"]), compat="override", combine_attrs="override")
         dataset.attrs.update(analysis_guid=analysis.guid, analysis_run_id=analysis.run_id,
                              estimator=analysis.metadata.get("thermalink_estimator", ""),
