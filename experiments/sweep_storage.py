@@ -4,7 +4,13 @@ One raw run per sweep (experiment ``thermalink``): a row per point with ``point_
 read-back source settings (``bandwidth`` Hz, ``temperature`` K, ``attenuation`` dB,
 ``center_frequency`` Hz, ``occupation``), ``mxc_temperature`` (K), ``settle_time`` (s), the
 lab description of the point for the twin (``lab_link``, JSON) and the tomography ``counts``
-(array over ``setting_index`` x ``outcome_index``). Run metadata: the storage format version, the
+(array over ``setting_index`` x ``outcome_index``). Layout (:func:`run_axes`, the one place that
+decides): in format 3 the plan's swept settings (:data:`SWEPT_SETTINGS`) are the QCoDeS setpoints,
+with their planned values, and every other parameter depends on them (``point_index`` too; the
+read-back of a swept setting is ``<name>_readback``; counts over setpoints x setting x outcome);
+in older formats every parameter depends on the setpoint ``point_index``. The analysis run has its
+raw run's layout. :func:`load_sweep` and :func:`load_analysis` give the same views (dim ``point``)
+for every layout. Run metadata: the storage format version, the
 sweep plan (JSON), the readout assignment matrices, the run status, the station snapshot and the
 station fingerprint (see :mod:`.station_fingerprint`). The snapshot stored at creation is replaced
 by one taken after the first stored point was set (written right after that point,
@@ -13,7 +19,7 @@ settings, not the station's state before the sweep.
 
 A run is created whole or not at all: the dataset and every metadata entry above are written in one
 SQLite transaction (:func:`create_sweep_run`), so a process killed meanwhile leaves no run behind.
-Format versions (:data:`FORMAT_KEY`): 2 = created in one transaction, the station entry always
+Format versions (:data:`FORMAT_KEY`): 3 = as 2, on the swept settings (above); 2 = created in one transaction, the station entry always
 present (``null`` for a station built in Python rather than from a file); a run without a version
 was stored entry by entry by older code (version 1, from before or after station fingerprints),
 and counts as created only if it holds its station entry (the last one that code wrote) or a
