@@ -25,8 +25,8 @@ PLAN = bandwidth_sweep([1e4, 1e5, 1e6], temperature_K=30.0, attenuation_dB=0.0, 
 
 def setpoints(dataset, name: str) -> list[str]:
     """Names of the QCoDeS setpoints of parameter ``name`` of a dataset."""
-    return [spec.name for spec in dataset.description.interdeps.dependencies[
-        dataset.description.interdeps._id_to_paramspec[name]]]
+    by_name = {spec.name: specs for spec, specs in dataset.description.interdeps.dependencies.items()}
+    return [spec.name for spec in by_name[name]]
 
 
 def stop_after_second(index, run):
@@ -92,11 +92,20 @@ def layout(view: xr.Dataset) -> dict:
     return {name: (array.dims, array.dtype.kind, array.attrs) for name, array in view.variables.items()}
 
 
-def test_plot_dataset_draws_the_analysis_against_the_bandwidth_in_hz(runs):
+@pytest.fixture
+def many_figures():
+    """plot_dataset opens one figure per parameter (more than pyplot's 20 before it warns)."""
+    with plt.rc_context({"figure.max_open_warning": 0}):
+        yield
+    plt.close("all")
+
+
+def test_plot_dataset_draws_the_analysis_against_the_bandwidth_in_hz(runs, many_figures):
     conn, _, old, new_analysis, old_analysis = runs
     axes, _ = plot_dataset(load_by_id(new_analysis, conn=conn))
     labels = {axis.get_ylabel(): axis.get_xlabel() for axis in axes}
     assert labels["concurrence"] == "bandwidth (MHz)"  # QCoDeS scales the Hz of the axis to 1e4..1e6
+    plt.close("all")  # one figure per parameter
     old_axes, _ = plot_dataset(load_by_id(old_analysis, conn=conn))
     assert {axis.get_ylabel(): axis.get_xlabel() for axis in old_axes}["concurrence"] == "point"  # format 2
     plt.close("all")
