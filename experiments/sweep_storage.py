@@ -4,7 +4,13 @@ One raw run per sweep (experiment ``thermalink``): a row per point with ``point_
 read-back source settings (``bandwidth`` Hz, ``temperature`` K, ``attenuation`` dB,
 ``center_frequency`` Hz, ``occupation``), ``mxc_temperature`` (K), ``settle_time`` (s), the
 lab description of the point for the twin (``lab_link``, JSON) and the tomography ``counts``
-(array over ``setting_index`` x ``outcome_index``). Run metadata: the storage format version, the
+(array over ``setting_index`` x ``outcome_index``). Layout (:func:`run_axes`, the one place that
+decides): in format 3 the plan's swept settings (:data:`SWEPT_SETTINGS`) are the QCoDeS setpoints,
+with their planned values, and every other parameter depends on them (``point_index`` too; the
+read-back of a swept setting is ``<name>_readback``; counts over setpoints x setting x outcome);
+in older formats every parameter depends on the setpoint ``point_index``. The analysis run has its
+raw run's layout. :func:`load_sweep` and :func:`load_analysis` give the same views (dim ``point``)
+for every layout. Run metadata: the storage format version, the
 sweep plan (JSON), the readout assignment matrices, the run status, the station snapshot and the
 station fingerprint (see :mod:`.station_fingerprint`). The snapshot stored at creation is replaced
 by one taken after the first stored point was set (written right after that point,
@@ -13,7 +19,7 @@ settings, not the station's state before the sweep.
 
 A run is created whole or not at all: the dataset and every metadata entry above are written in one
 SQLite transaction (:func:`create_sweep_run`), so a process killed meanwhile leaves no run behind.
-Format versions (:data:`FORMAT_KEY`): 2 = created in one transaction, the station entry always
+Format versions (:data:`FORMAT_KEY`): 3 = as 2, on the swept settings (above); 2 = created in one transaction, the station entry always
 present (``null`` for a station built in Python rather than from a file); a run without a version
 was stored entry by entry by older code (version 1, from before or after station fingerprints),
 and counts as created only if it holds its station entry (the last one that code wrote) or a
@@ -67,7 +73,10 @@ _LOG = logging.getLogger(__name__)
 EXPERIMENT_NAME = "thermalink"
 FORMAT_KEY = "thermalink_format"
 #: Storage format of the runs this code creates (see the module docstring).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The settings a plan of each kind sweeps: the QCoDeS setpoints of a format-3 run (planned values).
+SWEPT_SETTINGS = {"bandwidth": ("bandwidth",), "temperature": ("temperature",),
+                  "bandwidth_temperature": ("bandwidth", "temperature")}
 PLAN_KEY = "thermalink_plan"
 STATUS_KEY = "thermalink_status"
 CALIBRATION_KEY = "thermalink_readout_calibration"
@@ -185,14 +194,49 @@ class RunMetadata(Mapping):
         return len(self._entries)
 
 
-def _raw_interdependencies() -> InterDependencies_:
+def run_axes(kind: str, format_version: int) -> tuple[str, ...]:
+    """The layout of a run (raw and analysis), decided here only: the swept settings of a plan of
+    ``kind`` (:data:`SWEPT_SETTINGS`) are the QCoDeS setpoints of a format >= 3 run; ``()`` for older
+    runs, whose one setpoint is ``point_index``."""
+    return SWEPT_SETTINGS[kind] if format_version >= 3 else ()
+
+
+def stored_name(name: str, axes: tuple[str, ...]) -> str:
+    """Column holding the read-back ``name``: ``<name>_readback`` if ``name`` is a setpoint."""
+    return f"{name}_readback" if name in axes else name
+
+
+def _setpoints(axes: tuple[str, ...]) -> tuple[tuple[ParamSpecBase, ...], ParamSpecBase]:
+    """The setpoints of a run of these ``axes`` (:func:`run_axes`), and its ``point_index``."""
     index = ParamSpecBase("point_index", "numeric", label="point", unit="")
+    if not axes:
+        return (index,), index
+    setpoints = tuple(ParamSpecBase(name, "numeric", label=_POINT_SCALARS[name][0], unit=_POINT_SCALARS[name][1])
+                      for name in axes)
+    return setpoints, index
+
+
+def _raw_interdependencies(axes: tuple[str, ...] = ()) -> InterDependencies_:
+    setpoints, index = _setpoints(axes)
     setting = ParamSpecBase("setting_index", "array", label="tomography setting", unit="")
     outcome = ParamSpecBase("outcome_index", "array", label="outcome", unit="")
     counts = ParamSpecBase("counts", "array", label="tomography counts", unit="")
-    scalars = {ParamSpecBase(name, "numeric", label=label, unit=unit): (index,) for name, (label, unit) in _POINT_SCALARS.items()}
+    scalars = {ParamSpecBase(stored_name(name, axes), "numeric", label=label, unit=unit): setpoints
+               for name, (label, unit) in _POINT_SCALARS.items()}
+    if axes:
+        scalars[index] = setpoints
     lab = ParamSpecBase("lab_link", "text", label="lab description for the twin", unit="")
-    return InterDependencies_(dependencies={counts: (index, setting, outcome), lab: (index,), **scalars})
+    return InterDependencies_(dependencies={counts: (*setpoints, setting, outcome), lab: setpoints, **scalars})
+
+
+def _row_points(data: dict, name: str) -> np.ndarray:
+    """Point index of each value of ``data[name]`` (QCoDeS parameter data): its own ``point_index``
+    setpoint (format <= 2), else the ``point_index`` column, row by row (every row holds every column)."""
+    column = data[name]
+    points = column["point_index"] if "point_index" in column and name != "point_index" else data["point_index"]["point_index"]
+    if not len(points):
+        return np.array([], int)
+    return np.asarray(points).reshape(len(points), -1)[:, 0].astype(int)
 
 
 @dataclass
@@ -216,6 +260,11 @@ class SweepRun:
         """Storage format the run was created with (1: before format versions were stored)."""
         return int(self.metadata.get(FORMAT_KEY, 1))
 
+    @property
+    def axes(self) -> tuple[str, ...]:
+        """The run's setpoints beside ``point_index`` (:func:`run_axes`)."""
+        return run_axes(self.plan.kind, self.format_version)
+
     def check_resumable(self) -> None:
         """:class:`StoredRunError` if the run was not created completely (only possible for a
         version-1 run: it was stored entry by entry, its station entry last, before any point)."""
@@ -228,16 +277,19 @@ class SweepRun:
             f"(its plan: {self.metadata[PLAN_KEY]}); the half-made run stays in the database, unused")
 
     def completed_points(self) -> list[int]:
-        data = self.dataset.get_parameter_data("settle_time")
-        if "settle_time" not in data or not len(data["settle_time"]["point_index"]):
+        column = "point_index" if self.axes else "settle_time"
+        data = self.dataset.get_parameter_data(column)
+        if column not in data or not len(data[column]["point_index"]):
             return []
-        return sorted(int(i) for i in data["settle_time"]["point_index"])
+        return sorted(int(i) for i in data[column]["point_index"])
 
     def add_point(self, index: int, readback: dict, counts: np.ndarray, lab_link: dict) -> None:
         n_settings = counts.shape[0]
         setting, outcome = np.meshgrid(np.arange(n_settings), np.arange(4), indexing="ij")
+        axes = self.axes
         row = {"point_index": index, "lab_link": json.dumps(lab_link)}
-        row.update({name: float(readback.get(name, np.nan)) for name in _POINT_SCALARS})
+        row.update({name: float(self.plan.points[index][name]) for name in axes})  # planned: the setpoints
+        row.update({stored_name(name, axes): float(readback.get(name, np.nan)) for name in _POINT_SCALARS})
         row.update({"setting_index": setting, "outcome_index": outcome, "counts": np.asarray(counts, dtype=np.int64)})
         self.dataset.add_results([row])
 
@@ -267,7 +319,7 @@ def create_sweep_run(conn, plan: SweepPlan, sample: str, snapshot: dict, assignm
     with one_transaction(conn):
         experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
         dataset = new_data_set(f"{plan.kind}_sweep", exp_id=experiment.exp_id, conn=conn)
-        dataset.set_interdependencies(_raw_interdependencies())
+        dataset.set_interdependencies(_raw_interdependencies(run_axes(plan.kind, FORMAT_VERSION)))
         dataset.add_snapshot(json.dumps({"station": snapshot}, default=str))
         dataset.mark_started()
         for key, value in entries.items():
@@ -339,7 +391,7 @@ def assignment_of(run: SweepRun) -> np.ndarray:
 def load_sweep(run: SweepRun) -> xr.Dataset:
     """The raw run as xarray: ``counts`` over (point, setting, outcome) and per-point settings."""
     data = run.dataset.get_parameter_data()
-    if "counts" not in data or not len(data["counts"]["point_index"]):
+    if "counts" not in data or not len(data["counts"]["counts"]):
         raise StoredRunError(f"run {run.run_id} has no measured points yet (status: "
                              f"{run.metadata.get(STATUS_KEY, 'unknown')}); resume it first")
     return _sweep_dataset(run, data)
@@ -353,19 +405,19 @@ def load_stored_since(run: SweepRun, rows_read: int) -> xr.Dataset:
 
 def _sweep_dataset(run: SweepRun, data: dict) -> xr.Dataset:
     """The rows in ``data`` (QCoDeS parameter data) as xarray, ordered by point index."""
-    counts_data = data["counts"]
-    if not len(counts_data["point_index"]):
+    counts_data, axes = data.get("counts", {}), run.axes
+    if not len(counts_data.get("counts", ())):
         points, counts = np.array([], int), np.zeros((0, len(run.plan.settings), len(OUTCOMES)), np.int64)
     else:
-        order = np.argsort(counts_data["point_index"][:, 0, 0])
-        points, counts = counts_data["point_index"][order, 0, 0].astype(int), counts_data["counts"][order]
+        row_points = _row_points(data, "counts")
+        order = np.argsort(row_points)
+        points, counts = row_points[order], counts_data["counts"][order]
     variables = {"counts": (("point", "setting", "outcome"), counts.astype(np.int64))}
     for name, (label, unit) in _POINT_SCALARS.items():
-        column = data[name]
-        by_index = dict(zip(column["point_index"].astype(int), column[name]))
+        column = stored_name(name, axes)
+        by_index = dict(zip(_row_points(data, column), data[column][column]))
         variables[name] = ("point", np.array([by_index[i] for i in points], dtype=float), {"units": unit, "long_name": label})
-    lab = data["lab_link"]
-    by_index = dict(zip(lab["point_index"].astype(int), lab["lab_link"]))
+    by_index = dict(zip(_row_points(data, "lab_link"), data["lab_link"]["lab_link"]))
     variables["lab_link"] = ("point", np.array([str(by_index[i]) for i in points], dtype=object))
     dataset = xr.Dataset(
         variables,
@@ -405,18 +457,33 @@ def _qcodes_xarray(dataset, renames: dict[str, str]) -> xr.Dataset:
     return data
 
 
+def _on_setpoints(run: SweepRun, view: xr.Dataset) -> xr.Dataset:
+    """A format-3 run's view (:func:`load_sweep`) with its stored names: the planned setpoints as
+    coordinates on ``point`` (with units), the read-backs of the swept settings as ``<name>_readback``."""
+    axes, points = run.axes, view["point"].values
+    view = view.rename({name: stored_name(name, axes) for name in axes})
+    return view.assign_coords({name: ("point", np.array([run.plan.points[i][name] for i in points], dtype=float),
+                                      {"units": _POINT_SCALARS[name][1], "long_name": f"{_POINT_SCALARS[name][0]} (planned)"})
+                               for name in axes})
+
+
 def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
     """Write the raw run and (given ``conn``, if there is one) its latest analysis as one netCDF file
     (h5netcdf), enough to analyse and judge the file on its own: QCoDeS' xarray of the raw run (counts,
     per-point settings; GUID, snapshot, timestamps, metadata as attributes) on the axes ``point``,
-    ``setting``, ``outcome``, the assignment matrices as a variable, the readout calibration, and the
+    ``setting``, ``outcome`` (format 3: the planned setpoints, e.g. ``bandwidth`` in Hz, as coordinates
+    on ``point``, the read-backs of the swept settings as ``<name>_readback``), the assignment matrices as a variable, the readout calibration, and the
     analysis results on ``point`` (``rho``/``twin_rho`` as ``_real``/``_imag`` over ``ket``/``bra``)."""
     if not run.completed_points():
         load_sweep(run)  # raises the message for a run without points
-    dataset = _qcodes_xarray(run.dataset, {"point_index": "point", "setting_index": "setting",
-                                           "outcome_index": "outcome"})
-    dataset = dataset.assign_coords(point=dataset["point"].values.astype(int), setting=list(run.plan.settings),
-                                    outcome=list(OUTCOMES))
+    if run.axes:
+        dataset = _on_setpoints(run, load_sweep(run))
+        dataset.attrs.update(_qcodes_xarray(run.dataset, {}).attrs)
+    else:
+        dataset = _qcodes_xarray(run.dataset, {"point_index": "point", "setting_index": "setting",
+                                               "outcome_index": "outcome"})
+        dataset = dataset.assign_coords(point=dataset["point"].values.astype(int), setting=list(run.plan.settings),
+                                        outcome=list(OUTCOMES))
     dataset["lab_link"] = dataset["lab_link"].astype(str)
     # What the estimator needs beside the counts: the readout errors it folds in.
     dataset["assignment"] = (("qubit", "read", "state"), assignment_of(run))
@@ -427,10 +494,17 @@ def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
         dataset.attrs["readout_calibration"] = run.metadata[CALIBRATION_KEY]
     if conn is not None and is_analysed(run):
         analysis = analysis_dataset(conn, run)
-        results = _qcodes_xarray(analysis, {"point_index": "point"})
-        results = results.assign_coords(point=results["point"].values.astype(int), ket=list(BASIS_LABELS),
-                                        bra=list(BASIS_LABELS))
-        results = results.drop_vars([name for name in ANALYSIS_SETTINGS if name in results])  # the raw run has them
+        if run.axes:
+            results = load_analysis(conn, run)
+            for part in ("rho", "twin_rho"):
+                results[f"{part}_real"], results[f"{part}_imag"] = results[part].real, results[part].imag
+            results = results.drop_vars(["rho", "twin_rho"])
+            results.attrs = {}
+        else:
+            results = _qcodes_xarray(analysis, {"point_index": "point"})
+            results = results.assign_coords(point=results["point"].values.astype(int), ket=list(BASIS_LABELS),
+                                            bra=list(BASIS_LABELS))
+            results = results.drop_vars([name for name in ANALYSIS_SETTINGS if name in results])  # the raw run has them
         dataset = dataset.merge(results.reindex(point=dataset["point"]), compat="override", combine_attrs="override")
         dataset.attrs.update(analysis_guid=analysis.guid, analysis_run_id=analysis.run_id,
                              estimator=analysis.metadata.get("thermalink_estimator", ""),
@@ -442,15 +516,17 @@ def export_netcdf(run: SweepRun, path: str | Path, conn=None) -> Path:
 
 # --- analysis beside the raw run ----------------------------------------------------------------
 
-def _analysis_interdependencies() -> InterDependencies_:
-    index = ParamSpecBase("point_index", "numeric", label="point", unit="")
+def _analysis_interdependencies(axes: tuple[str, ...] = ()) -> InterDependencies_:
+    setpoints, index = _setpoints(axes)
     ket = ParamSpecBase("ket", "array", label="ket (gg, ge, eg, ee)", unit="")
     bra = ParamSpecBase("bra", "array", label="bra (gg, ge, eg, ee)", unit="")
-    deps = {ParamSpecBase(name, "numeric", label=name.replace("_", " "), unit=""): (index,) for name in ANALYSIS_SCALARS}
-    deps.update({ParamSpecBase(name, "numeric", label=label, unit=unit): (index,)
+    deps = {ParamSpecBase(name, "numeric", label=name.replace("_", " "), unit=""): setpoints for name in ANALYSIS_SCALARS}
+    deps.update({ParamSpecBase(stored_name(name, axes), "numeric", label=label, unit=unit): setpoints
                  for name, (label, unit) in ANALYSIS_SETTINGS.items()})
+    if axes:
+        deps[index] = setpoints
     for part in ("rho_real", "rho_imag", "twin_rho_real", "twin_rho_imag"):
-        deps[ParamSpecBase(part, "array", label=part.replace("_", " "), unit="")] = (index, ket, bra)
+        deps[ParamSpecBase(part, "array", label=part.replace("_", " "), unit="")] = (*setpoints, ket, bra)
     return InterDependencies_(dependencies=deps)
 
 
@@ -467,11 +543,12 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str, *, sign
     sample = raw.dataset.sample_name
     ket, bra = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
     readback = load_sweep(raw) if results else None
-    rows = []
+    rows, axes = [], raw.axes  # the raw run's layout
     for result in results:
         row = {"point_index": result["point_index"], "ket": ket, "bra": bra}
+        row.update({name: float(raw.plan.points[result["point_index"]][name]) for name in axes})
         point = readback.sel(point=result["point_index"])
-        row.update({name: float(point[name]) for name in ANALYSIS_SETTINGS})
+        row.update({stored_name(name, axes): float(point[name]) for name in ANALYSIS_SETTINGS})
         row.update({name: float(result[name]) for name in ANALYSIS_SCALARS})
         row.update({"rho_real": result["rho"].real, "rho_imag": result["rho"].imag})
         row.update({"twin_rho_real": result["twin_rho"].real, "twin_rho_imag": result["twin_rho"].imag})
@@ -479,7 +556,7 @@ def save_analysis(conn, raw: SweepRun, results: list[dict], method: str, *, sign
     with one_transaction(conn):
         experiment = load_or_create_experiment(EXPERIMENT_NAME, sample_name=sample, conn=conn)
         dataset = new_data_set(f"{raw.plan.kind}_sweep_analysis", exp_id=experiment.exp_id, conn=conn)
-        dataset.set_interdependencies(_analysis_interdependencies())
+        dataset.set_interdependencies(_analysis_interdependencies(axes))
         dataset.parent_dataset_links = [Link(head=dataset.guid, tail=raw.dataset.guid, edge_type=ANALYSIS_EDGE,
                                              description=f"analysis ({method}) of the raw sweep")]
         if raw.dataset.snapshot_raw:
@@ -503,9 +580,9 @@ def load_analysis(conn, raw: SweepRun) -> xr.Dataset:
     """The latest analysis of a raw run, as xarray over ``point`` (and ``ket``/``bra``)."""
     dataset = analysis_dataset(conn, raw)
     data = dataset.get_parameter_data()
-    first = data[ANALYSIS_SCALARS[0]]
-    order = np.argsort(first["point_index"])
-    points = first["point_index"][order].astype(int)
+    row_points = _row_points(data, ANALYSIS_SCALARS[0])
+    order = np.argsort(row_points)
+    points = row_points[order]
     # (analyses stored before a scalar existed lack it: it is left out)
     variables = {name: ("point", data[name][name][order]) for name in ANALYSIS_SCALARS if name in data}
     for part in ("rho", "twin_rho"):

@@ -102,14 +102,17 @@ def test_report_writes_qcodes_exports_of_both_runs_and_one_netcdf_with_the_resul
 
     [raw_file] = out.glob(f"*{raw.guid}.nc")  # QCoDeS' DataSet.export, its default name elements
     exported_raw = xr.open_dataset(raw_file, engine="h5netcdf")
-    assert exported_raw["counts"].dims == ("point_index", "setting_index", "outcome_index")
-    assert exported_raw["bandwidth"].attrs["units"] == "Hz"
+    # format 3: the swept bandwidth (planned, Hz) is the QCoDeS setpoint, its read-back beside it
+    assert exported_raw["counts"].dims == ("bandwidth", "setting_index", "outcome_index")
+    assert exported_raw["bandwidth"].attrs["units"] == "Hz" and exported_raw["bandwidth_readback"].attrs["units"] == "Hz"
+    assert exported_raw["point_index"].dims == ("bandwidth",)
     assert json.loads(exported_raw.attrs["thermalink_assignment"]) == json.loads(raw.metadata["thermalink_assignment"])
     assert exported_raw.attrs["thermalink_analysis_guid"] == analysis.guid
 
     [analysis_file] = out.glob(f"*{analysis.guid}.nc")
     exported = xr.open_dataset(analysis_file, engine="h5netcdf")
-    np.testing.assert_allclose(exported["bandwidth"], [1e4, 1e6], rtol=1e-6)
+    np.testing.assert_allclose(exported["bandwidth"], [1e4, 1e6])
+    np.testing.assert_allclose(exported["bandwidth_readback"], [1e4, 1e6], rtol=1e-6)
     assert exported["bandwidth"].attrs["units"] == "Hz" and exported["temperature"].attrs["units"] == "K"
     np.testing.assert_allclose(exported["temperature"], exported_raw["temperature"])  # the read-back, ~30 K
     np.testing.assert_allclose(exported["temperature"], 30.0, rtol=0.01)
@@ -118,7 +121,7 @@ def test_report_writes_qcodes_exports_of_both_runs_and_one_netcdf_with_the_resul
     assert float(exported.attrs["thermalink_certification_confidence"]) == 0.95
     assert raw.guid in exported.attrs["parent_dataset_links"]
     for name in RESULTS:
-        assert exported[name].dims[0] == "point_index", name
+        assert exported[name].dims[0] == "bandwidth", name
     assert np.all(exported["concurrence_low"] <= exported["concurrence_high"])
     assert np.all((exported["gof_p_value"] >= 0) & (exported["gof_p_value"] <= 1))
 
@@ -127,9 +130,12 @@ def test_report_writes_qcodes_exports_of_both_runs_and_one_netcdf_with_the_resul
     assert combined.attrs["guid"] == raw.guid and combined.attrs["analysis_guid"] == analysis.guid
     assert "instruments" in json.loads(combined.attrs["snapshot"])["station"]
     np.testing.assert_allclose(combined["concurrence"], load_analysis(conn, open_sweep_run(conn, 1))["concurrence"])
-    for name in RESULTS:
+    for name in RESULTS:  # on the point axis, with the planned bandwidth (Hz) as its coordinate
         assert combined[name].dims[0] == "point", name
-    np.testing.assert_allclose(combined["bandwidth"], [1e4, 1e6], rtol=1e-6)
+        np.testing.assert_allclose(combined[name]["bandwidth"], [1e4, 1e6], err_msg=name)
+    assert combined["bandwidth"].attrs["units"] == "Hz" and "bandwidth" in combined.coords
+    np.testing.assert_allclose(combined["bandwidth_readback"], [1e4, 1e6], rtol=1e-6)
+    assert combined["bandwidth_readback"].attrs["units"] == "Hz"
 
 
 def test_a_users_automatic_export_setting_fires_for_the_raw_and_the_analysis_run(tmp_path, monkeypatch):

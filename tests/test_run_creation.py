@@ -163,7 +163,7 @@ def test_analyze_and_report_of_a_run_missing_an_entry_name_the_run_and_the_entry
 
 def test_a_run_without_a_station_file_is_told_apart_from_one_before_fingerprints_by_its_format(tmp_path, caplog):
     from thermalink.experiments.lab_station import load_station
-    from thermalink.experiments.sweep_storage import FORMAT_KEY
+    from thermalink.experiments.sweep_storage import FORMAT_KEY, FORMAT_VERSION
 
     def interrupt(index, run):
         raise KeyboardInterrupt
@@ -174,7 +174,7 @@ def test_a_run_without_a_station_file_is_told_apart_from_one_before_fingerprints
     with pytest.raises(SweepStopped) as stopped:
         run_sweep(lab, plan, conn, progress=False, on_point=interrupt)
     run = open_sweep_run(conn, stopped.value.run_id)
-    assert run.metadata[FORMAT_KEY] == "2" and run.metadata["thermalink_station"] == "null"
+    assert run.metadata[FORMAT_KEY] == str(FORMAT_VERSION) == "3" and run.metadata["thermalink_station"] == "null"
     Instrument.close_all()
     with caplog.at_level("WARNING"):
         outcome = run_sweep(LabStation.from_config(), None, conn, resume_run_id=run.run_id, progress=False)
@@ -204,4 +204,4 @@ def test_a_run_whose_creation_fails_leaves_no_run_and_the_database_usable(tmp_pa
             create_sweep_run(conn, plan, "simulated", {}, np.eye(2)[None].repeat(2, 0))
     assert _runs(tmp_path / "failing.db") == 0
     run = create_sweep_run(conn, plan, "simulated", {}, np.eye(2)[None].repeat(2, 0))
-    assert run.run_id == 1 and run.metadata["thermalink_format"] == "2"
+    assert run.run_id == 1 and run.metadata["thermalink_format"] == "3"
