@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from thermalink.simulators.blas_threads import single_threaded_blas
 from thermalink.simulators.figures_of_merit import figures_of_merit
 from .tomography import (
     MLE_MAX_ITER,
@@ -85,7 +86,8 @@ def bootstrap(counts: xr.DataArray, method: str = "mle", assignment=None, *, n_r
     if int(n_resamples) < 2:
         raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
     values, model, _, _ = _prepare(counts, assignment, stacked=False)
-    return _bootstrap(values, model, method, int(n_resamples), level, reference, rng, tol, max_iter)
+    with single_threaded_blas():  # small batched products: spinning BLAS threads only cost CPU
+        return _bootstrap(values, model, method, int(n_resamples), level, reference, rng, tol, max_iter)
 
 
 def _bootstrap(values: np.ndarray, model, method: str, n_resamples: int, level: float, reference, rng,

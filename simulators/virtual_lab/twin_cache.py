@@ -15,10 +15,16 @@ from thermalink.simulators.relaxation import relaxation_rate
 from thermalink.simulators.twin import steady_state
 
 
-@lru_cache(maxsize=512)
 def twin_state(link: LabLink, method: str = "exact") -> np.ndarray:
     """Steady state (read-only 4x4) of a lab operating point, cached: the virtual readout and the
-    analysis of the same point share one solve, and sweeps revisit operating points."""
+    analysis of the same point share one solve, and sweeps revisit operating points. (The cache
+    key is ``(link, method)`` however it is called: ``twin_state(link)`` and
+    ``twin_state(link, "exact")`` are one entry.)"""
+    return _twin_state(link, method)
+
+
+@lru_cache(maxsize=512)
+def _twin_state(link: LabLink, method: str) -> np.ndarray:
     rho = steady_state(link.to_parameters(), method=method)
     rho.setflags(write=False)
     return rho

@@ -1,0 +1,36 @@
+"""The live analysis' speed changes keep its results: chi-squared p-values without scipy.stats,
+bounds and intervals unchanged on one BLAS thread."""
+
+import numpy as np
+from scipy import stats
+
+from thermalink.analysis import compare_with_twin, sample_counts
+from thermalink.analysis.certification import lower_confidence_bounds
+from thermalink.simulators import LinkParameters, steady_state
+
+READOUT = ((((0.97, 0.06), (0.03, 0.94))), (((0.95, 0.10), (0.05, 0.90))))
+
+
+def test_the_chi_squared_p_value_is_scipy_stats_chi2_sf():
+    twin = steady_state(LinkParameters(kappa=0.1, n_source=10.0))
+    hotter = steady_state(LinkParameters(kappa=0.1, n_source=14.0))
+    for state, seed in ((twin, 1), (hotter, 2)):
+        result = compare_with_twin(sample_counts(state, 3000, rng=seed), twin, n_resamples=20, n_null_samples=0,
+                                   rng=seed)
+        assert result.likelihood_ratio > 0
+        assert result.p_value == stats.chi2.sf(result.likelihood_ratio, result.degrees_of_freedom)
+
+
+def test_bounds_are_the_same_whatever_the_callers_blas_threads():
+    from threadpoolctl import threadpool_limits
+
+    rho = steady_state(LinkParameters(kappa=0.1, n_source=10.0))
+    counts = sample_counts(rho, 2000, assignment=READOUT, rng=3)
+    calibration = np.array([[19000, 500, 450, 50], [600, 18900, 20, 480], [520, 30, 18950, 500],
+                            [10, 480, 530, 18980]])
+    first = lower_confidence_bounds(counts, READOUT, calibration=calibration, n_resamples=50, rng=4)
+    with threadpool_limits(limits=2, user_api="blas"):
+        second = lower_confidence_bounds(counts, READOUT, calibration=calibration, n_resamples=50, rng=4)
+    for name, bound in first.lower_bound.items():
+        assert abs(second.lower_bound[name] - bound) <= 1e-12
+    assert first.lower_bound["singlet_fidelity"] > 0.3  # a real bound, not a clipped 0
