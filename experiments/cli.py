@@ -240,11 +240,11 @@ def _run(args: argparse.Namespace) -> int:
         if plan is None:
             result = resume_run(args.resume, db=args.db, station=args.station, out=args.out,
                                 allow_station_change=args.allow_station_change, retries=args.retries,
-                                monitor_port=args.monitor)
+                                monitor_port=args.monitor, plottr=args.plottr)
         else:
             result = start_run(plan, db=args.db, station=args.station, out=args.out, calibrate=args.calibrate_readout,
                                calibration_shots=args.calibration_shots, retries=args.retries,
-                               monitor_port=args.monitor)
+                               monitor_port=args.monitor, plottr=args.plottr)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -252,6 +252,8 @@ def _run(args: argparse.Namespace) -> int:
     if result.outcome.points_measured:
         print("time per point (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.time_per_point_ms().items()))
     print(f"run {result.run_id} in {args.db}; figures: {', '.join(str(p) for p in result.figures)}")
+    if result.plottr is not None:
+        print(f"plottr (pid {result.plottr.pid}) keeps showing run {result.run_id} until its window is closed")
     return 0
 
 
@@ -411,6 +413,8 @@ def _add_run_parser(commands, common: dict[str, argparse.ArgumentParser]) -> Non
                           "one the run was measured on (recorded in the run, with the first point measured after)")
     run.add_argument("--monitor", type=int, default=None, metavar="PORT", help="serve QCoDeS' Monitor of the source "
                      "during the run on PORT (5678 for QCoDeS' web page; 0: a free port)")
+    run.add_argument("--plottr", action="store_true", help="open plottr's live plot of the run in its own process "
+                     "(needs a display and plottr + PyQt5; closing it never stops the run; default: off)")
     run.add_argument("--at-optimum", action="store_true", help="one point at the design optimum (thermalink design), "
                      "with the shots per setting that certify Bell fidelity > 0.70 (or C > 0) at 95 %%")
     run.set_defaults(handler=_run)

@@ -12,7 +12,10 @@
 * live analysis: every point is analysed as it is stored (one line per point through ``echo``;
   with ``out``, the live figure ``run<ID>_live.png`` is rewritten within :data:`LIVE_FIGURE_SHARE` of the
   wall time, :func:`.sweep_report.plot_live`),
-  the run's analysis is saved beside it at the end, and, with ``out``, its figures are written.
+  the run's analysis is saved beside it at the end, and, with ``out``, its figures are written;
+* plottr: with ``plottr=True``, plottr's live autoplot of the run opens in a process of its own at
+  the first stored point (:mod:`.plottr_live`: checked before any instrument opens; its death is
+  logged, never stops the run; it stays open after the run, :attr:`RunResult.plottr` is its process).
 
 Each opens the station's instruments and closes them when it returns or fails, so calls can follow
 one another in one Python session. Both return a :class:`RunResult`. They raise :class:`.sweep_runner.SweepStopped` when the sweep
@@ -30,6 +33,7 @@ turns SIGTERM into a clean stop).
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +49,7 @@ from thermalink.station_configs import station_config_path
 from .calibration_store import CALIBRATION_ORIGIN_KEY, calibration_origin
 from .lab_monitor import monitor_run
 from .lab_station import LabStation
+from .plottr_live import PlottrLive, check_plottr_live
 from .readout_calibration import calibrate_readout, restore_calibration
 from .run_log import run_log_metadata, start_run_log
 from .station_fingerprint import expected_station, refuse_station_change, station_fingerprint
@@ -84,6 +89,8 @@ class RunResult:
     figures: list[Path] = field(default_factory=list)
     #: False if the run was already complete and analysed: its stored analysis is reported.
     analysed_now: bool = True
+    #: The plottr process showing the run (``plottr=True``), left running; ``None`` otherwise.
+    plottr: subprocess.Popen | None = None
 
     def time_per_point_ms(self) -> dict[str, float]:
         """Mean time per measured point of each phase (set, wait, measure, save, analyse), ms."""
@@ -92,7 +99,7 @@ class RunResult:
 
 def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: str | Path | None = None,
               calibrate: bool = True, calibration_shots: int = 20_000, retries: int = 2, progress: bool = True,
-              echo: Echo | None = tqdm.write, monitor_port: int | None = None) -> RunResult:
+              echo: Echo | None = tqdm.write, monitor_port: int | None = None, plottr: bool = False) -> RunResult:
     """Measure ``plan`` into a new run of database ``db`` (a path, created if needed, or a QCoDeS
     connection) on ``station``, analysed live; with ``out``, figures go there.
 
@@ -100,10 +107,11 @@ def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: st
     seeded by the plan's seed) and store the matrices with the run. ``retries``: retries of a failing
     instrument call. ``echo``: where messages go (``None``: nowhere). ``monitor_port``: serve QCoDeS'
     Monitor of the source during the run (0: a free port). With ``out``, the run's log is written
-    there too (:mod:`.run_log`) and named in its metadata.
+    there too (:mod:`.run_log`) and named in its metadata. ``plottr``: open plottr's live plot of the run.
     """
     conn = _connection(db, create=True)
     _check_folder(out)
+    live_plot = _plottr_live(conn, out, plottr)
     lab = LabStation.from_config(station)
     run_log, stop_monitor = None, None
     try:
@@ -118,14 +126,14 @@ def start_run(plan: SweepPlan, *, db, station: str | Path | None = None, out: st
             metadata[CALIBRATION_KEY] = calibration.to_json()
         metadata[CALIBRATION_ORIGIN_KEY] = calibration_origin(station, lab, calibration)
         return _measure(lab, conn, plan, None, metadata=metadata, retries=retries, progress=progress, echo=echo,
-                        out=out)
+                        out=out, live_plot=live_plot)
     finally:
         _close(lab, run_log, stop_monitor)
 
 
 def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str | Path | None = None,
                allow_station_change: bool = False, retries: int = 2, progress: bool = True,
-               echo: Echo | None = tqdm.write, monitor_port: int | None = None) -> RunResult:
+               echo: Echo | None = tqdm.write, monitor_port: int | None = None, plottr: bool = False) -> RunResult:
     """Continue run ``run_id`` of database ``db`` (an existing file, or a QCoDeS connection) with
     its first missing point, on its own plan, station and readout calibration; then analyse it.
 
@@ -133,9 +141,11 @@ def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str |
     completely, a station file that is gone, or one that defines another setup than the run's
     (unless ``allow_station_change``) is refused (:class:`~thermalink.simulators.errors.InputError`)
     before any instrument opens. A complete run is only reported (analysed first if it is not).
+    ``plottr``: open plottr's live plot of the run at its first newly measured point.
     """
     conn = _connection(db, create=False)
     _check_folder(out)
+    live_plot = _plottr_live(conn, out, plottr)
     run = open_sweep_run(conn, run_id, resume=True)
     if run.dataset.completed:
         return _report(conn, run, SweepOutcome(run_id=run.run_id, already_complete=True), None, out, progress, echo)
@@ -152,7 +162,7 @@ def resume_run(run_id: int, *, db, station: str | Path | None = None, out: str |
         if stored is not None:  # the readout assumes the calibration the run started with
             restore_calibration(lab.readout, stored)
         return _measure(lab, conn, None, run.run_id, allow_station_change=allow_station_change, retries=retries,
-                        progress=progress, echo=echo, out=out)
+                        progress=progress, echo=echo, out=out, live_plot=live_plot)
     finally:
         _close(lab, run_log, stop_monitor)
 
@@ -207,6 +217,18 @@ def _connection(db, create: bool):
     return database(db, create=create) if isinstance(db, (str, Path)) else db
 
 
+def _plottr_live(conn, out, plottr: bool) -> PlottrLive | None:
+    """The ``plottr=True`` window, checked (display, plottr and Qt installed, a database file) before
+    any instrument opens; ``None`` without ``plottr``."""
+    if not plottr:
+        return None
+    check_plottr_live()
+    path = getattr(conn, "path_to_dbfile", "")
+    if not path or path == ":memory:":
+        raise InputError(f"--plottr needs a database file for plottr to read, not {path or 'this connection'!r}")
+    return PlottrLive(path, out)
+
+
 def _check_folder(out: str | Path | None) -> None:
     if out is None:
         return
@@ -218,8 +240,8 @@ def _check_folder(out: str | Path | None) -> None:
 
 def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int | None, *,
              metadata: dict | None = None, allow_station_change: bool = False, retries: int, progress: bool,
-             echo: Echo | None, out) -> RunResult:
-    """Run the sweep with the live analysis, then save and report it."""
+             echo: Echo | None, out, live_plot: PlottrLive | None = None) -> RunResult:
+    """Run the sweep with the live analysis (and plottr's live plot), then save and report it."""
     analyses: dict[int, SweepAnalysis] = {}
     analyse_seconds: list[float] = []
     live_figure = _LiveFigure(out)
@@ -231,6 +253,8 @@ def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int |
         analyse_seconds.append(time.perf_counter() - start)
         _say(echo, row)
         live_figure.update(analysis, final=False)
+        if live_plot is not None:
+            live_plot.on_point(run.run_id)
 
     try:
         outcome = run_sweep(lab, plan, conn, resume_run_id=resume_run_id, retries=retries, progress=progress,
@@ -240,7 +264,9 @@ def _measure(lab: LabStation, conn, plan: SweepPlan | None, resume_run_id: int |
             live_figure.update(analysis, final=True)  # the state after the last point, whatever stopped the run
     outcome.timings["analyse"] = analyse_seconds
     run = open_sweep_run(conn, outcome.run_id)
-    return _report(conn, run, outcome, analyses.get(run.run_id), out, progress, echo)
+    result = _report(conn, run, outcome, analyses.get(run.run_id), out, progress, echo)
+    result.plottr = live_plot.process if live_plot is not None else None
+    return result
 
 
 class _LiveFigure:
