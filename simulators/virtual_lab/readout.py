@@ -50,6 +50,7 @@ uninterrupted counts exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,17 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
     def source(self) -> Instrument:
         """The source instrument whose settings the twin reads."""
         return resolve_instrument(self._source_ref, self.name, "source")
+
+    def lab_link(self, source: Any) -> LabLink:
+        """The driver's :meth:`TwoQubitReadout.lab_link`, with a virtual source's occupation taken
+        at the settled hot-load temperature (``settled_occupation``, see
+        :mod:`thermalink.simulators.virtual_lab.source`): the twin state behind the counts depends
+        on the operating point only, not on how the load got there."""
+        link = super().lab_link(source)
+        settled = getattr(source, "settled_occupation", None)
+        if settled is None:
+            return link
+        return dataclasses.replace(link, source_occupation=float(settled()))
 
     def current_lab_link(self) -> LabLink:
         """The lab description of the current operating point (source + qubit parameters)."""
