@@ -204,3 +204,16 @@ def test_the_twin_comparison_predicts_the_unfrozen_protocols_counts(source):
     assert result["consistent"] == 1.0
     naive = analyse_counts(counts, assignment, link.without_readout(), n_resamples=20, seed=3, n_null_samples=100)
     assert naive["consistent"] == 0.0 and naive["gof_statistic"] > 10 * result["gof_statistic"]
+
+
+def test_the_readouts_per_qubit_coherence_and_protocol_reach_the_lab_link(source):
+    readout = make_readout("readout", qubit2_t1=140e-9, qubit1_residual_excitation=0.02, freeze=True,
+                           prerotation_time=40e-9, integration_time=1e-6)
+    link = readout.current_lab_link()
+    assert (link.qubit1_t1_s, link.qubit2_t1_s, link.t1_s) == (None, 140e-9, 150e-9)  # qubit 1: the shared T1
+    assert link.local_rates(1).gamma_local_per_s != link.local_rates(2).gamma_local_per_s
+    assert (link.qubit1_excited_population, link.qubit2_excited_population) == (0.02, 0.0)
+    assert link.readout_protocol == ReadoutProtocol(True, 0.0, 40e-9, 1e-6, 0.5)
+    with pytest.raises(ValueError, match="integration_time"):
+        readout.integration_time(1e-3)
+    assert readout.integration_time.unit == "s"
