@@ -168,7 +168,7 @@ def test_the_issues_decay_probabilities_of_a_waveguide_limited_qubit():
 def test_an_unfrozen_readout_refuses_a_cutoff_beyond_its_limit():
     hot = lab_link(source_occupation=1e4, readout_prerotation_time_s=40e-9)
     with pytest.raises(InputError, match=rf"Fock cutoff of \d+ \(allowed range: up to {MAX_READOUT_CUTOFF}"):
-        twin_measured_state(hot).populations()
+        twin_measured_state(hot)  # before the steady state is solved
 
 
 # ---- the virtual readout and the twin comparison follow the protocol ----------------------------
@@ -217,3 +217,32 @@ def test_the_readouts_per_qubit_coherence_and_protocol_reach_the_lab_link(source
     with pytest.raises(ValueError, match="integration_time"):
         readout.integration_time(1e-3)
     assert readout.integration_time.unit == "s"
+
+
+def test_an_unfrozen_calibration_absorbs_the_decay_and_the_twin_removes_it_again(source):
+    """Unfrozen, the calibration's prepared states decay under the link (source off); the analysis
+    takes that decay out of the calibrated matrices before predicting the counts."""
+    from thermalink.experiments.readout_calibration import assignment_from_counts
+
+    readout = make_readout("readout", prerotation_time=40e-9, integration_time=0.1e-6)
+    source.output(False)
+    calibration = assignment_from_counts(readout.measure_prepared(shots=40000))
+    source.output(True)
+    assert calibration.errors["qubit1_p0_given_1"] > 0.3  # a pi pulse is mostly lost to the waveguide
+    counts = readout.measure(PAULI_SETTINGS, shots=4000)
+    link = readout.current_lab_link()
+    result = analyse_counts(counts, calibration.estimator_assignment, link, n_resamples=20, seed=4,
+                            calibration=calibration.to_json(), n_null_samples=100)
+    assert result["consistent"] == 1.0
+    # Taking the calibration as the discriminator's errors (no calibration stored) double counts the decay.
+    doubled = analyse_counts(counts, calibration.estimator_assignment, link, n_resamples=20, seed=4,
+                             n_null_samples=100)
+    assert doubled["consistent"] == 0.0
+
+
+def test_transients_with_an_unfrozen_readout_are_refused(source):
+    readout = make_readout("readout", prerotation_time=40e-9, transients=True)
+    with pytest.raises(InputError, match="transients=True with an unfrozen readout protocol is not modelled"):
+        readout.measure(shots=10)
+    readout.freeze(True)
+    assert readout.measure(shots=10).values.sum() == 90

@@ -20,6 +20,7 @@ from thermalink.simulators.readout_dynamics import (
     link_populations,
     local_channel,
     local_decay_matrices,
+    readout_cutoff,
     rotated_populations,
 )
 from thermalink.simulators.relaxation import relaxation_rate
@@ -100,8 +101,10 @@ def twin_measured_state(link: LabLink, method: str = "exact") -> MeasuredState:
 
 @lru_cache(maxsize=512)
 def _twin_measured_state(link: LabLink, method: str) -> MeasuredState:
-    steady = twin_state(link, method)
     protocol = link.readout_protocol
+    if not protocol.freeze and not protocol.is_instantaneous:
+        readout_cutoff(link.to_parameters())  # refused before any solve
+    steady = twin_state(link, method)
     if protocol.is_instantaneous:
         return MeasuredState(link, steady, (np.eye(2), np.eye(2)))
     before, after = link.readout_times()
