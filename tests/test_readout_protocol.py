@@ -246,3 +246,16 @@ def test_transients_with_an_unfrozen_readout_are_refused(source):
         readout.measure(shots=10)
     readout.freeze(True)
     assert readout.measure(shots=10).values.sum() == 90
+
+
+def test_the_freeze_step_leaves_the_steady_state_unchanged():
+    """Why the freeze window is the identity: the link acts during it, and its steady state (filter
+    correlations included) is stationary under the link."""
+    import scipy.sparse.linalg
+
+    from thermalink.simulators.propagation_delay import sector_steady_state
+    from thermalink.simulators.relaxation import sector_generator
+
+    x = sector_steady_state(SMALL, 8)
+    evolved = scipy.sparse.linalg.expm_multiply(2.5 * sector_generator(SMALL, 8), x)
+    np.testing.assert_allclose(evolved, x, atol=1e-12)
