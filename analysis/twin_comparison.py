@@ -99,15 +99,39 @@ def _predicted_state(predicted) -> np.ndarray:
     return rho
 
 
+def _probabilities(probabilities, shape) -> np.ndarray:
+    p = np.asarray(probabilities, dtype=float)
+    if p.shape != shape:
+        raise InputError(f"predicted_probabilities has shape {p.shape}; expected {shape} (settings x outcomes)")
+    p = np.clip(p, 0.0, None)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _g_statistic(tables: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``2 sum n log(f / p)`` of count tables ``(B, S, 4)`` against probabilities ``p`` ``(S, 4)``
+    (``f`` the observed frequencies per setting; ``inf`` where ``p = 0`` is observed)."""
+    n = np.asarray(tables, dtype=float)
+    f = n / n.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(n > 0, n * np.log(f / p), 0.0)
+    return 2 * terms.sum(axis=(-2, -1))
+
+
 def compare_with_twin(counts: xr.DataArray, predicted, assignment=None, *, n_resamples: int = 200,
                       confidence_level: float = 0.95, significance: float = 0.05,
                       n_null_samples: int = 200, rng=None, tol: float = MLE_TOL,
-                      max_iter: int = MLE_MAX_ITER) -> TwinComparison:
+                      max_iter: int = MLE_MAX_ITER, predicted_probabilities=None) -> TwinComparison:
     """Compare measured ``counts`` with the twin's ``predicted`` state.
 
     ``predicted`` is a 4x4 density matrix (basis gg, ge, eg, ee) or a
     :class:`thermalink.simulators.LinkParameters` (its :func:`steady_state` is used).
     ``n_null_samples = 0`` skips the simulated p-value (the verdict then uses the chi-squared one).
+    ``predicted_probabilities`` (``(S, 4)``, the counts' settings and outcomes in order): the
+    twin's outcome probabilities when they are not those of ``predicted`` read through
+    ``assignment`` (a readout that keeps evolving after the pre-rotation); the likelihood ratio and
+    its null samples then use them, the fidelity and trace distance still ``predicted``. The
+    statistic is then the G statistic against free multinomials per setting (``S x 3`` degrees of
+    freedom), since such probabilities need not be those of any state read through ``assignment``.
     """
     if not 0 < significance < 1:
         raise InputError(f"significance must lie in (0, 1), got {significance}")
@@ -123,15 +147,26 @@ def compare_with_twin(counts: xr.DataArray, predicted, assignment=None, *, n_res
     # time of a live analysis on the 2-core machine (same arithmetic with one thread).
     with single_threaded_blas():
         boot = _bootstrap(values, model, "mle", int(n_resamples), level, twin, rng, tol, max_iter)
-        p_twin = model.probabilities(twin)
-        lr = float(2 * (boot.reconstruction.log_likelihood - log_likelihood(values[0], p_twin)))
-        lr = max(lr, 0.0)  # the MLE is at least as likely as any state, up to its tolerance
-        p_chi2 = float(chdtrc(STATE_PARAMETERS, lr))
+        if predicted_probabilities is None:
+            p_twin = model.probabilities(twin)
+            lr = float(2 * (boot.reconstruction.log_likelihood - log_likelihood(values[0], p_twin)))
+            lr = max(lr, 0.0)  # the MLE is at least as likely as any state, up to its tolerance
+            dof = STATE_PARAMETERS
+        else:  # probabilities no state need reach through this model: against the free multinomials
+            p_twin = _probabilities(predicted_probabilities, values[0].shape)
+            lr = float(_g_statistic(values[0][None], p_twin)[0])
+            dof = int(values.shape[-2] * (values.shape[-1] - 1))
+        p_chi2 = float(chdtrc(dof, lr))
         p_sim = None
         if n_null_samples:
-            null = resample_counts(values[0], twin, model.design, int(n_null_samples), rng)
-            logl_mle = _fit(null, model, "mle", tol, max_iter)[1]
-            lr_null = 2 * (logl_mle - log_likelihood(null, p_twin[None]))
+            if predicted_probabilities is None:
+                null = resample_counts(values[0], twin, model.design, int(n_null_samples), rng)
+                logl_mle = _fit(null, model, "mle", tol, max_iter)[1]
+                lr_null = 2 * (logl_mle - log_likelihood(null, p_twin[None]))
+            else:
+                shape = (int(n_null_samples),) + p_twin.shape
+                null = rng.multinomial(values[0].sum(axis=-1), np.broadcast_to(p_twin, shape))
+                lr_null = _g_statistic(null, p_twin)
             p_sim = float((1 + np.sum(lr_null >= lr)) / (1 + len(lr_null)))
     p = p_sim if p_sim is not None else p_chi2
     return TwinComparison(
@@ -140,7 +175,7 @@ def compare_with_twin(counts: xr.DataArray, predicted, assignment=None, *, n_res
         trace_distance=boot.estimate["trace_distance"],
         trace_distance_interval=boot.intervals["trace_distance"],
         likelihood_ratio=lr,
-        degrees_of_freedom=STATE_PARAMETERS,
+        degrees_of_freedom=dof,
         p_value=p_chi2,
         p_value_simulated=p_sim,
         significance=float(significance),

@@ -40,7 +40,7 @@ from thermalink.simulators.conventions import (  # the one home of the conventio
     validate_settings,
 )
 from thermalink.simulators.errors import InputError
-from thermalink.simulators.lab_units import LabLink
+from thermalink.simulators.lab_units import READOUT_TIME_RANGES_S, LabLink
 
 from .lab_clock import Clock, WallClock
 
@@ -79,6 +79,10 @@ class TwoQubitReadout(Instrument):
     ``qubit2_linewidth`` (Hz, waveguide decay ``gamma/2pi``), ``t1``, ``t2`` (s, both qubits;
     ``None`` if not measured), ``residual_excitation`` (measured excited population of each qubit
     with the source off; the twin derives each local bath's occupation from it, T1 and the linewidth),
+    ``qubitN_t1``, ``qubitN_t2`` (s), ``qubitN_residual_excitation`` (per qubit; ``None``: the shared
+    value), the readout protocol the twin models (:class:`~thermalink.simulators.lab_units.
+    ReadoutProtocol`: ``freeze`` (bool), ``freeze_time``, ``prerotation_time``, ``integration_time``
+    (s) and ``readout_decay_fraction``),
     ``link_loss`` (dB, waveguide loss between the qubits), ``qubitN_p1_given_0``,
     ``qubitN_p0_given_1`` (readout error probabilities), ``settings`` and ``shots`` (what
     ``counts`` acquires), the axes ``setting_code`` (:func:`setting_codes`: ``3 i1 + i2`` with
@@ -108,6 +112,17 @@ class TwoQubitReadout(Instrument):
         assignment_errors: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
         shots: int = 2000,
         clock: Clock | None = None,
+        qubit1_t1: float | None = None,
+        qubit2_t1: float | None = None,
+        qubit1_t2: float | None = None,
+        qubit2_t2: float | None = None,
+        qubit1_residual_excitation: float | None = None,
+        qubit2_residual_excitation: float | None = None,
+        freeze: bool = False,
+        freeze_time: float = 0.0,
+        prerotation_time: float = 0.0,
+        integration_time: float = 0.0,
+        readout_decay_fraction: float = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -160,6 +175,49 @@ class TwoQubitReadout(Instrument):
             initial_value=residual_excitation,
             docstring="Measured excited population of each qubit with the source off (not the bath occupation).",
         )
+        per_qubit = {"t1": (qubit1_t1, qubit2_t1), "t2": (qubit1_t2, qubit2_t2),
+                     "residual_excitation": (qubit1_residual_excitation, qubit2_residual_excitation)}
+        for quantity, values in per_qubit.items():
+            for j, value in zip((1, 2), values):
+                excitation = quantity == "residual_excitation"
+                self.add_parameter(
+                    f"qubit{j}_{quantity}",
+                    label=f"Qubit {j} " + ("residual excitation" if excitation else quantity.upper()),
+                    unit="" if excitation else "s",
+                    set_cmd=None,
+                    vals=vals.MultiType(vals.Numbers(0.0, 1.0), vals.Enum(None)) if excitation else optional_time,
+                    initial_value=value,
+                    docstring=f"Qubit {j}'s own {quantity} ("
+                    + ("measured excited population, source off" if excitation else "s")
+                    + f"); None: the shared `{quantity}`.",
+                )
+        self.freeze: Parameter = self.add_parameter(
+            "freeze",
+            label="Freeze before readout",
+            set_cmd=None,
+            vals=vals.Bool(),
+            initial_value=bool(freeze),
+            docstring="Whether each shot first decouples the qubits from the waveguide (tunable coupler or "
+            "fast detuning), so that only their local baths act during the pre-rotation and the readout.",
+        )
+        timing = {"freeze_time": (freeze_time, "Freeze step (before the pre-rotation)"),
+                  "prerotation_time": (prerotation_time, "Pre-rotation pulse window"),
+                  "integration_time": (integration_time, "Readout integration window")}
+        for pname, (value, label) in timing.items():
+            low, high = READOUT_TIME_RANGES_S[f"{pname}_s"]
+            self.add_parameter(
+                pname, label=label, unit="s", set_cmd=None, vals=vals.Numbers(low, high), initial_value=value,
+                docstring=f"{label}, s, as the twin models the readout (0: instantaneous).",
+            )
+        self.readout_decay_fraction: Parameter = self.add_parameter(
+            "readout_decay_fraction",
+            label="Readout decay fraction",
+            unit="",
+            set_cmd=None,
+            vals=vals.Numbers(0.0, 1.0),
+            initial_value=readout_decay_fraction,
+            docstring="Fraction of the integration window after which the state counts as projected.",
+        )
         self.add_parameter(
             "link_loss",
             label="Link loss",
@@ -184,7 +242,7 @@ class TwoQubitReadout(Instrument):
                 set_cmd=None,
                 vals=vals.Numbers(0.0, 0.5),
                 initial_value=float(value),
-                docstring=f"Readout error probability of qubit {j}: P(read {read} | state {state}).",
+                docstring=f"Readout error probability of qubit {qubit}: P(read {read} | state {state}).",
             )
         self.settings: Parameter = self.add_parameter(
             "settings",
@@ -290,9 +348,22 @@ class TwoQubitReadout(Instrument):
             link_loss_dB=float(self.link_loss()),
             t1_s=self.t1(),
             t2_s=self.t2(),
-            qubit1_excited_population=float(self.residual_excitation()),
-            qubit2_excited_population=float(self.residual_excitation()),
+            qubit1_t1_s=self.qubit1_t1(),
+            qubit2_t1_s=self.qubit2_t1(),
+            qubit1_t2_s=self.qubit1_t2(),
+            qubit2_t2_s=self.qubit2_t2(),
+            qubit1_excited_population=self._excited_population(1),
+            qubit2_excited_population=self._excited_population(2),
+            readout_freeze=bool(self.freeze()),
+            readout_freeze_time_s=float(self.freeze_time()),
+            readout_prerotation_time_s=float(self.prerotation_time()),
+            readout_integration_time_s=float(self.integration_time()),
+            readout_decay_fraction=float(self.readout_decay_fraction()),
         )
+
+    def _excited_population(self, j: int) -> float:
+        own = self.parameters[f"qubit{j}_residual_excitation"]()
+        return float(own if own is not None else self.residual_excitation())
 
     def settle(self, seconds: float) -> None:
         """Wait ``seconds`` for the link to reach its steady state (real or simulated time)."""

@@ -11,7 +11,9 @@ driver classes the file names:
    ``__init__`` of the class really takes (walking the MRO through ``**kwargs``), required arguments
    must be present, and values must fit the annotated types (``float`` takes integers, ``str |
    Instrument`` takes a station name, sequences are checked item by item). The readout's
-   ``assignment_errors`` must be four probabilities in [0, 0.5].
+   ``assignment_errors`` must be four probabilities in [0, 0.5], its readout protocol's times
+   (``freeze_time``, ``prerotation_time``, ``integration_time``) and ``readout_decay_fraction``
+   within their ranges (:data:`~thermalink.simulators.lab_units.READOUT_TIME_RANGES_S`).
 
 Keys are named by their path, e.g. ``instruments.source.init.max_temperature``.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from thermalink.simulators.errors import InputError
+from thermalink.simulators.lab_units import READOUT_TIME_RANGES_S
 
 REQUIRED_INSTRUMENTS = ("source", "readout")
 #: Keys of an instrument entry QCoDeS passes to the driver's ``__init__`` beside ``init``.
@@ -188,15 +191,27 @@ def _instrument_problems(name: str, entry: dict) -> list[str]:
     return problems
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _readout_problems(entry: dict) -> list[str]:
-    errors = (entry.get("init") or {}).get("assignment_errors")
-    if errors is None:
-        return []
-    numbers = isinstance(errors, list) and all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in errors)
-    if not numbers or len(errors) != 4 or not all(0 <= e <= 0.5 for e in errors):
-        return [f"instruments.readout.init.assignment_errors: {errors!r}; expected four probabilities in "
-                "[0, 0.5]: q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)"]
-    return []
+    init = entry.get("init") or {}
+    problems = []
+    errors = init.get("assignment_errors")
+    if errors is not None:
+        numbers = isinstance(errors, list) and all(_number(e) for e in errors)
+        if not numbers or len(errors) != 4 or not all(0 <= e <= 0.5 for e in errors):
+            problems.append(f"instruments.readout.init.assignment_errors: {errors!r}; expected four probabilities "
+                            "in [0, 0.5]: q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)")
+    ranges = {key.removesuffix("_s"): (low, high, "s") for key, (low, high) in READOUT_TIME_RANGES_S.items()}
+    ranges["readout_decay_fraction"] = (0.0, 1.0, "")
+    for key, (low, high, unit) in ranges.items():
+        value = init.get(key)
+        if value is not None and _number(value) and not low <= value <= high:
+            problems.append(f"instruments.readout.init.{key}: {value!r} is outside the allowed range "
+                            f"[{low:g}, {high:g}]{' ' + unit if unit else ''} (the readout protocol's timing)")
+    return problems
 
 
 def validate_station_file(path: str | Path, required: tuple[str, ...] = REQUIRED_INSTRUMENTS) -> dict:

@@ -3,8 +3,9 @@
 Per point: maximum-likelihood state from the counts (readout errors folded in through the run's
 assignment matrices; whether the MLE converged and its certified likelihood gap are kept),
 parametric-bootstrap 95% intervals of every figure of merit, the twin's predicted state for the
-point's lab description, and the likelihood-ratio goodness-of-fit test of the counts against that
-prediction (``consistent`` when p >= 0.05). Results are saved as their own
+point's lab description (at the pre-rotation pulse of the point's readout protocol, see
+:func:`protocol_assignment`), and the likelihood-ratio goodness-of-fit test of the counts against
+that prediction (``consistent`` when p >= 0.05). Results are saved as their own
 QCoDeS run, linked to the raw run (:func:`.sweep_storage.save_analysis`).
 """
 
@@ -21,7 +22,13 @@ from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators.errors import InputError
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
-from thermalink.simulators.virtual_lab.twin_cache import twin_state
+from thermalink.analysis.tomography_data import joint_assignment_matrix
+from thermalink.simulators.virtual_lab.twin_cache import (
+    MeasuredState,
+    twin_calibration_decay,
+    twin_measured_state,
+    with_source_off,
+)
 
 from .readout_calibration import estimator_assignment
 from .sweep_storage import (
@@ -40,6 +47,35 @@ SIGNIFICANCE = 0.05
 NULL_SAMPLES = 200
 
 
+def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibration, counts: xr.DataArray):
+    """The assignment the estimator uses for a point, and the twin's outcome probabilities if they
+    are not those of the state at the pulse read through it (``None``).
+
+    **Decision** (docs/design.md, "Readout protocol"): a readout calibration stored with the run was
+    measured through the readout protocol, so its matrices already hold the decay after the pulse;
+    without one, the assignment is the readout's own errors (the station's), and a frozen readout's
+    decay is folded in (``A_j T_j``): no decay is counted twice, none is left out. Unfrozen, the
+    decay after the pulse is not a per-qubit map: the estimator keeps the matrices, and the twin
+    predicts ``M_disc Q_s`` (``Q_s`` the populations at the projection; with a calibration, its
+    matrix ``M`` is ``M_disc D``, ``D`` the decay of the prepared states with the source off, so
+    ``M_disc = M D^-1``).
+    """
+    if measured.decay is not None:
+        return (assignment if calibration else measured.fold(assignment)), None
+    joint = joint_assignment_matrix(assignment)
+    if calibration:
+        decay = twin_calibration_decay(with_source_off(measured.link))
+        condition = np.linalg.cond(decay)
+        if not condition < 1e8:
+            raise InputError(
+                f"the unfrozen readout's decay of the prepared states is singular (condition number "
+                f"{condition:.3g}, allowed below 1e8): its calibration holds no information on the readout errors"
+            )
+        joint = joint @ np.linalg.inv(decay)
+    settings = tuple(str(s) for s in counts["setting"].values)
+    return assignment, measured.populations(settings) @ joint.T
+
+
 def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,
                    significance: float = SIGNIFICANCE, calibration=None,
                    n_null_samples: int = NULL_SAMPLES) -> dict:
@@ -49,10 +85,13 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
     ``n_null_samples`` data sets simulated from the twin calibrate the goodness-of-fit p-value
     (0: Wilks' chi-squared p-value instead).
     """
-    predicted = twin_state(link)
+    measured = twin_measured_state(link)
+    predicted = measured.rho
+    assignment, probabilities = protocol_assignment(measured, assignment, calibration, counts)
     comparison = compare_with_twin(
         counts, predicted, assignment=tuple(assignment), n_resamples=n_resamples,
         n_null_samples=n_null_samples, significance=significance, rng=seed,
+        predicted_probabilities=probabilities,
     )
     boot = comparison.bootstrap
     result = {"rho": boot.reconstruction.density_matrix, "twin_rho": predicted}

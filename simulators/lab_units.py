@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Sequence
 
 import numpy as np
@@ -221,6 +221,69 @@ class LocalRates:
         return self._relative(self.gamma_phi_per_s, self.gamma_phi_err_per_s)
 
 
+#: Allowed ranges of the readout protocol's times, s (a freeze or a pulse beyond 10 us, or an
+#: integration beyond 100 us, is no two-qubit readout of these qubits).
+READOUT_TIME_RANGES_S = {"freeze_time_s": (0.0, 1e-5), "prerotation_time_s": (0.0, 1e-5),
+                         "integration_time_s": (0.0, 1e-4)}
+
+
+@dataclass(frozen=True)
+class ReadoutProtocol:
+    """What happens to the qubits between the steady state and the projection, times in s.
+
+    One shot: if ``freeze``, a freeze step of ``freeze_time_s`` (a tunable coupler or a fast
+    detuning decoupling the qubits from the waveguide), then the pre-rotation pulse (a window of
+    ``prerotation_time_s``), then the readout (``integration_time_s``). The pulse is taken as
+    instantaneous at the middle of its window; the state is taken as projected after the fraction
+    ``decay_fraction`` of the integration window (**decision:** 0.5 by default: a matched-filter
+    integration weighs the window evenly, so a decay during it counts as if it happened at its
+    middle on average). So the state evolves ``t_before = prerotation/2`` before the pulse and
+    ``t_after = prerotation/2 + decay_fraction * integration`` after it. During the freeze step
+    itself the link still acts, and it leaves its steady state unchanged: the freeze time enters
+    the shot's duration, not the state (a freeze that is not sudden, or the phases a detuning
+    leaves, are not modelled). Frozen, only the qubits' local baths act from then on; unfrozen, the
+    whole link (``thermalink.simulators.readout_dynamics``). All times zero (the default) is the
+    instantaneous readout of the steady state.
+    """
+
+    freeze: bool = False
+    freeze_time_s: float = 0.0
+    prerotation_time_s: float = 0.0
+    integration_time_s: float = 0.0
+    decay_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.freeze, (bool, np.bool_)):
+            raise InputError(f"freeze={self.freeze!r} is outside the allowed values (True, False)")
+        for name, (low, high) in READOUT_TIME_RANGES_S.items():
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and low <= value <= high):
+                raise InputError(f"{name}={value!r} is outside the allowed range [{low:g}, {high:g}] s")
+        if not 0.0 <= self.decay_fraction <= 1.0:
+            raise InputError(f"decay_fraction={self.decay_fraction!r} is outside the allowed range [0, 1]")
+
+    @property
+    def is_instantaneous(self) -> bool:
+        """No evolution between the steady state and the projection (both pulse times zero)."""
+        return self.times_s() == (0.0, 0.0)
+
+    def times_s(self) -> tuple[float, float]:
+        """``(t_before, t_after)`` of the pulse, s (class docstring)."""
+        half = 0.5 * float(self.prerotation_time_s)
+        return half, half + float(self.decay_fraction) * float(self.integration_time_s)
+
+    @property
+    def shot_time_s(self) -> float:
+        """Duration of one shot's protocol, s: freeze (if on), pre-rotation and integration."""
+        return (self.freeze_time_s if self.freeze else 0.0) + self.prerotation_time_s + self.integration_time_s
+
+
+#: LabLink's field of each ReadoutProtocol field.
+READOUT_FIELDS = {"freeze": "readout_freeze", "freeze_time_s": "readout_freeze_time_s",
+                  "prerotation_time_s": "readout_prerotation_time_s",
+                  "integration_time_s": "readout_integration_time_s", "decay_fraction": "readout_decay_fraction"}
+
+
 def _per_qubit_fields(j: int) -> tuple[str, ...]:
     return (f"qubit{j}_t1_s", f"qubit{j}_t1_err_s", f"qubit{j}_t2_s", f"qubit{j}_t2_err_s",
             f"qubit{j}_excited_population", f"qubit{j}_excited_population_err", f"qubit{j}_linewidth_err_Hz",
@@ -301,8 +364,17 @@ class LabLink:
     round_trip_phase01_rad: float = 0.0
     round_trip_phase12_rad: float = 0.0
     delay_s: float = 0.0
+    readout_freeze: bool = False
+    readout_freeze_time_s: float = 0.0
+    readout_prerotation_time_s: float = 0.0
+    readout_integration_time_s: float = 0.0
+    readout_decay_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        try:
+            self.readout_protocol  # validates the readout_* fields
+        except InputError as error:
+            raise InputError(f"readout_{error}") from None
         for name in ("bandwidth_Hz", "filter_center_Hz", "qubit1_frequency_Hz", "qubit2_frequency_Hz",
                      "qubit1_linewidth_Hz", "qubit2_linewidth_Hz"):
             _positive(name, getattr(self, name))
@@ -366,6 +438,25 @@ class LabLink:
                 limit = 2 * (t1 if t1 is not None else waveguide_t1)
                 if not 0 < t2 <= limit:
                     raise InputError(f"{t2_name}={t2!r} is outside the allowed range (0, 2 T1 = {limit:.4g}] s")
+
+    @property
+    def readout_protocol(self) -> ReadoutProtocol:
+        """The readout protocol of the ``readout_*`` fields (defaults: the instantaneous readout)."""
+        return ReadoutProtocol(**{name: getattr(self, field) for name, field in READOUT_FIELDS.items()})
+
+    def without_readout(self) -> LabLink:
+        """This operating point with the instantaneous readout (the key of its steady state)."""
+        defaults = ReadoutProtocol()
+        if self.readout_protocol == defaults:
+            return self
+        return replace(self, **{field: getattr(defaults, name) for name, field in READOUT_FIELDS.items()})
+
+    def readout_times(self) -> tuple[float, float]:
+        """The protocol's ``(t_before, t_after)`` of the pulse in the twin's time unit
+        (``2 pi qubit1_linewidth_Hz`` times seconds)."""
+        angular_unit = 2 * math.pi * self.rate_unit_Hz
+        before, after = self.readout_protocol.times_s()
+        return before * angular_unit, after * angular_unit
 
     def _t1(self, j: int) -> float | None:
         own = getattr(self, f"qubit{j}_t1_s")

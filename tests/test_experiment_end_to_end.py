@@ -109,10 +109,15 @@ def test_run_calibrates_the_readout_first_and_stores_the_matrices_it_used(tmp_pa
     stored = json.loads(run.dataset.metadata["thermalink_readout_calibration"])
     used = np.array(json.loads(run.dataset.metadata["thermalink_assignment"]))
     np.testing.assert_allclose(used, stored["assignment"])
-    # simulated.yaml's readout errors: P(1|0) = 0.02, P(0|1) = 0.05 on both qubits
+    # simulated.yaml's readout errors, P(1|0) = 0.02, P(0|1) = 0.05 on both qubits, with its frozen
+    # readout's decay between the pulse and the projection folded in
+    lab = LabStation.from_config()
+    effective = np.array(lab.readout.effective_assignment_errors()).reshape(2, 2)  # [qubit, (P(1|0), P(0|1))]
+    lab.close()
     stderr = np.array(stored["assignment_stderr"])
-    assert np.all(np.abs(used[:, 1, 0] - 0.02) < 5 * stderr[:, 1, 0])
-    assert np.all(np.abs(used[:, 0, 1] - 0.05) < 5 * stderr[:, 0, 1])
+    assert np.all(np.abs(used[:, 1, 0] - effective[:, 0]) < 5 * stderr[:, 1, 0])
+    assert np.all(np.abs(used[:, 0, 1] - effective[:, 1]) < 5 * stderr[:, 0, 1])
+    assert np.all(effective > np.array([0.02, 0.05]) + 0.01)
     assert np.all(stderr > 0)
 
 

@@ -26,7 +26,17 @@ def lab():
     return lab
 
 
-def test_calibration_recovers_the_readouts_assignment_errors_within_its_standard_errors(lab):
+@pytest.fixture
+def instantaneous_lab(lab):
+    """The station with an instantaneous readout: nothing decays between pulse and projection, so
+    a calibration measures exactly the true errors."""
+    lab.readout.prerotation_time(0.0)
+    lab.readout.integration_time(0.0)
+    return lab
+
+
+def test_calibration_recovers_the_readouts_assignment_errors_within_its_standard_errors(instantaneous_lab):
+    lab = instantaneous_lab
     calibration = calibrate_readout(lab, shots=40_000, seed=7)
     for name, true in TRUE_ERRORS.items():
         assert abs(calibration.errors[name] - true) <= 4 * calibration.errors_stderr[name], name
@@ -98,3 +108,15 @@ def test_counts_must_hold_all_four_prepared_states_with_equal_shots():
                            ["00", "01", "10", "11"], dim="prepared")
     with pytest.raises(ValueError, match=r"shots per prepared state differ \(\[100, 90, 100, 100\]\)"):
         assignment_from_counts(unequal)
+
+
+def test_a_calibration_through_the_frozen_protocol_absorbs_the_readouts_decay(lab):
+    """The station's frozen readout: the prepared states decay (local baths) between the pulse and
+    the projection, and the calibration measures the true errors with that decay folded in."""
+    assert lab.readout.freeze() and lab.readout.integration_time() > 0
+    expected = dict(zip(ERROR_PARAMETERS, lab.readout.effective_assignment_errors()))
+    calibration = calibrate_readout(lab, shots=40_000, seed=7)
+    for name, true in TRUE_ERRORS.items():
+        assert expected[name] > true + 0.01  # the decay is resolved ...
+        assert abs(calibration.errors[name] - expected[name]) <= 4 * calibration.errors_stderr[name], name
+    assert calibration.correlation < 0.01  # ... and frozen, it stays independent per qubit

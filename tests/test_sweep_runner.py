@@ -118,6 +118,9 @@ def test_interrupted_sweep_resumes_without_repeating_or_losing_points(lab, conn)
     assert outcome.points_measured == [2, 3]
     resumed = load_sweep(open_sweep_run(conn, run_id))
     np.testing.assert_array_equal(resumed["counts"].values, reference["counts"].values)
+    # Not by luck of the draws: the twin behind the counts is the same link, exactly, although the
+    # hot load's read-back differs (it cooled while the run was stopped).
+    assert list(resumed["lab_link"].values) == list(reference["lab_link"].values)
     assert run_sweep(lab, None, conn, resume_run_id=run_id, progress=False).already_complete
 
 
@@ -480,3 +483,21 @@ def test_the_run_snapshot_shows_the_first_point_as_set_not_the_station_before_it
     lab.source.attenuation(20.0)
     run_sweep(lab, None, conn, resume_run_id=run.run_id, progress=False)  # a resumed run keeps its snapshot
     assert attenuation_in_snapshot(open_sweep_run(conn, run.run_id)) == 0.0
+
+
+def test_the_qubits_see_the_settled_hot_load_whatever_its_history(lab):
+    """The virtual qubits see the controlled temperature once the reading is within tolerance, the
+    reading otherwise; the read-back itself is untouched (settle and safety checks use it)."""
+    source = lab.source
+    source.output(True)
+    source.temperature(20.0)
+    reading = float(source.temperature())
+    assert reading != 20.0 and abs(reading - 20.0) <= source.temperature_tolerance()
+    assert source.settled_temperature() == 20.0
+    lab.readout.lab_link(source)  # the twin's link takes the settled occupation
+    assert lab.readout.lab_link(source).source_occupation == source.settled_occupation() != source.occupation()
+    source.part("hot_load").set_simulated_temperature("A", 20.0 + 3 * source.temperature_tolerance())
+    assert source.settled_temperature() == float(source.temperature()) != 20.0
+    source.output(False)
+    assert source.settled_occupation() == 0.0
+    source.temperature(0.0)

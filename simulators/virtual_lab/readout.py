@@ -13,14 +13,25 @@ Readout errors: the shots are drawn with ``true_assignment_errors`` (from the st
 calibration is applied. So a calibration measures the truth with statistical error, and the same
 seed draws the same shots whatever calibration was applied (a resumed run reproduces its counts).
 
+Readout protocol (``freeze``, ``freeze_time``, ``prerotation_time``, ``integration_time``,
+``readout_decay_fraction``; :class:`~thermalink.simulators.lab_units.ReadoutProtocol`): the shots
+are drawn from the twin's state *at the measurement*
+(:func:`~thermalink.simulators.virtual_lab.twin_cache.twin_measured_state`): the state at the
+pre-rotation pulse, then the decay up to the projection (frozen: the local baths, folded into the
+assignment matrices as ``A_j T_j``; unfrozen: the link's exact dynamics). All times zero is the
+instantaneous readout of the steady state, bit for bit the sampling without a protocol.
+
 Basis-state preparation (:meth:`VirtualTwoQubitReadout.measure_prepared`, the readout
-calibration's input) is modelled as ideal: the prepared computational basis state exactly (perfect
-pi pulses, no residual excitation of the qubits, no decay before the readout), then the true
-assignment errors. **Decision:** this keeps the calibration honest to test: it must recover exactly
-``true_assignment_errors`` within statistical error. The state of
-the link (source on or off) is deliberately not used, so a calibration with the source on would
-not be caught here; :func:`thermalink.experiments.readout_calibration.calibrate_readout` switches
-it off.
+calibration's input): the prepared computational basis state exactly at the pulse (perfect pi
+pulses, no residual excitation), then the same decay up to the projection as a tomography shot
+(**decision:** a real pi-pulse calibration includes it, so the calibrated assignment matrices
+absorb the readout's decay; frozen, that is exact, and the twin then predicts the counts from the
+state at the pulse with those matrices: no decay is counted twice), then the true assignment
+errors. With the instantaneous protocol the calibration recovers exactly ``true_assignment_errors``
+within statistical error; with a protocol, :meth:`VirtualTwoQubitReadout.effective_assignment_errors`.
+The state of the link (source on or off) is not used for the prepared state (unfrozen, the link's
+dynamics after the pulse is), so a calibration with the source on would not be caught here;
+:func:`thermalink.experiments.readout_calibration.calibrate_readout` switches it off.
 
 Drive frames (``oscillator_phase_reset``, on by default like the SHFQC+ driver's programs): each
 qubit is pre-rotated by a drive at its own frequency while the steady state is stationary in the
@@ -50,6 +61,7 @@ uninterrupted counts exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +76,9 @@ from thermalink.drivers.instrument_lookup import resolve_instrument
 from thermalink.drivers.two_qubit_readout import TwoQubitReadout, assignment_matrix
 
 from thermalink.simulators.lab_units import LabLink
-from .twin_cache import twin_relaxation_time_s, twin_state
+from thermalink.simulators.errors import InputError
+from thermalink.simulators.readout_dynamics import local_channel
+from .twin_cache import MeasuredState, twin_calibration_decay, twin_measured_state, twin_relaxation_time_s, twin_state
 
 
 def drive_frame_phases(link: LabLink, shots: int, repetition_time_s: float, phase_reset: bool) -> np.ndarray:
@@ -200,6 +214,17 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         """The source instrument whose settings the twin reads."""
         return resolve_instrument(self._source_ref, self.name, "source")
 
+    def lab_link(self, source: Any) -> LabLink:
+        """The driver's :meth:`TwoQubitReadout.lab_link`, with a virtual source's occupation taken
+        at the settled hot-load temperature (``settled_occupation``, see
+        :mod:`thermalink.simulators.virtual_lab.source`): the twin state behind the counts depends
+        on the operating point only, not on how the load got there."""
+        link = super().lab_link(source)
+        settled = getattr(source, "settled_occupation", None)
+        if settled is None:
+            return link
+        return dataclasses.replace(link, source_occupation=float(settled()))
+
     def current_lab_link(self) -> LabLink:
         """The lab description of the current operating point (source + qubit parameters)."""
         return self.lab_link(self.source)
@@ -218,25 +243,57 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             self._relaxing = _Relaxation(link, self._relaxing.state_at(now), now, self._method)
         return self._relaxing.state_at(now)
 
-    def _sample(self, rho: np.ndarray, settings: tuple[str, ...], shots: int) -> np.ndarray:
-        """Counts ``(len(settings), 4)``: the estimator's own measurement model (same conventions),
-        the *true* readout errors folded in, ``shots`` independent single shots per setting."""
+    def _truth(self, decay=None) -> tuple[np.ndarray, np.ndarray]:
+        """The true per-qubit assignment matrices, with a frozen readout's decay folded in."""
         e = self.true_assignment_errors()
         truth = (assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3]))
-        probabilities = measurement_model(settings, truth).probabilities(rho)
+        if decay is None:
+            return truth
+        return truth[0] @ decay[0], truth[1] @ decay[1]
+
+    def _sample(self, rho: np.ndarray, settings: tuple[str, ...], shots: int, decay=None) -> np.ndarray:
+        """Counts ``(len(settings), 4)``: the estimator's own measurement model (same conventions),
+        the *true* readout errors (and a frozen readout's ``decay``) folded in, ``shots``
+        independent single shots per setting."""
+        probabilities = measurement_model(settings, self._truth(decay)).probabilities(rho)
+        return self._draw(probabilities, shots)
+
+    def _draw(self, probabilities: np.ndarray, shots: int) -> np.ndarray:
         probabilities = np.clip(probabilities, 0.0, None)
         probabilities /= probabilities.sum(axis=-1, keepdims=True)
         return self._rng.multinomial(shots, probabilities).astype(np.int64)
 
-    def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
-        if self.oscillator_phase_reset():
-            return self._sample(self.state(), settings, shots)
-        return self._sample_in_drive_frames(self.state(), settings, shots)
+    def measured_state(self) -> MeasuredState:
+        """The twin's state at the measurement under the current readout protocol (module
+        docstring); with ``transients`` on, a frozen protocol applied to the relaxing state."""
+        link = self.current_lab_link()
+        measured = twin_measured_state(link, self._method)
+        if not self.transients() or getattr(self.source, "clock", None) is None:
+            return measured
+        if measured.decay is None:
+            raise InputError("transients=True with an unfrozen readout protocol is not modelled "
+                             "(allowed: transients=False, or freeze=True)")
+        rho = self.state()
+        if not link.readout_protocol.is_instantaneous:
+            rho = local_channel(rho, link.to_parameters(), link.readout_times()[0])
+        return MeasuredState(link, rho, measured.decay)
 
-    def _sample_in_drive_frames(self, rho: np.ndarray, settings: tuple[str, ...], shots: int) -> np.ndarray:
+    def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:
+        measured = self.measured_state()
+        if measured.decay is None:
+            if not self.oscillator_phase_reset():
+                raise InputError("oscillator_phase_reset=False with an unfrozen readout protocol is not modelled "
+                                 "(allowed: oscillator_phase_reset=True, or freeze=True)")
+            joint = np.kron(*self._truth())
+            return self._draw(measured.populations(settings) @ joint.T, shots)
+        if self.oscillator_phase_reset():
+            return self._sample(measured.rho, settings, shots, measured.decay)
+        return self._sample_in_drive_frames(measured.rho, settings, shots, measured.decay)
+
+    def _sample_in_drive_frames(self, rho: np.ndarray, settings: tuple[str, ...], shots: int,
+                                decay=None) -> np.ndarray:
         """Counts of single shots taken one by one in free-running drive frames."""
-        e = self.true_assignment_errors()
-        model = measurement_model(settings, (assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3])))
+        model = measurement_model(settings, self._truth(decay))
         n = len(settings) * shots
         phases = drive_frame_phases(self.current_lab_link(), n, float(self.repetition_time()), False)
         setting_index = np.repeat(np.arange(len(settings)), shots)
@@ -244,13 +301,36 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         return np.bincount(4 * setting_index + outcomes, minlength=4 * len(settings)).reshape(-1, 4).astype(np.int64)
 
     def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
-        """The basis state exactly (index ``2 b1 + b2`` in gg, ge, eg, ee), read in Z, Z."""
+        """The basis state exactly at the pulse (index ``2 b1 + b2`` in gg, ge, eg, ee), the
+        protocol's decay up to the projection, read in Z, Z."""
+        link = self.current_lab_link() if self._has_protocol() else None
+        decay = None if link is None else twin_measured_state(link, self._method).decay
         counts = []
         for state in states:
+            if link is not None and decay is None:  # unfrozen: the link acts after the pulse
+                joint = np.kron(*self._truth())
+                counts.append(self._draw(joint @ twin_calibration_decay(link)[:, int(state, 2)], shots))
+                continue
             rho = np.zeros((4, 4))
             rho[int(state, 2), int(state, 2)] = 1.0
-            counts.append(self._sample(rho, ("ZZ",), shots)[0])
+            counts.append(self._sample(rho, ("ZZ",), shots, decay)[0])
         return np.stack(counts)
+
+    def _has_protocol(self) -> bool:
+        """Whether the readout protocol lets anything happen between pulse and projection."""
+        return self.prerotation_time() > 0 or self.integration_time() * self.readout_decay_fraction() > 0
+
+    def effective_assignment_errors(self) -> tuple[float, float, float, float]:
+        """The errors a readout calibration measures under the current protocol (frozen or
+        instantaneous: the true errors with the decay after the pulse folded in, exactly; unfrozen:
+        the per-qubit marginals of the correlated joint matrix), ordered as
+        ``true_assignment_errors``: q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)."""
+        link = self.current_lab_link()
+        joint = np.kron(*self._truth()) @ twin_calibration_decay(link)  # [read, prepared]
+        m = joint.reshape(2, 2, 2, 2)  # [r1, r2, j1, j2]
+        q1 = m.sum(axis=1).mean(axis=2)  # [r1, j1], averaged over qubit 2's prepared state
+        q2 = m.sum(axis=0).mean(axis=1)
+        return float(q1[1, 0]), float(q1[0, 1]), float(q2[1, 0]), float(q2[0, 1])
 
     def settle(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (advances the source's virtual clock)."""

@@ -2,15 +2,27 @@
 readout, the settle policy and the sweep analysis (sweeps revisit operating points).
 
 States are read-only 4x4 arrays in the basis ``|gg>, |ge>, |eg>, |ee>``; times are in s.
+:func:`twin_measured_state` is what the readout protocol of the link (``LabLink.readout_protocol``)
+makes of the steady state by the time it is measured (:mod:`thermalink.simulators.readout_dynamics`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
+from thermalink.simulators.conventions import PAULI_SETTINGS
 from thermalink.simulators.lab_units import LabLink
+from thermalink.simulators.readout_dynamics import (
+    link_basis_decay,
+    link_populations,
+    local_channel,
+    local_decay_matrices,
+    readout_cutoff,
+    rotated_populations,
+)
 from thermalink.simulators.relaxation import relaxation_rate
 from thermalink.simulators.twin import steady_state
 
@@ -19,8 +31,8 @@ def twin_state(link: LabLink, method: str = "exact") -> np.ndarray:
     """Steady state (read-only 4x4) of a lab operating point, cached: the virtual readout and the
     analysis of the same point share one solve, and sweeps revisit operating points. (The cache
     key is ``(link, method)`` however it is called: ``twin_state(link)`` and
-    ``twin_state(link, "exact")`` are one entry.)"""
-    return _twin_state(link, method)
+    ``twin_state(link, "exact")`` are one entry; the readout protocol is not part of it.)"""
+    return _twin_state(link.without_readout(), method)
 
 
 @lru_cache(maxsize=512)
@@ -35,3 +47,99 @@ def twin_relaxation_time_s(link: LabLink) -> float:
     """Time constant in s of the slowest relaxation towards the steady state at a lab operating
     point (``1 / relaxation_rate`` in lab time), cached like :func:`twin_state`."""
     return link.seconds(relaxation_rate(link.to_parameters()))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class MeasuredState:
+    """The twin's prediction of a readout: the qubits' state at the pulse and what happens after.
+
+    ``rho``: 4x4 state at the (instantaneous) pre-rotation pulse. ``decay``: the per-qubit 2x2
+    maps ``T_j[i, k] = P(i at the projection | k after the pulse)`` of a frozen (or instantaneous:
+    identities) readout, which fold into the assignment matrices (``A_j T_j``); ``None`` without a
+    freeze, where the link keeps acting after the pulse and :meth:`populations` comes from the
+    exact sector dynamics.
+    """
+
+    link: LabLink
+    rho: np.ndarray
+    decay: tuple[np.ndarray, np.ndarray] | None
+
+    def populations(self, settings=PAULI_SETTINGS) -> np.ndarray:
+        """``(S, 4)`` Z populations at the projection (index ``2 e1 + e2``), before readout errors."""
+        settings = tuple(settings)
+        if self.decay is not None:
+            joint = np.kron(self.decay[0], self.decay[1])
+            return rotated_populations(self.rho, settings) @ joint.T
+        return _link_populations(self.link, settings)
+
+    def fold(self, assignment) -> np.ndarray:
+        """Assignment matrices (per-qubit ``(2, 2, 2)`` or joint ``(4, 4)``) with the frozen
+        readout's decay folded in (``A_j T_j``, or ``M (T_1 (x) T_2)``)."""
+        if self.decay is None:
+            raise ValueError("an unfrozen readout's decay is not a per-qubit map: use populations()")
+        assignment = np.asarray(assignment, dtype=float)
+        if assignment.shape == (4, 4):
+            return assignment @ np.kron(self.decay[0], self.decay[1])
+        return np.stack([assignment[0] @ self.decay[0], assignment[1] @ self.decay[1]])
+
+
+def twin_measured_state(link: LabLink, method: str = "exact") -> MeasuredState:
+    """The :class:`MeasuredState` of ``link``'s readout protocol, cached per ``(link, method)``.
+
+    Instantaneous protocol: the steady state itself and identity maps (exactly today's sampling).
+    Frozen: the local channel for ``t_before`` on the steady state, local decay for ``t_after``.
+    Unfrozen: the steady state (stationary under the link before the pulse), link dynamics after.
+    """
+    return _twin_measured_state(link, method)
+
+
+@lru_cache(maxsize=512)
+def _twin_measured_state(link: LabLink, method: str) -> MeasuredState:
+    protocol = link.readout_protocol
+    if not protocol.freeze and not protocol.is_instantaneous:
+        readout_cutoff(link.to_parameters())  # refused before any solve
+    steady = twin_state(link, method)
+    if protocol.is_instantaneous:
+        return MeasuredState(link, steady, (np.eye(2), np.eye(2)))
+    before, after = link.readout_times()
+    if not protocol.freeze:
+        return MeasuredState(link, steady, None)
+    p = link.to_parameters()
+    return MeasuredState(link, _read_only(local_channel(steady, p, before)),
+                         tuple(_read_only(t) for t in local_decay_matrices(p, after)))
+
+
+@lru_cache(maxsize=64)
+def _link_populations(link: LabLink, settings: tuple[str, ...]) -> np.ndarray:
+    return _read_only(link_populations(link.to_parameters(), settings, link.readout_times()[1]))
+
+
+def twin_calibration_decay(link: LabLink) -> np.ndarray:
+    """4x4 ``D[k, j]``: populations ``k`` at the projection of basis state ``j`` prepared at the
+    pulse under ``link``'s protocol (frozen: ``T_1 (x) T_2``; unfrozen: the link's dynamics, the
+    filter in its thermal state), what a pi-pulse readout calibration goes through. Cached."""
+    return _calibration_decay(link)
+
+
+@lru_cache(maxsize=64)
+def _calibration_decay(link: LabLink) -> np.ndarray:
+    protocol = link.readout_protocol
+    if protocol.is_instantaneous:
+        return _read_only(np.eye(4))
+    p = link.to_parameters()
+    after = link.readout_times()[1]
+    if protocol.freeze:
+        t1, t2 = local_decay_matrices(p, after)
+        return _read_only(np.kron(t1, t2))
+    return _read_only(link_basis_decay(p, after))
+
+
+def with_source_off(link: LabLink) -> LabLink:
+    """``link`` with no source occupation (a readout calibration's conditions)."""
+    return replace(link, source_occupation=0.0)
