@@ -269,3 +269,47 @@ def test_relaxation_rate_with_a_backward_path_equals_the_dense_gap(phase):
     p = LinkParameters(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=phase,
                        round_trip_phase12=phase)
     assert relaxation_rate(p, tol=1e-6) == pytest.approx(slowest_decay(p, fock_cutoff(p, 1e-6)), rel=1e-8)
+
+
+# The compiled block elimination (simulators/compiled_blocks.py, numba) against the numpy reduction.
+
+
+@pytest.mark.parametrize("cutoff", [3, 7, 8, 300, 517, 2000])  # one array run; edges + interior kernel
+@pytest.mark.parametrize("case", ["detuned", "resonant", "backward"])
+def test_compiled_elimination_matches_the_cyclic_reduction(cutoff, case):
+    pytest.importorskip("numba")
+    p = random_parameters(np.random.default_rng(5)).replace(n_source=50.0, kappa=0.3)  # local baths on
+    if case == "resonant":
+        p = p.replace(delta1=0.0, delta2=0.0)
+    if case == "backward":  # complex round trip: all 16 parameters without detunings
+        p = p.replace(delta1=0.0, delta2=0.0, backward_fraction=0.2, round_trip_phase01=0.7)
+    expected = solve_exact(p, cutoff=cutoff, method="reduction")
+    got = solve_exact(p, cutoff=cutoff, method="compiled")
+    np.testing.assert_allclose(got.rho, expected.rho, rtol=0, atol=1e-12)
+    assert got.mean_photons == pytest.approx(expected.mean_photons, rel=1e-11)
+    if case != "backward":
+        np.testing.assert_allclose(got.filter_distribution, expected.filter_distribution, rtol=0, atol=1e-12)
+        reference = level_storing_steady_state(p, cutoff, run=64)
+        np.testing.assert_allclose(got.rho, reference.rho, rtol=0, atol=1e-12)
+
+
+def test_auto_method_uses_the_compiled_kernel_above_the_threshold(monkeypatch):
+    pytest.importorskip("numba")
+    from thermalink.simulators import compiled_blocks
+
+    p = LinkParameters(kappa=0.05, n_source=40.0, delta1=0.2, delta2=-0.2)
+    calls = []
+    original = compiled_blocks.eliminate_interior
+    monkeypatch.setattr(compiled_blocks, "eliminate_interior", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 10**9)
+    below = solve_exact(p)
+    assert not calls
+    monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 100)
+    above = solve_exact(p)
+    assert calls == [1]
+    np.testing.assert_allclose(above.rho, below.rho, rtol=0, atol=1e-12)
+
+
+def test_unknown_solver_method_is_refused():
+    with pytest.raises(Exception, match="method='lu' is not one of"):
+        solve_exact(LinkParameters(kappa=0.1, n_source=1.0), method="lu")
