@@ -17,15 +17,10 @@ from numba import njit
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _step(S, acc, down, diag, up, weights, T, piv, new):  # pragma: no cover - compiled
-    """Eliminate one block: ``S``, ``acc`` of block ``N`` -> those of ``N - 1``, in place.
-
-    ``down`` is ``R_N``; ``diag``, ``up``, ``weights`` are ``D_{N-1}``, ``U_{N-1}``, ``w_{N-1}``.
-    ``T``, ``piv``, ``new`` are work buffers.
-    """
-    k = S.shape[0]
-    m = acc.shape[0]
-    lu = S  # factorised in place: S is rebuilt for block N - 1 below
+def _lu_factor(lu, piv):  # pragma: no cover - compiled
+    """LU with partial pivoting of the ``k x k`` matrix ``lu``, in place (LAPACK getrf's layout:
+    unit lower factor below the diagonal, row ``c`` swapped with ``piv[c]`` at step ``c``)."""
+    k = lu.shape[0]
     for c in range(k):
         p = c
         best = abs(lu[c, c])
@@ -46,48 +41,61 @@ def _step(S, acc, down, diag, up, weights, T, piv, new):  # pragma: no cover - c
             lu[r, c] = f
             for j in range(c + 1, k):
                 lu[r, j] -= f * lu[c, j]
-    # T = S^-1 R_N: permute, forward (unit lower), back substitution.
-    for i in range(k):
-        for j in range(k):
-            T[i, j] = down[i, j]
-    for c in range(k):
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _lu_solve(lu, piv, B):  # pragma: no cover - compiled
+    """``B <- A^-1 B`` in place from :func:`_lu_factor`'s ``lu, piv``; ``B`` is ``k x r``."""
+    k = lu.shape[0]
+    r_count = B.shape[1]
+    for c in range(k):  # all row swaps first (the stored L is in the final row order)
         p = piv[c]
         if p != c:
-            for j in range(k):
-                tmp = T[c, j]
-                T[c, j] = T[p, j]
-                T[p, j] = tmp
+            for j in range(r_count):
+                tmp = B[c, j]
+                B[c, j] = B[p, j]
+                B[p, j] = tmp
+    for c in range(k):
         for r in range(c + 1, k):
             f = lu[r, c]
-            for j in range(k):
-                T[r, j] -= f * T[c, j]
+            for j in range(r_count):
+                B[r, j] -= f * B[c, j]
     for c in range(k - 1, -1, -1):
         inverse = 1.0 / lu[c, c]
-        for j in range(k):
-            T[c, j] *= inverse
+        for j in range(r_count):
+            B[c, j] *= inverse
         for r in range(c):
             f = lu[r, c]
-            for j in range(k):
-                T[r, j] -= f * T[c, j]
-    # S_{N-1} = D_{N-1} - U_{N-1} T_N (U is sparse: skip its zeros); acc = w_{N-1} - acc T_N.
-    for i in range(k):
-        for j in range(k):
-            S[i, j] = diag[i, j]
-        for l in range(k):
-            f = up[i, l]
+            for j in range(r_count):
+                B[r, j] -= f * B[c, j]
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _subtract_product(out, a, b):  # pragma: no cover - compiled
+    """``out -= a @ b`` skipping the zeros of ``a`` (the couplings are sparse)."""
+    for i in range(a.shape[0]):
+        for l in range(a.shape[1]):
+            f = a[i, l]
             if f != 0.0:
-                for j in range(k):
-                    S[i, j] -= f * T[l, j]
-    for i in range(m):
-        for j in range(k):
-            new[i, j] = weights[i, j]
-        for l in range(k):
-            f = acc[i, l]
-            for j in range(k):
-                new[i, j] -= f * T[l, j]
-    for i in range(m):
-        for j in range(k):
-            acc[i, j] = new[i, j]
+                for j in range(b.shape[1]):
+                    out[i, j] -= f * b[l, j]
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _step(S, acc, down, diag, up, weights, T, piv, new):  # pragma: no cover - compiled
+    """Eliminate one block: ``S``, ``acc`` of block ``N`` -> those of ``N - 1``, in place.
+
+    ``down`` is ``R_N``; ``diag``, ``up``, ``weights`` are ``D_{N-1}``, ``U_{N-1}``, ``w_{N-1}``.
+    ``T``, ``piv``, ``new`` are work buffers.
+    """
+    _lu_factor(S, piv)  # S is rebuilt for block N - 1 below
+    T[:, :] = down
+    _lu_solve(S, piv, T)  # T_N = S_N^-1 R_N
+    S[:, :] = diag
+    _subtract_product(S, up, T)  # S_{N-1} = D_{N-1} - U_{N-1} T_N
+    new[:, :] = weights
+    _subtract_product(new, acc, T)  # acc_{N-1} = w_{N-1} - acc_N T_N
+    acc[:, :] = new
 
 
 @njit(cache=True, boundscheck=False)
@@ -155,3 +163,63 @@ def eliminate_interior(top, bottom, coefficients, columns, w0, w1, S, acc):  # p
                 weights[i, j] = w0[i, j] + (N - 1) * w1[i, j]
         _step(S, acc, here[2], below[0], below[1], weights, T, piv, new)
         here, below = below, here
+
+
+@njit(cache=True, boundscheck=False)
+def factor_chain(diag, coupling, piv):  # pragma: no cover - compiled
+    """Block LU from the top of a whole chain, in place, for repeated solves (:func:`solve_chain`).
+
+    ``diag[N]`` is ``D_N`` (shift included), ``coupling[N] = [R_N | U_N]``. On exit ``diag[N]``
+    holds the LU of ``S_N`` (``S_top = D_top``, ``S_{N-1} = D_{N-1} - U_{N-1} T_N``), ``piv[N]`` its
+    pivots and ``coupling[N, :, :k]`` holds ``T_N = S_N^-1 R_N``; the ``U_N`` are kept.
+    """
+    n, k, _ = diag.shape
+    for N in range(n - 1, -1, -1):
+        _lu_factor(diag[N], piv[N])
+        if N == 0:
+            break
+        T = coupling[N, :, :k]
+        _lu_solve(diag[N], piv[N], T)
+        _subtract_product(diag[N - 1], coupling[N - 1, :, k:], T)
+
+
+@njit(cache=True, boundscheck=False)
+def solve_chain(diag, piv, coupling, b, x):  # pragma: no cover - compiled
+    """``x`` with ``(L - sigma) x = b`` from :func:`factor_chain`'s factors; ``b``, ``x``: ``(n, k)``.
+
+    From the top, ``y_N = S_N^-1 (b_N - U_N y_{N+1})``; then from the bottom, ``x_0 = y_0`` and
+    ``x_N = y_N - T_N x_{N-1}``. ``x`` holds ``y`` in between.
+    """
+    n, k, _ = diag.shape
+    for N in range(n - 1, -1, -1):
+        y = x[N]
+        for i in range(k):
+            y[i] = b[N, i]
+        if N < n - 1:
+            above = x[N + 1]
+            for i in range(k):
+                s = y[i]
+                for j in range(k):
+                    s -= coupling[N, i, k + j] * above[j]
+                y[i] = s
+        lu = diag[N]
+        for c in range(k):  # row swaps, forward (unit lower), then back substitution
+            p = piv[N, c]
+            if p != c:
+                tmp = y[c]
+                y[c] = y[p]
+                y[p] = tmp
+        for c in range(k):
+            for r in range(c + 1, k):
+                y[r] -= lu[r, c] * y[c]
+        for c in range(k - 1, -1, -1):
+            s = y[c]
+            for j in range(c + 1, k):
+                s -= lu[c, j] * y[j]
+            y[c] = s / lu[c, c]
+    for N in range(1, n):
+        for i in range(k):
+            s = x[N, i]
+            for j in range(k):
+                s -= coupling[N, i, j] * x[N - 1, j]
+            x[N, i] = s

@@ -313,3 +313,78 @@ def test_auto_method_uses_the_compiled_kernel_above_the_threshold(monkeypatch):
 def test_unknown_solver_method_is_refused():
     with pytest.raises(Exception, match="method='lu' is not one of"):
         solve_exact(LinkParameters(kappa=0.1, n_source=1.0), method="lu")
+
+
+def test_compiled_lu_kernel_pivots_like_lapack():
+    pytest.importorskip("numba")
+    from thermalink.simulators.compiled_blocks import _lu_factor, _lu_solve
+
+    rng = np.random.default_rng(1)
+    for k in (4, 10, 16):
+        a = rng.standard_normal((k, k))
+        a[0, 0] = 1e-9  # forces row swaps
+        b = rng.standard_normal((k, 3))
+        expected = np.linalg.solve(a, b)
+        lu, piv, x = a.copy(), np.empty(k, dtype=np.int64), b.copy()
+        _lu_factor(lu, piv)
+        _lu_solve(lu, piv, x)
+        assert (piv != np.arange(k)).any()
+        np.testing.assert_allclose(x, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("resonant", [False, True])
+def test_compiled_shifted_block_chain_matches_the_reduction_one(resonant):
+    pytest.importorskip("numba")
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
+
+    p = random_parameters(np.random.default_rng(3)).replace(n_source=20.0, kappa=0.3)
+    if resonant:
+        p = p.replace(delta1=0.0, delta2=0.0)
+    cutoff, sigma = 41, 0.013
+    generator = sector_generator(p, cutoff)
+    keep = present_params(np.arange(cutoff + 3), cutoff)
+    b = np.random.default_rng(0).standard_normal(generator.shape[0])
+    shifted = (generator - sigma * scipy.sparse.identity(generator.shape[0])).tocsc()
+    expected = scipy.sparse.linalg.spsolve(shifted, b)
+    layout, got, reduction = np.zeros(keep.shape), np.zeros(keep.shape), np.zeros(keep.shape)
+    layout[keep] = b
+    for params in _parameter_sets(p):
+        rhs = layout[:, list(params)]
+        compiled = ShiftedBlockChain(p, cutoff, params, sigma, method="compiled")
+        got[:, list(params)] = compiled.solve(rhs)
+        got[:, list(params)] = compiled.solve(rhs)  # factors are reused, not consumed
+        reduction[:, list(params)] = ShiftedBlockChain(p, cutoff, params, sigma).solve(rhs)
+        assert compiled.nbytes < ShiftedBlockChain(p, cutoff, params, sigma).nbytes
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got[keep], expected, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(got, reduction, rtol=0, atol=1e-12 * scale)
+    assert not got[~keep].any()  # absent states stay exactly zero
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
+        dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
+        dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
+        dict(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=np.pi / 2),
+    ],
+)
+def test_compiled_relaxation_rate_matches_the_reduction_and_the_sparse_lu_one(changes):
+    pytest.importorskip("numba")
+    p = LinkParameters(**changes)
+    cutoff = fock_cutoff(p, 1e-6)
+    assert sector_generator(p, cutoff).shape[0] > 400  # the shift-invert branch
+    got = relaxation_rate(p, method="compiled")
+    assert got == pytest.approx(relaxation_rate(p, method="reduction"), rel=1e-8)
+    assert got == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8)
+    if "delta1" in changes:  # small enough for the dense gap (the others are tied to it through the reduction)
+        assert got == pytest.approx(slowest_decay(p, cutoff), rel=1e-8)
+
+
+def test_unknown_relaxation_method_is_refused():
+    with pytest.raises(Exception, match="method='arpack' is not one of"):
+        relaxation_rate(LinkParameters(kappa=0.1, n_source=1.0), method="arpack")
