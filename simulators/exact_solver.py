@@ -112,6 +112,8 @@ def solve_exact(
     top = cutoff + 2
     if method == "auto":
         method = "compiled" if top + 1 > COMPILED_ABOVE and compiled_available() else "reduction"
+    elif method == "compiled":
+        require_compiled()
     solve = _sequential_elimination if method == "compiled" else _cyclic_reduction
     if top > _SINGLE_THREAD_ABOVE:
         with single_threaded_blas():
@@ -126,6 +128,15 @@ def compiled_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def require_compiled() -> None:
+    """Refuse ``method="compiled"`` clearly when numba is missing."""
+    if not compiled_available():
+        raise InputError(
+            "method='compiled' needs numba (pip install 'thermalink[fast]'); allowed without it: "
+            "method='auto' or 'reduction'"
+        )
 
 
 def _solved_parameters(p: LinkParameters) -> np.ndarray:

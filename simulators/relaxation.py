@@ -23,7 +23,14 @@ import scipy.sparse.linalg
 
 from .blas_threads import single_threaded_blas
 from .errors import InputError
-from .exact_solver import COMPILED_ABOVE, METHODS, compiled_available, fock_cutoff, reduction_level
+from .exact_solver import (
+    COMPILED_ABOVE,
+    METHODS,
+    compiled_available,
+    fock_cutoff,
+    reduction_level,
+    require_compiled,
+)
 from .liouvillian_blocks import BLOCK_SIZE, REAL_PARAMS, is_real_link, present_params, sector_blocks
 from .link_parameters import LinkParameters
 
@@ -241,6 +248,8 @@ def relaxation_rate(p: LinkParameters, tol: float = 1e-6, method: str = "auto") 
         scale = min(p.kappa, p.gamma1 + p.gamma_local, p.gamma2 + p.gamma_local)
         if method == "auto":
             method = "compiled" if cutoff + 3 > COMPILED_ABOVE and compiled_available() else "reduction"
+        elif method == "compiled":
+            require_compiled()
         with single_threaded_blas():
             eigenvalues = _sector_eigenvalues_near(p, cutoff, 0.05 * scale, method=method)
     order = np.argsort(np.abs(eigenvalues))

@@ -224,12 +224,10 @@ def test_steady_state_memory_does_not_grow_with_the_cutoff():
     assert peaks[1] - peaks[0] < 40 * 12_000
 
 
-@pytest.mark.parametrize("resonant", [False, True])
-def test_shifted_block_chain_solves_the_shifted_sector(resonant):
+def shifted_sector_problem(resonant: bool):
+    """A shifted sector ``(L - sigma) x = b`` and its sparse-LU solution, in the chains' layout."""
     import scipy.sparse
     import scipy.sparse.linalg
-
-    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
 
     p = random_parameters(np.random.default_rng(3)).replace(n_source=20.0, kappa=0.3)
     if resonant:
@@ -240,8 +238,17 @@ def test_shifted_block_chain_solves_the_shifted_sector(resonant):
     b = np.random.default_rng(0).standard_normal(generator.shape[0])
     shifted = (generator - sigma * scipy.sparse.identity(generator.shape[0])).tocsc()
     expected = scipy.sparse.linalg.spsolve(shifted, b)
-    layout, got = np.zeros(keep.shape), np.zeros(keep.shape)
+    layout = np.zeros(keep.shape)
     layout[keep] = b
+    return p, cutoff, sigma, keep, layout, expected
+
+
+@pytest.mark.parametrize("resonant", [False, True])
+def test_shifted_block_chain_solves_the_shifted_sector(resonant):
+    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
+
+    p, cutoff, sigma, keep, layout, expected = shifted_sector_problem(resonant)
+    got = np.zeros(keep.shape)
     sets = _parameter_sets(p)
     assert len(sets) == (2 if resonant else 1)
     for params in sets:
@@ -250,14 +257,14 @@ def test_shifted_block_chain_solves_the_shifted_sector(resonant):
     assert not got[~keep].any()  # absent states stay exactly zero
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
-        dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
-        dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
-    ],
-)
+RELAXATION_CASES = [
+    dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
+    dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
+    dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
+]
+
+
+@pytest.mark.parametrize("changes", RELAXATION_CASES)
 def test_structured_relaxation_rate_matches_the_sparse_lu_one(changes):
     p = LinkParameters(**changes)
     assert relaxation_rate(p) == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8)
@@ -335,22 +342,10 @@ def test_compiled_lu_kernel_pivots_like_lapack():
 @pytest.mark.parametrize("resonant", [False, True])
 def test_compiled_shifted_block_chain_matches_the_reduction_one(resonant):
     pytest.importorskip("numba")
-    import scipy.sparse
-    import scipy.sparse.linalg
-
     from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
 
-    p = random_parameters(np.random.default_rng(3)).replace(n_source=20.0, kappa=0.3)
-    if resonant:
-        p = p.replace(delta1=0.0, delta2=0.0)
-    cutoff, sigma = 41, 0.013
-    generator = sector_generator(p, cutoff)
-    keep = present_params(np.arange(cutoff + 3), cutoff)
-    b = np.random.default_rng(0).standard_normal(generator.shape[0])
-    shifted = (generator - sigma * scipy.sparse.identity(generator.shape[0])).tocsc()
-    expected = scipy.sparse.linalg.spsolve(shifted, b)
-    layout, got, reduction = np.zeros(keep.shape), np.zeros(keep.shape), np.zeros(keep.shape)
-    layout[keep] = b
+    p, cutoff, sigma, keep, layout, expected = shifted_sector_problem(resonant)
+    got, reduction = np.zeros(keep.shape), np.zeros(keep.shape)
     for params in _parameter_sets(p):
         rhs = layout[:, list(params)]
         compiled = ShiftedBlockChain(p, cutoff, params, sigma, method="compiled")
@@ -365,13 +360,7 @@ def test_compiled_shifted_block_chain_matches_the_reduction_one(resonant):
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [
-        dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
-        dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
-        dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
-        dict(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=np.pi / 2),
-    ],
+    "changes", RELAXATION_CASES + [dict(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=np.pi / 2)]
 )
 def test_compiled_relaxation_rate_matches_the_reduction_and_the_sparse_lu_one(changes):
     pytest.importorskip("numba")
@@ -388,3 +377,15 @@ def test_compiled_relaxation_rate_matches_the_reduction_and_the_sparse_lu_one(ch
 def test_unknown_relaxation_method_is_refused():
     with pytest.raises(Exception, match="method='arpack' is not one of"):
         relaxation_rate(LinkParameters(kappa=0.1, n_source=1.0), method="arpack")
+
+
+def test_without_numba_auto_falls_back_to_the_reduction_and_compiled_is_refused(monkeypatch):
+    p = LinkParameters(kappa=0.05, n_source=40.0)
+    expected = solve_exact(p, method="reduction").rho
+    monkeypatch.setattr(exact_solver, "compiled_available", lambda: False)
+    monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 100)
+    np.testing.assert_array_equal(solve_exact(p).rho, expected)  # the same arithmetic: the reduction
+    with pytest.raises(Exception, match="method='compiled' needs numba"):
+        solve_exact(p, method="compiled")
+    with pytest.raises(Exception, match="method='compiled' needs numba"):
+        relaxation_rate(p, method="compiled")
