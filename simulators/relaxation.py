@@ -38,6 +38,10 @@ from .link_parameters import LinkParameters
 DENSE_LIMIT = 400
 #: Eigenvalues ARPACK finds nearest the shift; the steady state's zero is one of them.
 _NEAREST = 8
+#: ARPACK's convergence tolerance (relative, on the Ritz values of the shift-inverted operator): the
+#: rate comes out to ~1e-10 relative (the tests ask 1e-8 against the dense gap and the old sparse-LU
+#: path, which used machine precision); 25-35 % fewer Arnoldi steps than ``tol=0``.
+_ARPACK_TOL = 1e-10
 #: Blocks assembled at once while factorising (bounds the transient memory).
 _ASSEMBLY_RUN = 8192
 _REAL_SYMMETRIC = tuple(i for i, (kind, _, _) in enumerate(REAL_PARAMS) if kind != "im")
@@ -220,7 +224,7 @@ def _sector_eigenvalues_near(p: LinkParameters, cutoff: int, sigma: float, k: in
     inverse = scipy.sparse.linalg.LinearOperator((size, size), matvec=shifted_solve, dtype=float)
     matrix = scipy.sparse.linalg.LinearOperator((size, size), matvec=unused, dtype=float)
     return scipy.sparse.linalg.eigs(
-        matrix, k=k, sigma=sigma, OPinv=inverse, which="LM", v0=start, return_eigenvectors=False
+        matrix, k=k, sigma=sigma, OPinv=inverse, which="LM", v0=start, return_eigenvectors=False, tol=_ARPACK_TOL
     )
 
 
