@@ -166,25 +166,24 @@ def eliminate_interior(top, bottom, coefficients, columns, w0, w1, S, acc):  # p
 
 
 @njit(cache=True, boundscheck=False)
-def factor_chain(diag, coupling, piv):  # pragma: no cover - compiled
+def factor_chain(diag, down, up, piv):  # pragma: no cover - compiled
     """Block LU from the top of a whole chain, in place, for repeated solves (:func:`solve_chain`).
 
-    ``diag[N]`` is ``D_N`` (shift included), ``coupling[N] = [R_N | U_N]``. On exit ``diag[N]``
-    holds the LU of ``S_N`` (``S_top = D_top``, ``S_{N-1} = D_{N-1} - U_{N-1} T_N``), ``piv[N]`` its
-    pivots and ``coupling[N, :, :k]`` holds ``T_N = S_N^-1 R_N``; the ``U_N`` are kept.
+    ``diag[N]`` is ``D_N`` (shift included), ``down[N]`` is ``R_N``, ``up[N]`` is ``U_N``, each
+    ``(n, k, k)``. On exit ``diag[N]`` holds the LU of ``S_N`` (``S_top = D_top``, ``S_{N-1} =
+    D_{N-1} - U_{N-1} T_N``), ``piv[N]`` its pivots and ``down[N]`` holds ``T_N = S_N^-1 R_N``.
     """
-    n, k, _ = diag.shape
+    n = diag.shape[0]
     for N in range(n - 1, -1, -1):
         _lu_factor(diag[N], piv[N])
         if N == 0:
             break
-        T = coupling[N, :, :k]
-        _lu_solve(diag[N], piv[N], T)
-        _subtract_product(diag[N - 1], coupling[N - 1, :, k:], T)
+        _lu_solve(diag[N], piv[N], down[N])
+        _subtract_product(diag[N - 1], up[N - 1], down[N])
 
 
 @njit(cache=True, boundscheck=False)
-def solve_chain(diag, piv, coupling, b, x):  # pragma: no cover - compiled
+def solve_chain(diag, piv, down, up, b, x):  # pragma: no cover - compiled
     """``x`` with ``(L - sigma) x = b`` from :func:`factor_chain`'s factors; ``b``, ``x``: ``(n, k)``.
 
     From the top, ``y_N = S_N^-1 (b_N - U_N y_{N+1})``; then from the bottom, ``x_0 = y_0`` and
@@ -200,7 +199,7 @@ def solve_chain(diag, piv, coupling, b, x):  # pragma: no cover - compiled
             for i in range(k):
                 s = y[i]
                 for j in range(k):
-                    s -= coupling[N, i, k + j] * above[j]
+                    s -= up[N, i, j] * above[j]
                 y[i] = s
         lu = diag[N]
         for c in range(k):  # row swaps, forward (unit lower), then back substitution
@@ -221,5 +220,5 @@ def solve_chain(diag, piv, coupling, b, x):  # pragma: no cover - compiled
         for i in range(k):
             s = x[N, i]
             for j in range(k):
-                s -= coupling[N, i, j] * x[N - 1, j]
+                s -= down[N, i, j] * x[N - 1, j]
             x[N, i] = s

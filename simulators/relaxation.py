@@ -123,8 +123,11 @@ class ShiftedBlockChain:
             from .compiled_blocks import factor_chain
 
             self.piv = np.empty((top + 1, k), dtype=np.int64)
-            factor_chain(diag, coupling, self.piv)
-            self.factors = (diag, coupling)
+            # T and U in arrays of their own: each sweep of a solve then reads only what it needs.
+            down, up = np.ascontiguousarray(coupling[:, :, :k]), np.ascontiguousarray(coupling[:, :, k:])
+            del coupling
+            factor_chain(diag, down, up, self.piv)
+            self.factors = (diag, down, up)
             self.solution = np.empty((top + 1, k))
             return
         while len(diag) > 1:
@@ -160,8 +163,8 @@ class ShiftedBlockChain:
         if self.method == "compiled":
             from .compiled_blocks import solve_chain
 
-            solve_chain(self.factors[0], self.piv, self.factors[1], np.ascontiguousarray(b, dtype=float),
-                        self.solution)
+            diag, down, up = self.factors
+            solve_chain(diag, self.piv, down, up, np.ascontiguousarray(b, dtype=float), self.solution)
             return self.solution
         k = self.k
         for n, inverse, _, even, buf in self.levels:
