@@ -6,6 +6,9 @@ level eliminates every other block in one batched step, so the work is a few bat
 per level (log2 of the cutoff levels), not per block. The qubit marginal is carried through the
 reduction as linear functionals, so there is no back substitution and nothing is kept per block:
 time is linear in the Fock cutoff, memory is one run of blocks (docs/design.md, "Cost model").
+Large systems (``method="auto"``, above ``COMPILED_ABOVE`` blocks) go instead to the compiled
+sequential elimination of :mod:`.compiled_blocks` when numba is installed (3-5x faster, same
+system and cutoff; the reduction stays as the fallback and the reference it is tested against).
 The result's ``rho`` is 4x4 complex in the basis ``|gg>, |ge>, |eg>, |ee>`` (qubit 1 left).
 
 **Truncation bound:** the filter Fock space is cut at the smallest ``M`` whose thermal tail weight
@@ -25,17 +28,29 @@ import numpy as np
 
 from .blas_threads import single_threaded_blas
 from .errors import InputError
-from .liouvillian_blocks import EXCITATIONS, REAL_PARAMS, is_real_link, sector_blocks
+from .liouvillian_blocks import (
+    EXCITATIONS,
+    REAL_PARAMS,
+    _nonzero_interior_polynomial,
+    is_real_link,
+    sector_blocks,
+)
 from .link_parameters import LinkParameters
 
 DEFAULT_TOL = 1e-8
 MIN_CUTOFF = 4
 #: Largest cutoff solved (memory does not grow with it, beyond the 8 bytes per block of the filter marginal;
-#: time is ~5 us per block, so 1e7 blocks take about a minute).
+#: time is ~2 us per block compiled, ~6 us with the numpy reduction, so 1e7 blocks take 20 s to a minute).
 MAX_CUTOFF = 10_000_000
 #: Blocks reduced together (~5 MB working set, so every level runs in cache; 1024 to 16384 were
 #: measured, 2048 was fastest).
 _RUN = 2048
+#: Methods of solve_exact.
+METHODS = ("auto", "reduction", "compiled")
+#: Above this many blocks "auto" uses the compiled kernel (when numba is installed): below, the
+#: numpy reduction takes under ~0.2 s and importing numba and loading the cached kernel (~0.5 s
+#: once per process) would not pay.
+COMPILED_ABOVE = 20_000
 #: Above this many blocks, BLAS/LAPACK are held to one thread for the solve (see .blas_threads).
 _SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
@@ -70,8 +85,18 @@ class ExactSteadyState:
     # the mean of filter_distribution to rounding on a chiral link)
 
 
-def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None) -> ExactSteadyState:
-    """Exact steady state by block cyclic reduction over the excitation blocks."""
+def solve_exact(
+    p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None = None, method: str = "auto"
+) -> ExactSteadyState:
+    """Exact steady state by block elimination over the excitation blocks.
+
+    ``method``: ``"reduction"`` (pure-numpy block cyclic reduction), ``"compiled"`` (the sequential
+    block elimination of :mod:`.compiled_blocks`, needs numba) or ``"auto"`` (compiled above
+    ``COMPILED_ABOVE`` blocks when numba is installed, else the reduction). Same system, same
+    cutoff; the two agree to rounding (tested to 1e-12).
+    """
+    if method not in METHODS:
+        raise InputError(f"method={method!r} is not one of {METHODS}")
     if p.delay != 0.0:
         raise InputError(f"delay={p.delay} needs steady_state(p) (allowed here: delay=0); see .propagation_delay")
     if cutoff is None:
@@ -85,10 +110,33 @@ def solve_exact(p: LinkParameters, tol: float = DEFAULT_TOL, cutoff: int | None 
         )
     cutoff = int(cutoff)
     top = cutoff + 2
+    if method == "auto":
+        method = "compiled" if top + 1 > COMPILED_ABOVE and compiled_available() else "reduction"
+    elif method == "compiled":
+        require_compiled()
+    solve = _sequential_elimination if method == "compiled" else _cyclic_reduction
     if top > _SINGLE_THREAD_ABOVE:
         with single_threaded_blas():
-            return _cyclic_reduction(p, cutoff)
-    return _cyclic_reduction(p, cutoff)
+            return _steady_state_from(p, cutoff, solve(p, cutoff))
+    return _steady_state_from(p, cutoff, solve(p, cutoff))
+
+
+def compiled_available() -> bool:
+    """Whether the compiled kernel (numba) can be imported."""
+    try:
+        from . import compiled_blocks  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_compiled() -> None:
+    """Refuse ``method="compiled"`` clearly when numba is missing."""
+    if not compiled_available():
+        raise InputError(
+            "method='compiled' needs numba (pip install 'thermalink[fast]'); allowed without it: "
+            "method='auto' or 'reduction'"
+        )
 
 
 def _solved_parameters(p: LinkParameters) -> np.ndarray:
@@ -169,7 +217,7 @@ def _functional_weights(solved: np.ndarray, blocks: np.ndarray) -> np.ndarray:
     return weights
 
 
-def _cyclic_reduction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
+def _cyclic_reduction(p: LinkParameters, cutoff: int) -> np.ndarray:
     """One pass from the top block down: the qubit marginal as linear functionals of block 0.
 
     Blocks 0..top in runs of _RUN (so the working set stays in cache). A reduced run closes into
@@ -191,7 +239,43 @@ def _cyclic_reduction(p: LinkParameters, cutoff: int) -> ExactSteadyState:
             weights[-1] -= carried @ closing
         first, carried = _reduce(diag, np.concatenate((down, up), axis=2), weights)
         closing = np.linalg.solve(first, down[0]) if lo > 0 else None
-    marginal = carried[:, 0]  # x_0 = |0, gg><0, gg|
+    return carried[:, 0]  # x_0 = |0, gg><0, gg|
+
+
+def _sequential_elimination(p: LinkParameters, cutoff: int) -> np.ndarray:
+    """The marginal's functionals by the compiled block elimination from the top (.compiled_blocks).
+
+    The edge blocks (where states are missing: the top four and the bottom three) are assembled by
+    :func:`.liouvillian_blocks.sector_blocks`; the interior ones inside the kernel from the same
+    interior polynomial, one block at a time, so nothing but a few blocks is ever held.
+    """
+    from .compiled_blocks import eliminate_interior, eliminate_run
+
+    top = cutoff + 2
+    solved = _solved_parameters(p)
+
+    def run(lo: int, hi: int, S=None, acc=None):
+        blocks = np.arange(lo, hi + 1)
+        diag, up, down = (np.ascontiguousarray(a) for a in sector_blocks(p, blocks, cutoff, params=solved))
+        weights = _functional_weights(solved, blocks)
+        if S is None:
+            S, acc = diag[-1].copy(), weights[-1].copy()
+        eliminate_run(diag, up, down, weights, S, acc)
+        return S, acc
+
+    if cutoff < 8:
+        return run(0, top)[1][:, 0]
+    S, acc = run(cutoff - 1, top)  # now block cutoff - 1's
+    columns, coefficients = _nonzero_interior_polynomial(p, tuple(int(i) for i in solved))
+    unit = _functional_weights(solved, np.array([0, 1]))
+    eliminate_interior(cutoff - 1, 2, np.ascontiguousarray(coefficients), columns.astype(np.int64),
+                       unit[0].copy(), unit[1] - unit[0], S, acc)
+    S, acc = run(0, 2, S, acc)
+    return acc[:, 0]  # x_0 = |0, gg><0, gg|
+
+
+def _steady_state_from(p: LinkParameters, cutoff: int, marginal: np.ndarray) -> ExactSteadyState:
+    """The result from the unnormalised marginal's functionals (``_FUNCTIONALS``)."""
     if not np.isfinite(marginal).all():
         raise np.linalg.LinAlgError(f"the block recursion broke down for {p}")
     populations, re_ge_eg, im_ge_eg, photons = marginal[:4], marginal[4], marginal[5], marginal[6]

@@ -224,12 +224,10 @@ def test_steady_state_memory_does_not_grow_with_the_cutoff():
     assert peaks[1] - peaks[0] < 40 * 12_000
 
 
-@pytest.mark.parametrize("resonant", [False, True])
-def test_shifted_block_chain_solves_the_shifted_sector(resonant):
+def shifted_sector_problem(resonant: bool):
+    """A shifted sector ``(L - sigma) x = b`` and its sparse-LU solution, in the chains' layout."""
     import scipy.sparse
     import scipy.sparse.linalg
-
-    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
 
     p = random_parameters(np.random.default_rng(3)).replace(n_source=20.0, kappa=0.3)
     if resonant:
@@ -240,8 +238,17 @@ def test_shifted_block_chain_solves_the_shifted_sector(resonant):
     b = np.random.default_rng(0).standard_normal(generator.shape[0])
     shifted = (generator - sigma * scipy.sparse.identity(generator.shape[0])).tocsc()
     expected = scipy.sparse.linalg.spsolve(shifted, b)
-    layout, got = np.zeros(keep.shape), np.zeros(keep.shape)
+    layout = np.zeros(keep.shape)
     layout[keep] = b
+    return p, cutoff, sigma, keep, layout, expected
+
+
+@pytest.mark.parametrize("resonant", [False, True])
+def test_shifted_block_chain_solves_the_shifted_sector(resonant):
+    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
+
+    p, cutoff, sigma, keep, layout, expected = shifted_sector_problem(resonant)
+    got = np.zeros(keep.shape)
     sets = _parameter_sets(p)
     assert len(sets) == (2 if resonant else 1)
     for params in sets:
@@ -250,14 +257,14 @@ def test_shifted_block_chain_solves_the_shifted_sector(resonant):
     assert not got[~keep].any()  # absent states stay exactly zero
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
-        dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
-        dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
-    ],
-)
+RELAXATION_CASES = [
+    dict(kappa=0.05, n_source=6.0),  # resonant: the sector splits in two
+    dict(kappa=0.05, n_source=6.0, delta1=0.4, delta2=-0.4, gamma2=0.3, gamma_phi=0.02),
+    dict(kappa=0.3, n_source=40.0, gamma_local=0.1, n_qubit=0.2, transmission=0.7),
+]
+
+
+@pytest.mark.parametrize("changes", RELAXATION_CASES)
 def test_structured_relaxation_rate_matches_the_sparse_lu_one(changes):
     p = LinkParameters(**changes)
     assert relaxation_rate(p) == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8)
@@ -269,3 +276,116 @@ def test_relaxation_rate_with_a_backward_path_equals_the_dense_gap(phase):
     p = LinkParameters(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=phase,
                        round_trip_phase12=phase)
     assert relaxation_rate(p, tol=1e-6) == pytest.approx(slowest_decay(p, fock_cutoff(p, 1e-6)), rel=1e-8)
+
+
+# The compiled block elimination (simulators/compiled_blocks.py, numba) against the numpy reduction.
+
+
+@pytest.mark.parametrize("cutoff", [3, 7, 8, 300, 517, 2000])  # one array run; edges + interior kernel
+@pytest.mark.parametrize("case", ["detuned", "resonant", "backward"])
+def test_compiled_elimination_matches_the_cyclic_reduction(cutoff, case):
+    pytest.importorskip("numba")
+    p = random_parameters(np.random.default_rng(5)).replace(n_source=50.0, kappa=0.3)  # local baths on
+    if case == "resonant":
+        p = p.replace(delta1=0.0, delta2=0.0)
+    if case == "backward":  # complex round trip: all 16 parameters without detunings
+        p = p.replace(delta1=0.0, delta2=0.0, backward_fraction=0.2, round_trip_phase01=0.7)
+    expected = solve_exact(p, cutoff=cutoff, method="reduction")
+    got = solve_exact(p, cutoff=cutoff, method="compiled")
+    np.testing.assert_allclose(got.rho, expected.rho, rtol=0, atol=1e-12)
+    assert got.mean_photons == pytest.approx(expected.mean_photons, rel=1e-11)
+    if case != "backward":
+        np.testing.assert_allclose(got.filter_distribution, expected.filter_distribution, rtol=0, atol=1e-12)
+        reference = level_storing_steady_state(p, cutoff, run=64)
+        np.testing.assert_allclose(got.rho, reference.rho, rtol=0, atol=1e-12)
+
+
+def test_auto_method_uses_the_compiled_kernel_above_the_threshold(monkeypatch):
+    pytest.importorskip("numba")
+    from thermalink.simulators import compiled_blocks
+
+    p = LinkParameters(kappa=0.05, n_source=40.0, delta1=0.2, delta2=-0.2)
+    calls = []
+    original = compiled_blocks.eliminate_interior
+    monkeypatch.setattr(compiled_blocks, "eliminate_interior", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 10**9)
+    below = solve_exact(p)
+    assert not calls
+    monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 100)
+    above = solve_exact(p)
+    assert calls == [1]
+    np.testing.assert_allclose(above.rho, below.rho, rtol=0, atol=1e-12)
+
+
+def test_unknown_solver_method_is_refused():
+    with pytest.raises(Exception, match="method='lu' is not one of"):
+        solve_exact(LinkParameters(kappa=0.1, n_source=1.0), method="lu")
+
+
+def test_compiled_lu_kernel_pivots_like_lapack():
+    pytest.importorskip("numba")
+    from thermalink.simulators.compiled_blocks import _lu_factor, _lu_solve
+
+    rng = np.random.default_rng(1)
+    for k in (4, 10, 16):
+        a = rng.standard_normal((k, k))
+        a[0, 0] = 1e-9  # forces row swaps
+        b = rng.standard_normal((k, 3))
+        expected = np.linalg.solve(a, b)
+        lu, piv, x = a.copy(), np.empty(k, dtype=np.int64), b.copy()
+        _lu_factor(lu, piv)
+        _lu_solve(lu, piv, x)
+        assert (piv != np.arange(k)).any()
+        np.testing.assert_allclose(x, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("resonant", [False, True])
+def test_compiled_shifted_block_chain_matches_the_reduction_one(resonant):
+    pytest.importorskip("numba")
+    from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
+
+    p, cutoff, sigma, keep, layout, expected = shifted_sector_problem(resonant)
+    got, reduction = np.zeros(keep.shape), np.zeros(keep.shape)
+    for params in _parameter_sets(p):
+        rhs = layout[:, list(params)]
+        compiled = ShiftedBlockChain(p, cutoff, params, sigma, method="compiled")
+        got[:, list(params)] = compiled.solve(rhs)
+        got[:, list(params)] = compiled.solve(rhs)  # factors are reused, not consumed
+        reduction[:, list(params)] = ShiftedBlockChain(p, cutoff, params, sigma).solve(rhs)
+        assert compiled.nbytes < ShiftedBlockChain(p, cutoff, params, sigma).nbytes
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got[keep], expected, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(got, reduction, rtol=0, atol=1e-12 * scale)
+    assert not got[~keep].any()  # absent states stay exactly zero
+
+
+@pytest.mark.parametrize(
+    "changes", RELAXATION_CASES + [dict(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=np.pi / 2)]
+)
+def test_compiled_relaxation_rate_matches_the_reduction_and_the_sparse_lu_one(changes):
+    pytest.importorskip("numba")
+    p = LinkParameters(**changes)
+    cutoff = fock_cutoff(p, 1e-6)
+    assert sector_generator(p, cutoff).shape[0] > 400  # the shift-invert branch
+    got = relaxation_rate(p, method="compiled")
+    assert got == pytest.approx(relaxation_rate(p, method="reduction"), rel=1e-8)
+    assert got == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8)
+    if "delta1" in changes:  # small enough for the dense gap (the others are tied to it through the reduction)
+        assert got == pytest.approx(slowest_decay(p, cutoff), rel=1e-8)
+
+
+def test_unknown_relaxation_method_is_refused():
+    with pytest.raises(Exception, match="method='arpack' is not one of"):
+        relaxation_rate(LinkParameters(kappa=0.1, n_source=1.0), method="arpack")
+
+
+def test_without_numba_auto_falls_back_to_the_reduction_and_compiled_is_refused(monkeypatch):
+    p = LinkParameters(kappa=0.05, n_source=40.0)
+    expected = solve_exact(p, method="reduction").rho
+    monkeypatch.setattr(exact_solver, "compiled_available", lambda: False)
+    monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 100)
+    np.testing.assert_array_equal(solve_exact(p).rho, expected)  # the same arithmetic: the reduction
+    with pytest.raises(Exception, match="method='compiled' needs numba"):
+        solve_exact(p, method="compiled")
+    with pytest.raises(Exception, match="method='compiled' needs numba"):
+        relaxation_rate(p, method="compiled")
