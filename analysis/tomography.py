@@ -663,9 +663,9 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
         for j in range(k):
             full[j, j, 0] = weights[j]
         x = full.reshape(-1)[free]
+        half_jac = (forms_stacked @ x).reshape(n_obs, n_free)  # M_k x = (d p_k / d x) / 2
         stalled = False
         while True:
-            half_jac = (forms_stacked @ x).reshape(n_obs, n_free)  # M_k x = (d p_k / d x) / 2
             p = half_jac @ x
             q = fo / p
             r_matrix = (q @ e_rot).reshape(4, 4)
@@ -685,22 +685,23 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
             if -slope <= 1e-28:  # stationary on the rank-k states: the support must grow
                 stalled = True
                 break
-            dp1 = 2.0 * (half_jac @ step)  # p(x + t s) = p + t dp1 + t^2 dp2
-            dp2 = (forms_stacked @ step).reshape(n_obs, n_free) @ step
+            half_jac_step = (forms_stacked @ step).reshape(n_obs, n_free)
+            dp1 = 2.0 * (half_jac @ step) / p  # p(x + t s) / p = 1 + t dp1 + t^2 dp2
+            dp2 = (half_jac_step @ step) / p
+            linear, quadratic = 2.0 * (x @ step), step @ step  # Tr(B B^dag) changes by t lin + t^2 quad
             t, accepted = 1.0, False
             for _ in range(40):
-                ratio = (t * dp1 + t * t * dp2) / p
-                if ratio.min() > -1:
-                    change = t * (2.0 * (x @ step) + t * (step @ step)) - fo @ np.log1p(ratio)
-                    if change <= _ARMIJO * t * slope:
-                        accepted = True
-                        break
+                ratio = t * (dp1 + t * dp2)
+                if ratio.min() > -1 and t * (linear + t * quadratic) - fo @ np.log1p(ratio) <= _ARMIJO * t * slope:
+                    accepted = True
+                    break
                 t *= 0.5
             it += 1
             if not accepted:
                 stalled = True
                 break
             x = x + t * step
+            half_jac = half_jac + t * half_jac_step  # M_k (x + t s), linear in x
         full.reshape(-1)[free] = x
         b = full.view(np.complex128).reshape(4, k)
         vb = v @ b
