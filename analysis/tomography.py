@@ -23,14 +23,17 @@ Methods
     maximally mixed state. First damped Newton steps in the 15 traceless Pauli coordinates while
     the full step stays positive definite (a maximum inside the states: typically 2-5 steps);
     tables whose Newton step leaves the states (maximum on or next to the boundary, e.g. rank
-    deficient) continue by accelerated projected gradient (FISTA with backtracking and adaptive
-    restart; every iterate projected onto the density matrices). Convergence is *certified* in
-    both phases: for the current estimate ``rho`` and ``R = sum n[k] E[k] / p[k] / N``, concavity
-    of the log-likelihood gives ``logL(MLE) - logL(rho) <= N (lambda_max(R) - 1)``; iteration stops
-    when that bound is below ``tol`` (nats, default 1e-4), else after ``max_iter`` (both phases
-    together) with a ``RuntimeWarning`` and ``converged = False``. Everything is batched over a
-    stack of count tables; a single table takes well under a millisecond when its maximum is
-    inside the states (a few ms on the boundary).
+    deficient) continue from the projection of that step. A single table continues by Newton
+    steps on the states of the projection's rank ``k`` (``rho = V B B^dag V^dag``, ``B`` 4 x k
+    triangular; the top eigenvector of ``R`` joins the support when the steps stall short of the
+    certificate; typically 2-5 steps); what is left unconverged, and stacks, by accelerated
+    projected gradient (FISTA with backtracking and adaptive restart; every iterate projected onto
+    the density matrices). Convergence is *certified* in every phase: for the current estimate
+    ``rho`` and ``R = sum n[k] E[k] / p[k] / N``, concavity of the log-likelihood gives
+    ``logL(MLE) - logL(rho) <= N (lambda_max(R) - 1)``; iteration stops when that bound is below
+    ``tol`` (nats, default 1e-4), else after ``max_iter`` (all phases together) with a
+    ``RuntimeWarning`` and ``converged = False``. Everything is batched over a stack of count
+    tables; a single table takes well under a millisecond, inside the states or on the boundary.
 
 Other methods can be registered (:func:`register_estimator`; :data:`ESTIMATORS` maps names to
 estimators, :data:`METHODS` lists the built-in ones); :func:`reconstruct`,
@@ -720,8 +723,9 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
 
 def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_iter: int = MLE_MAX_ITER,
          start: np.ndarray | None = None):
-    """Batched MLE: damped Newton while the iterates stay inside the state space, then the
-    projected-gradient reference (:func:`_mle_reference`) for the tables it hands over.
+    """Batched MLE: damped Newton while the iterates stay inside the state space, then (one table
+    handed over) the rank-k Newton (:func:`_mle_low_rank_one`), then the projected-gradient
+    reference (:func:`_mle_reference`) for the tables still unconverged.
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
     ``N (lambda_max(R) - 1) <= tol``; ``max_iter`` bounds the iterations of both phases together.
