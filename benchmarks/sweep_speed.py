@@ -56,7 +56,8 @@ POINT_TARGET_MS = 30.0  # issue 10: live analysis of one point
 
 def time_thermalink_run(runs: int) -> None:
     """``thermalink run`` with its defaults, ``runs`` times, each in a fresh process and folder."""
-    exe = shutil.which("thermalink")
+    beside = Path(sys.executable).parent / "thermalink"  # the running environment's command first
+    exe = str(beside) if beside.exists() else shutil.which("thermalink")
     if exe is None:
         print("thermalink run: the thermalink command is not on PATH (install the package): skipped")
         return
