@@ -23,17 +23,18 @@ Methods
     maximally mixed state. First damped Newton steps in the 15 traceless Pauli coordinates while
     the full step stays positive definite (a maximum inside the states: typically 2-5 steps);
     tables whose Newton step leaves the states (maximum on or next to the boundary, e.g. rank
-    deficient) continue from the projection of that step. A single table continues by Newton
+    deficient) continue from the projection of that step, table by table, by Newton
     steps on the states of the projection's rank ``k`` (``rho = V B B^dag V^dag``, ``B`` 4 x k
     triangular; the top eigenvector of ``R`` joins the support when the steps stall short of the
-    certificate; typically 2-5 steps); what is left unconverged, and stacks, by accelerated
-    projected gradient (FISTA with backtracking and adaptive restart; every iterate projected onto
-    the density matrices). Convergence is *certified* in every phase: for the current estimate
+    certificate; typically 2-5 steps); what is left unconverged by accelerated projected
+    gradient (FISTA with backtracking and adaptive restart; every iterate projected onto the
+    density matrices). Convergence is *certified* in every phase: for the current estimate
     ``rho`` and ``R = sum n[k] E[k] / p[k] / N``, concavity of the log-likelihood gives
     ``logL(MLE) - logL(rho) <= N (lambda_max(R) - 1)``; iteration stops when that bound is below
     ``tol`` (nats, default 1e-4), else after ``max_iter`` (all phases together) with a
-    ``RuntimeWarning`` and ``converged = False``. Everything is batched over a stack of count
-    tables; a single table takes well under a millisecond, inside the states or on the boundary.
+    ``RuntimeWarning`` and ``converged = False``. The Newton phase and the projected gradient are
+    batched over a stack of count tables; a single table takes well under a millisecond, inside
+    the states or on the boundary.
 
 Other methods can be registered (:func:`register_estimator`; :data:`ESTIMATORS` maps names to
 estimators, :data:`METHODS` lists the built-in ones); :func:`reconstruct`,
@@ -723,9 +724,9 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
 
 def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_iter: int = MLE_MAX_ITER,
          start: np.ndarray | None = None):
-    """Batched MLE: damped Newton while the iterates stay inside the state space, then (one table
-    handed over) the rank-k Newton (:func:`_mle_low_rank_one`), then the projected-gradient
-    reference (:func:`_mle_reference`) for the tables still unconverged.
+    """Batched MLE: damped Newton while the iterates stay inside the state space, then the rank-k
+    Newton (:func:`_mle_low_rank_one`, table by table) for the tables it hands over, then the
+    projected-gradient reference (:func:`_mle_reference`) for those still unconverged.
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
     ``N (lambda_max(R) - 1) <= tol``; ``max_iter`` bounds the iterations of both phases together.
@@ -748,15 +749,14 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     rho = pauli_to_state(r)
     gap = gap * total
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
-    if rest.size == 1:  # one table on the boundary: Newton on the states of the hand-over rank
-        i = rest[0]
-        budget = max_iter - int(iterations[i])
-        rho_i, conv_i, its_i, gap_i = _mle_low_rank_one(n[i] / total[i], rho[i], model, tol / total[i],
-                                                        min(_LOW_RANK_MAX_ITER, budget))
-        rho[i], converged[i], gap[i] = rho_i, conv_i, gap_i * total[i]
-        iterations[i] += its_i
-        if conv_i or iterations[i] >= max_iter:
-            rest = rest[:0]
+    if rest.size:  # tables on the boundary: Newton on the states of the hand-over rank, one by one
+        for i in rest:
+            budget = max_iter - int(iterations[i])
+            rho_i, conv_i, its_i, gap_i = _mle_low_rank_one(n[i] / total[i], rho[i], model, tol / total[i],
+                                                            min(_LOW_RANK_MAX_ITER, budget))
+            rho[i], converged[i], gap[i] = rho_i, conv_i, gap_i * total[i]
+            iterations[i] += its_i
+        rest = rest[~converged[rest] & (iterations[rest] < max_iter)]
     budget = max_iter - (int(iterations[rest].max()) if rest.size else 0)  # >= 1
     if rest.size and budget > 0:
         if rest.size == 1:
