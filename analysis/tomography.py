@@ -23,8 +23,8 @@ Methods
     maximally mixed state. First damped Newton steps in the 15 traceless Pauli coordinates while
     the full step stays positive definite (a maximum inside the states: typically 2-5 steps);
     tables whose Newton step leaves the states (maximum on or next to the boundary, e.g. rank
-    deficient) continue from the projection of that step, table by table, by Newton
-    steps on the states of the projection's rank ``k`` (``rho = V B B^dag V^dag``, ``B`` 4 x k
+    deficient) continue from the projection of that step, table by table (up to 256 of a stack),
+    by Newton steps on the states of the projection's rank ``k`` (``rho = V B B^dag V^dag``, ``B`` 4 x k
     triangular; the top eigenvector of ``R`` joins the support when the steps stall short of the
     certificate; typically 2-5 steps); what is left unconverged by accelerated projected
     gradient (FISTA with backtracking and adaptive restart; every iterate projected onto the
@@ -598,6 +598,9 @@ _LOW_RANK_MAX_ITER = 24  # Newton steps of the rank-k phase (all ranks together)
 _LOW_RANK_CHANGES = 2  # rank increases before handing over to the projected gradient
 _LOW_RANK_SUPPORT = 1e-10  # eigenvalues of the hand-over state counted in its rank
 _LOW_RANK_NEW_WEIGHT = 1e-3  # weight given to a direction added to the support
+#: Most handed-over tables of a stack that take the rank-k phase one by one (a bootstrap's 200);
+#: more go to the batched projected gradient (faster per table from ~1000 tables on).
+_LOW_RANK_STACK = 256
 _LOW_RANK_LAYOUTS: dict = {}
 
 
@@ -725,8 +728,9 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
 def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_iter: int = MLE_MAX_ITER,
          start: np.ndarray | None = None):
     """Batched MLE: damped Newton while the iterates stay inside the state space, then the rank-k
-    Newton (:func:`_mle_low_rank_one`, table by table) for the tables it hands over, then the
-    projected-gradient reference (:func:`_mle_reference`) for those still unconverged.
+    Newton (:func:`_mle_low_rank_one`, table by table) for the tables it hands over (up to
+    ``_LOW_RANK_STACK`` of them), then the projected-gradient reference (:func:`_mle_reference`)
+    for those still unconverged.
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
     ``N (lambda_max(R) - 1) <= tol``; ``max_iter`` bounds the iterations of both phases together.
@@ -749,7 +753,7 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     rho = pauli_to_state(r)
     gap = gap * total
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
-    if rest.size:  # tables on the boundary: Newton on the states of the hand-over rank, one by one
+    if 0 < rest.size <= _LOW_RANK_STACK:  # on the boundary: Newton on the hand-over rank's states, one by one
         for i in rest:
             budget = max_iter - int(iterations[i])
             rho_i, conv_i, its_i, gap_i = _mle_low_rank_one(n[i] / total[i], rho[i], model, tol / total[i],

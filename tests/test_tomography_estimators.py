@@ -177,14 +177,18 @@ def test_the_projected_gradient_takes_over_when_the_rank_k_newton_stops_early(mo
         difference = (log_likelihood(values, model.probabilities(fast))
                       - log_likelihood(values, model.probabilities(ref)))[0]
         assert fast_ok[0] and abs(difference) <= fast_gap[0] + ref_gap[0] + 1e-9
-    # a stack: every handed-over table passes through the rank-k phase, the rest batched
+    # a stack: every handed-over table passes through the rank-k phase, the rest batched; and a
+    # stack handing over more than _LOW_RANK_STACK tables (all batched)
     rhos = np.array([_random_state(1 + i % 3, 40 + i) for i in range(9)])
     counts = sample_counts(rhos, 1000, rng=5, leading_dims=("table",))
     values, model, _, _ = _prepare(counts, None, stacked=True)
-    fast, fast_ok, _, fast_gap = _mle(values, model)
     ref, ref_ok, _, ref_gap = _mle_reference(values, model)
-    difference = log_likelihood(values, model.probabilities(fast)) - log_likelihood(values, model.probabilities(ref))
-    assert fast_ok.all() and np.all(np.abs(difference) <= fast_gap + ref_gap + 1e-9)
+    for stack in (256, 0):
+        monkeypatch.setattr(tomography, "_LOW_RANK_STACK", stack)
+        fast, fast_ok, _, fast_gap = _mle(values, model)
+        difference = (log_likelihood(values, model.probabilities(fast))
+                      - log_likelihood(values, model.probabilities(ref)))
+        assert fast_ok.all() and np.all(np.abs(difference) <= fast_gap + ref_gap + 1e-9)
 
 
 # --- estimator registry ---------------------------------------------------------------------------
