@@ -486,11 +486,14 @@ def _mle_newton_one(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_p
     zheevd, dposv = _lapack()
     design_t, free, free_t, outer = _newton_operators(model)
     observed = f > 0
-    fo = f[observed]
-    outer_o = outer[observed]
-    design_o, free_o = design_t.T[observed], free[observed]
-    free_ot = np.ascontiguousarray(free_o.T)
-    design_ot = np.ascontiguousarray(design_o.T)
+    if observed.all():  # (the usual case at a few thousand shots: no copies)
+        fo, outer_o, design_o, free_o, free_ot, design_ot = f, outer, model.design, free, free_t, design_t
+    else:
+        fo = f[observed]
+        outer_o = outer[observed]
+        design_o, free_o = design_t.T[observed], free[observed]
+        free_ot = np.ascontiguousarray(free_o.T)
+        design_ot = np.ascontiguousarray(design_o.T)
     diagonal = np.arange(15) * 16  # flat indices of the Hessian's diagonal
     r = r.copy()
     converged = False
@@ -650,7 +653,7 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
     if povm is None:
         povm = model.cache["povm_flat"] = np.ascontiguousarray(model.povm.reshape(-1, 16))
     observed = f > 0
-    fo, e_obs = f[observed], povm[observed]
+    fo, e_obs = (f, povm) if observed.all() else (f[observed], povm[observed])
     n_obs = len(fo)
     w, v, _ = zheevd(rho)
     w, v = w[::-1], v[:, ::-1]
