@@ -21,10 +21,12 @@ Usage: ``python benchmarks/sweep_speed.py [--runs 3]`` (``--runs 0`` skips ``the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,7 +56,8 @@ POINT_TARGET_MS = 30.0  # issue 10: live analysis of one point
 
 def time_thermalink_run(runs: int) -> None:
     """``thermalink run`` with its defaults, ``runs`` times, each in a fresh process and folder."""
-    exe = shutil.which("thermalink")
+    beside = Path(sys.executable).parent / "thermalink"  # the running environment's command first
+    exe = str(beside) if beside.exists() else shutil.which("thermalink")
     if exe is None:
         print("thermalink run: the thermalink command is not on PATH (install the package): skipped")
         return
@@ -74,6 +77,45 @@ def time_thermalink_run(runs: int) -> None:
           f"2-core machine, load average {load}: wall median {wall:.2f} s (runs: "
           f"{', '.join(f'{w:.2f}' for w in walls)}), CPU median {np.median(cpus):.2f} s   "
           f"(target <= {RUN_TARGET_S:.0f} s: {'met' if wall <= RUN_TARGET_S else 'NOT met'})")
+
+
+def time_report_curve(run) -> str:
+    """The report's twin curve over bandwidth on this run: as ``plot_sweep`` draws it (solved at a
+    subset of its bandwidths, interpolated between) against every bandwidth solved (before)."""
+    from thermalink.experiments import sweep_report
+    from thermalink.experiments.sweep_storage import load_sweep
+    from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
+    from thermalink.simulators.lab_units import LabLink
+    from thermalink.simulators.twin import steady_state
+
+    raw = load_sweep(run)
+    solves = []
+    t = time.perf_counter()
+    original = sweep_report.steady_state
+    sweep_report.steady_state = lambda p: solves.append(p) or original(p)
+    try:
+        bandwidths, c, f = sweep_report._twin_curve_over_bandwidth(raw)
+    finally:
+        sweep_report.steady_state = original
+    fast = time.perf_counter() - t
+    link = json.loads(str(raw["lab_link"].values[0]))
+    t = time.perf_counter()
+    dense = np.array([steady_state(LabLink(**{**link, "bandwidth_Hz": float(b)}).to_parameters()) for b in bandwidths])
+    slow = time.perf_counter() - t
+    error = max(np.abs(c - concurrence(dense)).max(), np.abs(f - singlet_fidelity(dense)).max())
+    return (f"report twin curve ({len(bandwidths)} bandwidths): {fast:.2f} s wall ({len(solves)} steady states, "
+            f"the rest interpolated); every bandwidth solved (before): {slow:.2f} s; largest difference in C "
+            f"and F {error:.1e} (tolerance {sweep_report.TWIN_CURVE_TOLERANCE:g})")
+
+
+def time_cli_import() -> None:
+    """Import of what ``thermalink run`` loads before it starts, in a fresh process."""
+    code = ("import time; t = time.perf_counter(); import thermalink.experiments.cli as c; c.build_parser(); "
+            "import thermalink.experiments.experiment_session; print(time.perf_counter() - t)")
+    seconds = [float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+               for _ in range(3)]
+    print(f"thermalink run's imports (CLI parser and experiment session, fresh process, median of 3): "
+          f"{np.median(seconds):.2f} s")
 
 
 def main() -> None:
@@ -137,6 +179,7 @@ def main() -> None:
                 cpu["previous projected-gradient MLE"].append(time.process_time() - c)
         finally:
             tomography.ESTIMATORS["mle"] = fast
+        curve_line = time_report_curve(analysis.run)
     print("21-point bandwidth sweep, 9 settings x 2000 shots, simulated station")
     print(f"station load: {loaded - start:.2f} s (not counted)")
     print(f"sweep incl. per-point analysis: {measured - swept:.2f} s; saving the analysis run: {saved - measured:.2f} s")
@@ -164,7 +207,9 @@ def main() -> None:
     concurrences = [analysis.results[i]["concurrence"] for i in sorted(analysis.results)]
     consistent = sum(r["consistent"] for r in analysis.results.values())
     print(f"max measured concurrence {max(concurrences):.3f}; {consistent:.0f}/21 points consistent with the twin")
+    print(curve_line)
     if args.runs:
+        time_cli_import()
         time_thermalink_run(args.runs)
 
 

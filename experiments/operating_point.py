@@ -36,7 +36,6 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
-import scipy.optimize
 
 from thermalink.analysis import bell_fidelity, concurrence, negativity, singlet_fidelity
 from thermalink.simulators import LinkParameters, relaxation_rate, solve_exact
@@ -257,6 +256,8 @@ def _refine(evaluate: TwinEvaluator, coords: _Coordinates, start: Settings, xato
         vertex = z0.copy()
         vertex[i] += 0.06 if vertex[i] <= 0.94 else -0.06
         simplex.append(vertex)
+    import scipy.optimize  # here, not at import: the CLI imports this module to build its parser
+
     result = scipy.optimize.minimize(
         loss, z0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(z0),
         options={"initial_simplex": np.array(simplex), "xatol": xatol, "fatol": 1e-6, "maxfev": 200},
@@ -338,6 +339,8 @@ def knob_tolerances(evaluate: TwinEvaluator, best: Settings, value: float, loss:
             if edge == here or excess(edge) >= 0:  # the limit (or the centre's search window) came first
                 edges.append((edge, True))
                 continue
+            import scipy.optimize
+
             if name == "bandwidth_Hz":
                 root = math.exp(scipy.optimize.brentq(lambda y: excess(math.exp(y)), math.log(here), math.log(edge),
                                                       xtol=1e-3))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.integrate
 
 from .errors import InputError
 from .liouvillian_blocks import EXCITATIONS
@@ -97,6 +96,8 @@ def adiabatic_steady_state(p: LinkParameters) -> np.ndarray:
     # below u = 1 for a strong source: split the range at every decade.
     edges = [0.0, *np.logspace(-6, 1, 8), 50.0, math.inf]
     total = np.zeros(16, dtype=complex)
+    import scipy.integrate  # here, not at import: it brings scipy.optimize (~0.1 s)
+
     for a, b in zip(edges[:-1], edges[1:]):
         value, _ = scipy.integrate.quad_vec(integrand, a, b, epsabs=1e-14, epsrel=1e-12)
         total += value

@@ -89,6 +89,108 @@ def test_the_tolerance_still_bounds_the_certified_gap_on_the_fast_path():
         assert np.all(result.converged) and np.all(np.asarray(result.likelihood_gap) <= tol)
 
 
+def _single_table_cases():
+    """Random pure, rank-2, rank-3 and full-rank states at realistic shot numbers (the low ones
+    leave outcomes with zero counts), with and without readout errors and signed settings."""
+    rng = np.random.default_rng(2026)
+    cases = []
+    for i in range(48):
+        rank, shots = 1 + i % 4, (30, 100, 2000, 10000)[(i // 4) % 4]
+        assignment = READOUT if i % 3 == 0 else None
+        settings = SIGNED_SETTINGS if i % 5 == 0 else None
+        g = rng.normal(size=(4, rank)) + 1j * rng.normal(size=(4, rank))
+        rho = g @ g.conj().T / np.trace(g @ g.conj().T).real
+        kwargs = {} if settings is None else {"settings": settings}
+        cases.append((rank, sample_counts(rho, shots, assignment=assignment, rng=rng, **kwargs), assignment))
+    return cases
+
+
+def test_rank_k_newton_agrees_with_the_reference_on_random_states():
+    """The single-table path (Newton, then rank-k Newton on the boundary) against the projected
+    gradient: the same maximum within the certified gaps, physical, and rank-deficient where the
+    rank-k path answered."""
+    boundary = zero_count_tables = 0
+    for rank, counts, assignment in _single_table_cases():
+        values, model, _, _ = _prepare(counts, assignment, stacked=False)
+        fast, fast_ok, fast_its, fast_gap = _mle(values, model)
+        ref, ref_ok, _, ref_gap = _mle_reference(values, model)
+        assert fast_ok[0] and ref_ok[0] and fast_gap[0] <= 1e-4 and ref_gap[0] <= 1e-4
+        difference = (log_likelihood(values, model.probabilities(fast))
+                      - log_likelihood(values, model.probabilities(ref)))[0]
+        assert abs(difference) <= fast_gap[0] + ref_gap[0] + 1e-9, (rank, difference)
+        assert np.allclose(fast, project_to_states(fast), atol=1e-12)
+        zero_count_tables += bool(np.any(values == 0))
+        if np.linalg.eigvalsh(fast[0])[0] < 1e-14:
+            boundary += 1
+    assert boundary >= 20 and zero_count_tables >= 5  # the cases do exercise the boundary path
+
+
+def test_rank_k_newton_alone_certifies_boundary_maxima():
+    """_mle_low_rank_one from the Newton hand-over point converges by itself (no projected
+    gradient) on pure and rank-2 states, and its reported gap is the certificate of its state."""
+    from thermalink.analysis.tomography import _linear_inversion, _mle_low_rank_one, _mle_newton_one
+    from thermalink.analysis.tomography_data import pauli_to_state, state_to_pauli
+
+    rng = np.random.default_rng(7)
+    converged = 0
+    for i in range(20):
+        counts = sample_counts(_random_state(1 + i % 2, 100 + i), 2000, rng=rng)
+        values, model, _, _ = _prepare(counts, None, stacked=False)
+        n = values.reshape(-1).astype(float)
+        f, tol_per_shot = n / n.sum(), 1e-4 / n.sum()
+        start = project_to_states(pauli_to_state(_linear_inversion(values, model)[0]))
+        r0 = state_to_pauli(0.999 * start + 0.001 * np.eye(4) / 4)
+        r, ok, _, _ = _mle_newton_one(f, r0, model, tol_per_shot, 30)
+        if ok[0]:
+            continue
+        rho, ok, its, gap = _mle_low_rank_one(f, pauli_to_state(r[0]), model, tol_per_shot, 24)
+        p = model.probabilities(rho).reshape(-1)
+        r_matrix = np.einsum("k,kij->ij", np.divide(f, p, out=np.zeros_like(f), where=f > 0),
+                             model.povm.reshape(-1, 4, 4))
+        certificate = max(np.linalg.eigvalsh(r_matrix)[-1] - 1, 0)
+        assert gap == pytest.approx(certificate, rel=1e-6, abs=1e-13)
+        assert np.isclose(np.trace(rho).real, 1, atol=1e-12) and np.linalg.eigvalsh(rho)[0] > -1e-12
+        converged += bool(ok) and gap <= tol_per_shot
+    assert converged >= 15
+
+
+def test_single_matrix_projection_agrees_with_the_batched_one():
+    from thermalink.analysis.tomography import _project_one
+
+    rng = np.random.default_rng(3)
+    for scale in (0.05, 0.3, 1.0, 3.0):
+        a = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+        hermitian = np.eye(4) / 4 + scale * (a + a.conj().T)
+        np.testing.assert_allclose(_project_one(hermitian), project_to_states(hermitian), atol=1e-13)
+
+
+def test_the_projected_gradient_takes_over_when_the_rank_k_newton_stops_early(monkeypatch):
+    """With the rank-k phase cut to one step, the projected gradient finishes from its iterate:
+    still converged to the same maximum."""
+    from thermalink.analysis import tomography
+
+    monkeypatch.setattr(tomography, "_LOW_RANK_MAX_ITER", 1)
+    for rank, counts, assignment in _single_table_cases()[:16]:
+        values, model, _, _ = _prepare(counts, assignment, stacked=False)
+        fast, fast_ok, _, fast_gap = _mle(values, model)
+        ref, ref_ok, _, ref_gap = _mle_reference(values, model)
+        difference = (log_likelihood(values, model.probabilities(fast))
+                      - log_likelihood(values, model.probabilities(ref)))[0]
+        assert fast_ok[0] and abs(difference) <= fast_gap[0] + ref_gap[0] + 1e-9
+    # a stack: every handed-over table passes through the rank-k phase, the rest batched; and a
+    # stack handing over more than _LOW_RANK_STACK tables (all batched)
+    rhos = np.array([_random_state(1 + i % 3, 40 + i) for i in range(9)])
+    counts = sample_counts(rhos, 1000, rng=5, leading_dims=("table",))
+    values, model, _, _ = _prepare(counts, None, stacked=True)
+    ref, ref_ok, _, ref_gap = _mle_reference(values, model)
+    for stack in (256, 0):
+        monkeypatch.setattr(tomography, "_LOW_RANK_STACK", stack)
+        fast, fast_ok, _, fast_gap = _mle(values, model)
+        difference = (log_likelihood(values, model.probabilities(fast))
+                      - log_likelihood(values, model.probabilities(ref)))
+        assert fast_ok.all() and np.all(np.abs(difference) <= fast_gap + ref_gap + 1e-9)
+
+
 # --- estimator registry ---------------------------------------------------------------------------
 
 
