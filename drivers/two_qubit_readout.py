@@ -84,7 +84,9 @@ class TwoQubitReadout(Instrument):
     ReadoutProtocol`: ``freeze`` (bool), ``freeze_time``, ``prerotation_time``, ``integration_time``
     (s) and ``readout_decay_fraction``),
     ``link_loss`` (dB, waveguide loss between the qubits), ``qubitN_p1_given_0``,
-    ``qubitN_p0_given_1`` (readout error probabilities), ``settings`` and ``shots`` (what
+    ``qubitN_p0_given_1`` (readout error probabilities), ``assignment_errors_include_readout_decay``
+    (bool: whether those errors were measured through the readout protocol, so already hold its decay
+    after the pulse, or are the discriminator's own; default False), ``settings`` and ``shots`` (what
     ``counts`` acquires), the axes ``setting_code`` (:func:`setting_codes`: ``3 i1 + i2`` with
     X, Y, Z = 0, 1, 2, so ``"XX"`` = 0 .. ``"ZZ"`` = 8) and ``outcome_index`` (``2 b1 + b2``), and
     ``counts`` (``ParameterWithSetpoints``, shape ``(len(settings), 4)``, for QCoDeS datasets;
@@ -123,6 +125,7 @@ class TwoQubitReadout(Instrument):
         prerotation_time: float = 0.0,
         integration_time: float = 0.0,
         readout_decay_fraction: float = 0.5,
+        assignment_errors_include_readout_decay: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -244,6 +247,17 @@ class TwoQubitReadout(Instrument):
                 initial_value=float(value),
                 docstring=f"Readout error probability of qubit {qubit}: P(read {read} | state {state}).",
             )
+        self.assignment_errors_include_readout_decay: Parameter = self.add_parameter(
+            "assignment_errors_include_readout_decay",
+            label="Assignment errors include the readout decay",
+            set_cmd=None,
+            vals=vals.Bool(),
+            initial_value=bool(assignment_errors_include_readout_decay),
+            docstring="What the qubitN_p*_given_* errors are. False: the discriminator's own errors "
+            "(datasheet, threshold), the analysis folds the protocol's decay after the pulse in. True: measured "
+            "through the readout protocol (prepared basis states, pi pulses, then the readout, as "
+            "`calibrate readout --apply` writes them): they already hold that decay.",
+        )
         self.settings: Parameter = self.add_parameter(
             "settings",
             label="Tomography settings",

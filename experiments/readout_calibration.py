@@ -174,10 +174,22 @@ def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:
     return result
 
 
+#: The readout parameter stating that its errors were measured through the readout protocol.
+INCLUDES_DECAY_PARAMETER = "assignment_errors_include_readout_decay"
+
+
+def _mark_measured(readout) -> None:
+    """A calibration is measured through the readout protocol: its errors hold the decay after the pulse."""
+    if INCLUDES_DECAY_PARAMETER in readout.parameters:
+        readout.parameters[INCLUDES_DECAY_PARAMETER](True)
+
+
 def apply_calibration(readout, calibration: ReadoutCalibration) -> None:
-    """Write the calibrated error probabilities into the readout's ``qubitN_p*_given_*``."""
+    """Write the calibrated error probabilities into the readout's ``qubitN_p*_given_*`` (and set its
+    ``assignment_errors_include_readout_decay``: they were measured through the readout protocol)."""
     for name, value in calibration.errors.items():
         readout.parameters[name](value)
+    _mark_measured(readout)
 
 
 def estimator_assignment(stored: str | None, per_qubit: np.ndarray) -> np.ndarray:
@@ -195,6 +207,7 @@ def restore_calibration(readout, stored: str) -> None:
     assignment = np.asarray(json.loads(stored)["assignment"])
     for name, value in _by_parameter(assignment).items():
         readout.parameters[name](value)
+    _mark_measured(readout)
 
 
 def calibrate_readout(lab, shots: int = 20_000, *, apply: bool = False, settle_s: float = 1e-3,
