@@ -98,6 +98,9 @@ class TwoQubitReadout(Instrument):
 
     #: Most shots per setting one acquisition takes (the hardware's result memory may set less).
     max_shots: int = MAX_SHOTS
+    #: Protocol times a hardware driver derives from its own pulse parameters (time name -> parameter
+    #: name): read-only, one source of truth (the SHFQC+: ``prerotation_time`` = ``drive_pulse_length``).
+    protocol_times_from: dict[str, str] = {}
 
     def __init__(
         self,
@@ -208,6 +211,10 @@ class TwoQubitReadout(Instrument):
                   "integration_time": (integration_time, "Readout integration window")}
         for pname, (value, label) in timing.items():
             low, high = READOUT_TIME_RANGES_S[f"{pname}_s"]
+            follows = self.protocol_times_from.get(pname)
+            if follows is not None:
+                self._add_derived_time(pname, label, value, follows)
+                continue
             self.add_parameter(
                 pname, label=label, unit="s", set_cmd=None, vals=vals.Numbers(low, high), initial_value=value,
                 docstring=f"{label}, s, as the twin models the readout (0: instantaneous).",
@@ -304,6 +311,24 @@ class TwoQubitReadout(Instrument):
             snapshot_value=False,
             vals=vals.Arrays(shape=(n_settings, len(OUTCOMES)), valid_types=(np.integer,)),
             docstring="Counts of shape (len(settings), 4) for `settings()` with `shots()` shots each.",
+        )
+
+    def _add_derived_time(self, pname: str, label: str, value: float, follows: str) -> None:
+        """A protocol time that is the pulse parameter ``follows`` of the hardware (read-only here)."""
+        where = f"set `{follows}` instead (station file: instruments.{self.name}.parameters.{follows}.initial_value)"
+        if value != 0.0:
+            raise InputError(f"{pname}={value!r}: on {type(self).__name__} the readout protocol's {pname} is its pulse "
+                             f"parameter `{follows}` (one setting of one thing); {where}")
+
+        def refuse(new_value: float) -> None:
+            raise InputError(f"{self.name}.{pname}({new_value!r}): on {type(self).__name__} {pname} follows `{follows}`; "
+                             + where)
+
+        low, high = READOUT_TIME_RANGES_S[f"{pname}_s"]
+        self.add_parameter(
+            pname, label=label, unit="s", get_cmd=lambda: float(self.parameters[follows]()), set_cmd=refuse,
+            vals=vals.Numbers(low, high),
+            docstring=f"{label}, s, as the twin models the readout: the pulse parameter `{follows}` (set that one).",
         )
 
     def _set_settings(self, settings: Sequence[str]) -> None:
