@@ -214,3 +214,15 @@ def test_a_calibration_applied_in_a_session_marks_the_readouts_errors_but_not_th
     finally:
         lab.close()
         Instrument.close_all()
+
+
+def test_station_validation_takes_the_flag_as_a_bool(tmp_path):
+    station = tmp_path / "station.yaml"
+    text = station_config_path("simulated").read_text()
+    assert f"{INCLUDES_DECAY_KEY}: false" in text
+    station.write_text(text.replace(f"{INCLUDES_DECAY_KEY}: false", f"{INCLUDES_DECAY_KEY}: true"))
+    assert validate_station_file(station) is not None
+    station.write_text(text.replace(f"{INCLUDES_DECAY_KEY}: false", f"{INCLUDES_DECAY_KEY}: 0.5"))
+    with pytest.raises(ValueError, match=rf"instruments.readout.init.{INCLUDES_DECAY_KEY}: 0.5 \(\w+\) is the wrong "
+                                         r"type; expected bool"):
+        validate_station_file(station)
