@@ -20,7 +20,9 @@ joint 4x4 ``M``; otherwise the per-qubit pair. The test and the choice are store
 
 ``calibrate_readout(lab, apply=True)`` writes the error probabilities ``A_q[1, 0]`` and
 ``A_q[0, 1]`` into the readout's ``qubitN_p1_given_0`` / ``qubitN_p0_given_1``, so the next sweep
-(which stores ``lab.assignment()`` in its run metadata) and its tomography use them.
+(which stores ``lab.assignment()`` in its run metadata) and its tomography use them, and sets its
+``assignment_errors_include_readout_decay``: measured through the readout protocol, they already
+hold its decay after the pulse (docs/design.md, "Readout protocol").
 """
 
 from __future__ import annotations
