@@ -84,7 +84,9 @@ class TwoQubitReadout(Instrument):
     ReadoutProtocol`: ``freeze`` (bool), ``freeze_time``, ``prerotation_time``, ``integration_time``
     (s) and ``readout_decay_fraction``),
     ``link_loss`` (dB, waveguide loss between the qubits), ``qubitN_p1_given_0``,
-    ``qubitN_p0_given_1`` (readout error probabilities), ``settings`` and ``shots`` (what
+    ``qubitN_p0_given_1`` (readout error probabilities), ``assignment_errors_include_readout_decay``
+    (bool: whether those errors were measured through the readout protocol, so already hold its decay
+    after the pulse, or are the discriminator's own; default False), ``settings`` and ``shots`` (what
     ``counts`` acquires), the axes ``setting_code`` (:func:`setting_codes`: ``3 i1 + i2`` with
     X, Y, Z = 0, 1, 2, so ``"XX"`` = 0 .. ``"ZZ"`` = 8) and ``outcome_index`` (``2 b1 + b2``), and
     ``counts`` (``ParameterWithSetpoints``, shape ``(len(settings), 4)``, for QCoDeS datasets;
@@ -96,6 +98,9 @@ class TwoQubitReadout(Instrument):
 
     #: Most shots per setting one acquisition takes (the hardware's result memory may set less).
     max_shots: int = MAX_SHOTS
+    #: Protocol times a hardware driver derives from its own pulse parameters (time name -> parameter
+    #: name): read-only, one source of truth (the SHFQC+: ``prerotation_time`` = ``drive_pulse_length``).
+    protocol_times_from: dict[str, str] = {}
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class TwoQubitReadout(Instrument):
         prerotation_time: float = 0.0,
         integration_time: float = 0.0,
         readout_decay_fraction: float = 0.5,
+        assignment_errors_include_readout_decay: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -205,6 +211,10 @@ class TwoQubitReadout(Instrument):
                   "integration_time": (integration_time, "Readout integration window")}
         for pname, (value, label) in timing.items():
             low, high = READOUT_TIME_RANGES_S[f"{pname}_s"]
+            follows = self.protocol_times_from.get(pname)
+            if follows is not None:
+                self._add_derived_time(pname, label, value, follows)
+                continue
             self.add_parameter(
                 pname, label=label, unit="s", set_cmd=None, vals=vals.Numbers(low, high), initial_value=value,
                 docstring=f"{label}, s, as the twin models the readout (0: instantaneous).",
@@ -244,6 +254,17 @@ class TwoQubitReadout(Instrument):
                 initial_value=float(value),
                 docstring=f"Readout error probability of qubit {qubit}: P(read {read} | state {state}).",
             )
+        self.assignment_errors_include_readout_decay: Parameter = self.add_parameter(
+            "assignment_errors_include_readout_decay",
+            label="Assignment errors include the readout decay",
+            set_cmd=None,
+            vals=vals.Bool(),
+            initial_value=bool(assignment_errors_include_readout_decay),
+            docstring="What the qubitN_p*_given_* errors are. False: the discriminator's own errors "
+            "(datasheet, threshold), the analysis folds the protocol's decay after the pulse in. True: measured "
+            "through the readout protocol (prepared basis states, pi pulses, then the readout, as "
+            "`calibrate readout --apply` writes them): they already hold that decay.",
+        )
         self.settings: Parameter = self.add_parameter(
             "settings",
             label="Tomography settings",
@@ -290,6 +311,24 @@ class TwoQubitReadout(Instrument):
             snapshot_value=False,
             vals=vals.Arrays(shape=(n_settings, len(OUTCOMES)), valid_types=(np.integer,)),
             docstring="Counts of shape (len(settings), 4) for `settings()` with `shots()` shots each.",
+        )
+
+    def _add_derived_time(self, pname: str, label: str, value: float, follows: str) -> None:
+        """A protocol time that is the pulse parameter ``follows`` of the hardware (read-only here)."""
+        where = f"set `{follows}` instead (station file: instruments.{self.name}.parameters.{follows}.initial_value)"
+        if value != 0.0:
+            raise InputError(f"{pname}={value!r}: on {type(self).__name__} the readout protocol's {pname} is its pulse "
+                             f"parameter `{follows}` (one setting of one thing); {where}")
+
+        def refuse(new_value: float) -> None:
+            raise InputError(f"{self.name}.{pname}({new_value!r}): on {type(self).__name__} {pname} follows `{follows}`; "
+                             + where)
+
+        low, high = READOUT_TIME_RANGES_S[f"{pname}_s"]
+        self.add_parameter(
+            pname, label=label, unit="s", get_cmd=lambda: float(self.parameters[follows]()), set_cmd=refuse,
+            vals=vals.Numbers(low, high),
+            docstring=f"{label}, s, as the twin models the readout: the pulse parameter `{follows}` (set that one).",
         )
 
     def _set_settings(self, settings: Sequence[str]) -> None:

@@ -162,6 +162,11 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
     return to its steady state), ``acquisition_timeout_factor``, ``acquisition_timeout_margin``
     (s), ``upload_timeout`` (s).
 
+    The readout protocol's ``prerotation_time`` and ``integration_time`` are read-only here: they
+    are ``drive_pulse_length`` and ``integration_length``, what the programs play (set those; an
+    init value or a set of the protocol times is refused with that advice). ``freeze``,
+    ``freeze_time`` and ``readout_decay_fraction`` are set as on any readout.
+
     Args:
         name: instrument name (``"readout"`` in the station).
         serial: device serial, e.g. ``"dev12345"``.
@@ -178,6 +183,8 @@ class ZurichInstrumentsSHFQC(TwoQubitReadout):
 
     #: The result logger holds at most MAX_RESULT_LENGTH shots of one setting.
     max_shots = MAX_RESULT_LENGTH
+    #: The readout protocol's windows are the programs' pulses (docs/instruments.md, "SHFQC+ readout").
+    protocol_times_from = {"prerotation_time": "drive_pulse_length", "integration_time": "integration_length"}
 
     def __init__(
         self,

@@ -8,7 +8,9 @@ station files are package data and are never written.
 
 :func:`calibration_origin` is what a new run stores under :data:`CALIBRATION_ORIGIN_KEY`: where
 the readout errors it starts with came from (measured just before the run, or the station file
-with its fingerprint) and which matrix the estimator uses.
+with its fingerprint), whether they include the readout protocol's decay after the pulse
+(``assignment_errors_include_readout_decay``, written into the file with a calibration) and which
+matrix the estimator uses.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 from thermalink.simulators.errors import InputError
 
 CALIBRATION_ORIGIN_KEY = "thermalink_readout_calibration_origin"
+#: The readout's (and the station file's) statement that its errors hold the readout protocol's decay.
+INCLUDES_DECAY_KEY = "assignment_errors_include_readout_decay"
 #: Digits kept for an error probability in the station file (far below any calibration's error bar).
 DIGITS = 6
 
@@ -33,9 +37,11 @@ def _bundled(path: Path) -> bool:
     return path.resolve().parent == station_config_path("simulated").resolve().parent
 
 
-def write_assignment_errors(station_file: str | Path, errors) -> list[float]:
+def write_assignment_errors(station_file: str | Path, errors, include_readout_decay: bool | None = None) -> list[float]:
     """Write four error probabilities into the station file's readout section; return them as written.
 
+    ``include_readout_decay``: also write ``assignment_errors_include_readout_decay`` (True: the errors
+    were measured through the readout protocol, as a calibration is; ``None``: leave it as it is).
     ValueError (file untouched) for a bundled station file, a file without a readout instrument,
     or errors that are not four probabilities in [0, 0.5].
     """
@@ -68,6 +74,13 @@ def write_assignment_errors(station_file: str | Path, errors) -> list[float]:
         sequence = ruamel.yaml.comments.CommentedSeq(values)
         sequence.fa.set_flow_style()
         init["assignment_errors"] = sequence
+    if include_readout_decay is not None:
+        if INCLUDES_DECAY_KEY in init:
+            init[INCLUDES_DECAY_KEY] = bool(include_readout_decay)  # the key's comment stays
+        else:
+            # Before the errors' line: comment lines after a key belong to it in ruamel, so after it the
+            # flag would land below the comments that follow the errors.
+            init.insert(list(init).index("assignment_errors"), INCLUDES_DECAY_KEY, bool(include_readout_decay))
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as file:
@@ -86,8 +99,9 @@ def persist_readout_calibration(station_file: str | Path | None, calibration) ->
     if station_file is None:
         return ("for this session only: the bundled simulated station file is not written "
                 "(copy it and pass --station COPY to keep calibrations)")
-    written = write_assignment_errors(station_file, errors)
-    return (f"wrote assignment_errors {written} into {station_file} (instruments.readout.init; comments kept); "
+    written = write_assignment_errors(station_file, errors, include_readout_decay=True)
+    return (f"wrote assignment_errors {written} and {INCLUDES_DECAY_KEY}: true (measured through the readout "
+            f"protocol) into {station_file} (instruments.readout.init; comments kept); "
             "the next station load and the runs on it use them")
 
 
@@ -96,9 +110,14 @@ def calibration_origin(station_file: str | Path | None, lab, calibration=None) -
 
     ``calibration``: the one measured just before the run (stored in full beside this), else the
     errors come from the station file, identified by its path and fingerprint.
+    ``assignment_errors_include_readout_decay``: whether the errors were measured through the readout
+    protocol (a calibration; the analysis folds the protocol's decay in only when they were not).
     """
     errors = [float(lab.assignment()[q][i, j]) for q in (0, 1) for i, j in ((1, 0), (0, 1))]
-    origin = {"assignment_errors": errors}
+    readout = getattr(lab, "readout", None)
+    parameters = getattr(readout, "parameters", {})
+    includes = bool(parameters[INCLUDES_DECAY_KEY]()) if INCLUDES_DECAY_KEY in parameters else calibration is not None
+    origin = {"assignment_errors": errors, INCLUDES_DECAY_KEY: includes}
     if calibration is not None:
         origin.update(source="measured before the run", shots=calibration.shots,
                       estimator_matrix=calibration.estimator_matrix,
@@ -109,3 +128,11 @@ def calibration_origin(station_file: str | Path | None, lab, calibration=None) -
                       station_fingerprint=json.loads(fingerprint.to_json()) if fingerprint is not None else None,
                       estimator_matrix="per-qubit")
     return json.dumps(origin, default=lambda value: np.asarray(value).tolist())
+
+
+def errors_include_readout_decay(metadata: dict) -> bool:
+    """Whether a run's starting readout errors (its :data:`CALIBRATION_ORIGIN_KEY`) were measured
+    through the readout protocol; False for a run stored before the key existed (the errors were
+    then taken as the discriminator's)."""
+    stored = metadata.get(CALIBRATION_ORIGIN_KEY)
+    return bool(json.loads(stored).get(INCLUDES_DECAY_KEY, False)) if stored else False

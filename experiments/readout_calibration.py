@@ -20,7 +20,9 @@ joint 4x4 ``M``; otherwise the per-qubit pair. The test and the choice are store
 
 ``calibrate_readout(lab, apply=True)`` writes the error probabilities ``A_q[1, 0]`` and
 ``A_q[0, 1]`` into the readout's ``qubitN_p1_given_0`` / ``qubitN_p0_given_1``, so the next sweep
-(which stores ``lab.assignment()`` in its run metadata) and its tomography use them.
+(which stores ``lab.assignment()`` in its run metadata) and its tomography use them, and sets its
+``assignment_errors_include_readout_decay``: measured through the readout protocol, they already
+hold its decay after the pulse (docs/design.md, "Readout protocol").
 """
 
 from __future__ import annotations
@@ -174,10 +176,22 @@ def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:
     return result
 
 
+#: The readout parameter stating that its errors were measured through the readout protocol.
+INCLUDES_DECAY_PARAMETER = "assignment_errors_include_readout_decay"
+
+
+def _mark_measured(readout) -> None:
+    """A calibration is measured through the readout protocol: its errors hold the decay after the pulse."""
+    if INCLUDES_DECAY_PARAMETER in readout.parameters:
+        readout.parameters[INCLUDES_DECAY_PARAMETER](True)
+
+
 def apply_calibration(readout, calibration: ReadoutCalibration) -> None:
-    """Write the calibrated error probabilities into the readout's ``qubitN_p*_given_*``."""
+    """Write the calibrated error probabilities into the readout's ``qubitN_p*_given_*`` (and set its
+    ``assignment_errors_include_readout_decay``: they were measured through the readout protocol)."""
     for name, value in calibration.errors.items():
         readout.parameters[name](value)
+    _mark_measured(readout)
 
 
 def estimator_assignment(stored: str | None, per_qubit: np.ndarray) -> np.ndarray:
@@ -195,6 +209,7 @@ def restore_calibration(readout, stored: str) -> None:
     assignment = np.asarray(json.loads(stored)["assignment"])
     for name, value in _by_parameter(assignment).items():
         readout.parameters[name](value)
+    _mark_measured(readout)
 
 
 def calibrate_readout(lab, shots: int = 20_000, *, apply: bool = False, settle_s: float = 1e-3,

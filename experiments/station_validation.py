@@ -13,7 +13,9 @@ driver classes the file names:
    Instrument`` takes a station name, sequences are checked item by item). The readout's
    ``assignment_errors`` must be four probabilities in [0, 0.5], its readout protocol's times
    (``freeze_time``, ``prerotation_time``, ``integration_time``) and ``readout_decay_fraction``
-   within their ranges (:data:`~thermalink.simulators.lab_units.READOUT_TIME_RANGES_S`).
+   within their ranges (:data:`~thermalink.simulators.lab_units.READOUT_TIME_RANGES_S`), and a
+   driver that derives protocol times from its pulse parameters (``protocol_times_from``, the
+   SHFQC+) must not be given them. ``assignment_errors_include_readout_decay`` is a bool.
 
 Keys are named by their path, e.g. ``instruments.source.init.max_temperature``.
 """
@@ -173,7 +175,16 @@ def _instrument_problems(name: str, entry: dict) -> list[str]:
     given = {**init, **{key: entry[key] for key in _ENTRY_ARGUMENTS if key in entry}}
     accepted = accepted_arguments(cls)
     problems = []
+    derived = getattr(cls, "protocol_times_from", {}) or {}
+    parameters = entry.get("parameters") if isinstance(entry.get("parameters"), dict) else {}
+    for section, keys in (("init", init), ("parameters", parameters)):
+        for key in (k for k in keys if k in derived):
+            problems.append(f"{where}.{section}.{key}: {entry['type']} derives the readout protocol's {key} from its "
+                            f"pulse parameter {derived[key]!r} (one setting of one thing); set "
+                            f"{where}.parameters.{derived[key]}.initial_value instead")
     for key in init:
+        if key in derived:
+            continue
         if key not in accepted:
             allowed = sorted(set(accepted) - {"name"})
             problems.append(f"{where}.init.{key}: unknown key for {entry['type']}; expected one of "

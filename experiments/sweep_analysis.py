@@ -30,6 +30,7 @@ from thermalink.simulators.virtual_lab.twin_cache import (
     with_source_off,
 )
 
+from .calibration_store import errors_include_readout_decay
 from .readout_calibration import estimator_assignment
 from .sweep_storage import (
     ANALYSIS_FIGURES,
@@ -47,7 +48,8 @@ SIGNIFICANCE = 0.05
 NULL_SAMPLES = 200
 
 
-def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibration, counts: xr.DataArray):
+def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibration, counts: xr.DataArray,
+                        errors_include_decay: bool = False):
     """The assignment the estimator uses for a point, and the twin's outcome probabilities if they
     are not those of the state at the pulse read through it (``None``).
 
@@ -59,11 +61,17 @@ def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibra
     predicts ``M_disc Q_s`` (``Q_s`` the populations at the projection; with a calibration, its
     matrix ``M`` is ``M_disc D``, ``D`` the decay of the prepared states with the source off, so
     ``M_disc = M D^-1``).
+
+    ``errors_include_decay``: the run's errors without a stored calibration were nevertheless measured
+    through the protocol (the station's ``assignment_errors_include_readout_decay``, as
+    ``calibrate readout --apply`` writes it; recorded in the run's calibration origin): they are
+    used as a calibration's are, nothing is folded in.
     """
+    measured_through_protocol = bool(calibration) or bool(errors_include_decay)
     if measured.decay is not None:
-        return (assignment if calibration else measured.fold(assignment)), None
+        return (assignment if measured_through_protocol else measured.fold(assignment)), None
     joint = joint_assignment_matrix(assignment)
-    if calibration:
+    if measured_through_protocol:
         decay = twin_calibration_decay(with_source_off(measured.link))
         condition = np.linalg.cond(decay)
         if not condition < 1e8:
@@ -78,16 +86,17 @@ def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibra
 
 def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, *, n_resamples: int, seed: int,
                    significance: float = SIGNIFICANCE, calibration=None,
-                   n_null_samples: int = NULL_SAMPLES) -> dict:
+                   n_null_samples: int = NULL_SAMPLES, errors_include_decay: bool = False) -> dict:
     """Figures of merit with intervals, lower confidence bounds (the readout ``calibration``'s
     counts, if the run stored them, resampled too) and the twin comparison of one point's counts.
+    ``errors_include_decay``: see :func:`protocol_assignment`.
 
     ``n_null_samples`` data sets simulated from the twin calibrate the goodness-of-fit p-value
     (0: Wilks' chi-squared p-value instead).
     """
     measured = twin_measured_state(link)
     predicted = measured.rho
-    assignment, probabilities = protocol_assignment(measured, assignment, calibration, counts)
+    assignment, probabilities = protocol_assignment(measured, assignment, calibration, counts, errors_include_decay)
     comparison = compare_with_twin(
         counts, predicted, assignment=tuple(assignment), n_resamples=n_resamples,
         n_null_samples=n_null_samples, significance=significance, rng=seed,
@@ -127,6 +136,8 @@ class SweepAnalysis:
         self.significance = significance
         self.n_null_samples = int(n_null_samples)
         self.calibration = run.metadata.get(CALIBRATION_KEY)  # JSON, None if not calibrated
+        # Without a calibration: whether the station's errors were measured through the readout protocol.
+        self.errors_include_decay = errors_include_readout_decay(run.metadata)
         # The per-qubit pair, or the joint 4x4 if the run's readout calibration found correlated errors.
         self.assignment = estimator_assignment(self.calibration, assignment_of(run))
         self.results: dict[int, dict] = {}
@@ -152,6 +163,7 @@ class SweepAnalysis:
                 counts, self.assignment, link, n_resamples=self.run.plan.bootstrap,
                 seed=self.run.plan.point_seed(index) + 1, significance=self.significance,
                 calibration=self.calibration, n_null_samples=self.n_null_samples,
+                errors_include_decay=self.errors_include_decay,
             )
             result["point_index"] = index
             result["bandwidth"] = link.bandwidth_Hz

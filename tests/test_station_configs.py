@@ -81,3 +81,7 @@ def test_lab_template_readout_calibration_fits_the_zi_driver():
     for parameter, settings in entry["parameters"].items():
         readout.parameters[parameter](settings["initial_value"])
         assert readout.parameters[parameter]() == settings["initial_value"]
+    # The readout protocol's windows are the template's pulses, set in one place.
+    assert readout.prerotation_time() == entry["parameters"]["drive_pulse_length"]["initial_value"]
+    assert readout.integration_time() == entry["parameters"]["integration_length"]["initial_value"]
+    assert "prerotation_time" not in entry["init"] and "integration_time" not in entry["init"]

@@ -506,3 +506,52 @@ def test_the_node_tree_description_can_be_checked_against_a_device_dump():
     problems = differences_from_device(changed)
     assert any("auxtriggers/n/channel: options [1, 8, 1024] not on the device" in p for p in problems)
     assert any("readout/result/errors: not on the device" in p for p in problems)
+
+
+# ---- the readout protocol's times are the programs' pulses ---------------------------------------
+
+def test_the_protocol_times_follow_the_pulse_parameters(readout):
+    """One setting of one thing: the twin's pre-rotation and integration windows are what the
+    programs play, whatever sets the pulses."""
+    readout.drive_pulse_length(64e-9)
+    readout.integration_length(1.5e-6)
+    readout.freeze(True)
+    assert (readout.prerotation_time(), readout.integration_time()) == (64e-9, 1.5e-6)
+    protocol = readout.lab_link(_FakeSource()).readout_protocol
+    assert (protocol.prerotation_time_s, protocol.integration_time_s, protocol.freeze) == (64e-9, 1.5e-6, True)
+    with pytest.raises(ValueError, match=r"prerotation_time follows `drive_pulse_length`; set `drive_pulse_length`"):
+        readout.prerotation_time(40e-9)
+    with pytest.raises(ValueError, match=r"integration_time follows `integration_length`"):
+        readout.integration_time(1e-6)
+    assert (readout.prerotation_time(), readout.integration_time()) == (64e-9, 1.5e-6)  # nothing moved
+
+
+def test_a_protocol_time_given_to_the_shfqc_is_refused_with_the_parameter_to_set(fake):
+    with pytest.raises(ValueError, match=r"prerotation_time=4e-08: on ZurichInstrumentsSHFQC the readout protocol's "
+                                         r"prerotation_time is its pulse parameter `drive_pulse_length`"):
+        ZurichInstrumentsSHFQC("readout", "DEV12345", connection=fake, prerotation_time=40e-9)
+
+
+def test_station_validation_names_the_pulse_parameter_for_a_protocol_time_of_the_shfqc(tmp_path):
+    from thermalink.experiments.station_validation import validate_station_file
+    from thermalink.station_configs import station_config_path
+
+    template = station_config_path("lab_template").read_text()
+    assert validate_station_file(station_config_path("lab_template")) is not None
+    station = tmp_path / "lab.yaml"
+    station.write_text(template.replace("      freeze: true", "      integration_time: 1.0e-6\n      freeze: true", 1))
+    with pytest.raises(ValueError, match=r"instruments.readout.init.integration_time: .*ZurichInstrumentsSHFQC derives "
+                                         r"the readout protocol's integration_time from its pulse parameter "
+                                         r"'integration_length'.*set instruments.readout.parameters.integration_length"):
+        validate_station_file(station)
+
+
+class _FakeSource:
+    def bandwidth(self):
+        return 1e5
+
+    def occupation(self):
+        return 1.0
+
+    def center_frequency(self):
+        return 6e9

@@ -8,7 +8,10 @@ builds the :class:`~thermalink.simulators.lab_units.LabLink` of that operating p
 samples single shots from it with the tomography estimator's own measurement model.
 
 Readout errors: the shots are drawn with ``true_assignment_errors`` (from the station file's
-``assignment_errors``); ``assignment_matrices()`` reports the *calibration*, the
+``assignment_errors``; if the file states that they include the readout decay,
+``assignment_errors_include_readout_decay: true`` as ``calibrate readout --apply`` writes, the
+discriminator's errors are unfolded from them, :func:`discriminator_errors`, so that a calibration
+measures the file's errors again and no decay is counted twice); ``assignment_matrices()`` reports the *calibration*, the
 ``qubitN_p*_given_*`` parameters, which start equal to the truth and change only when a readout
 calibration is applied. So a calibration measures the truth with statistical error, and the same
 seed draws the same shots whatever calibration was applied (a resumed run reproduces its counts).
@@ -64,6 +67,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -77,8 +81,75 @@ from thermalink.drivers.two_qubit_readout import TwoQubitReadout, assignment_mat
 
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.errors import InputError
-from thermalink.simulators.readout_dynamics import local_channel
-from .twin_cache import MeasuredState, twin_calibration_decay, twin_measured_state, twin_relaxation_time_s, twin_state
+from thermalink.simulators.readout_dynamics import local_channel, local_decay_matrices
+from .twin_cache import (
+    MeasuredState,
+    twin_calibration_decay,
+    twin_measured_state,
+    twin_relaxation_time_s,
+    twin_state,
+    with_source_off,
+)
+
+#: Tolerance on a probability of the unfolded discriminator errors (rounding of the stated errors).
+UNFOLD_TOLERANCE = 1e-9
+
+
+def _error_pair(matrix: np.ndarray) -> tuple[float, float]:
+    return float(matrix[1, 0]), float(matrix[0, 1])
+
+
+def _marginal_errors(joint: np.ndarray) -> np.ndarray:
+    """q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1) of a joint ``M[read, prepared]`` (per-qubit
+    marginals averaged over the other qubit's prepared state, as a readout calibration estimates)."""
+    m = joint.reshape(2, 2, 2, 2)  # [r1, r2, j1, j2]
+    q1 = m.sum(axis=1).mean(axis=2)  # [r1, j1]
+    q2 = m.sum(axis=0).mean(axis=1)
+    return np.array([q1[1, 0], q1[0, 1], q2[1, 0], q2[0, 1]])
+
+
+def discriminator_errors(effective, link: LabLink) -> tuple[float, float, float, float]:
+    """The discriminator's own errors whose readout through ``link``'s protocol gives the
+    ``effective`` errors (q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)), what a pi-pulse calibration
+    through the protocol measures (the station's ``assignment_errors`` with
+    ``assignment_errors_include_readout_decay: true``).
+
+    Frozen (or instantaneous): exactly, per qubit, ``A_disc = A_eff T^-1`` with ``T`` the 2x2 local
+    decay after the pulse. Unfrozen: the errors whose calibration marginals of
+    ``(A_1 (x) A_2) D`` equal ``effective`` (``D`` the prepared states' decay with the source off,
+    solved by least squares to 1e-9). InputError naming the values if no stochastic matrices with
+    errors in [0, 0.5] do so (the stated errors are smaller than the decay alone allows).
+    """
+    effective = np.asarray([float(e) for e in effective])
+    protocol = link.readout_protocol
+    if protocol.freeze or protocol.is_instantaneous:
+        if protocol.is_instantaneous:
+            return tuple(float(e) for e in effective)
+        decays = local_decay_matrices(link.to_parameters(), link.readout_times()[1])
+        pairs = [_error_pair(assignment_matrix(*effective[2 * j:2 * j + 2]) @ np.linalg.inv(decays[j]))
+                 for j in (0, 1)]
+        values = np.array(pairs).ravel()
+        residual = 0.0
+    else:
+        from scipy.optimize import least_squares
+
+        decay = twin_calibration_decay(with_source_off(link))
+
+        def mismatch(e):
+            return _marginal_errors(np.kron(assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3])) @ decay) - effective
+
+        fit = least_squares(mismatch, np.clip(effective, 0.0, 0.5), bounds=(0.0, 1.0), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        values, residual = fit.x, float(np.max(np.abs(fit.fun)))
+    if residual > UNFOLD_TOLERANCE or not np.all((values > -UNFOLD_TOLERANCE) & (values < 0.5 + UNFOLD_TOLERANCE)):
+        decay_only = _marginal_errors(twin_calibration_decay(with_source_off(link)))
+        raise InputError(
+            f"assignment_errors {effective.tolist()} are stated to include the readout decay "
+            f"(assignment_errors_include_readout_decay: true), but the protocol's decay after the pulse alone gives "
+            f"errors {np.round(decay_only, 6).tolist()}: the discriminator errors would be "
+            f"{np.round(values, 6).tolist()} (mismatch {residual:.2g}), outside the allowed range [0, 0.5]. "
+            "Use errors measured through this readout protocol, or set the flag false for discriminator errors"
+        )
+    return tuple(float(min(max(v, 0.0), 0.5)) for v in values)
 
 
 def drive_frame_phases(link: LabLink, shots: int, repetition_time_s: float, phase_reset: bool) -> np.ndarray:
@@ -157,8 +228,19 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             set_cmd=None,
             initial_value=tuple(float(e) for e in kwargs.get("assignment_errors", (0.0, 0.0, 0.0, 0.0))),
             vals=vals.Sequence(vals.Numbers(0.0, 0.5), length=4),
-            docstring="The errors the shots are drawn with: qubit1 P(1|0), qubit1 P(0|1), qubit2 P(1|0), "
+            docstring="The station's true errors: qubit1 P(1|0), qubit1 P(0|1), qubit2 P(1|0), "
             "qubit2 P(0|1). The qubitN_p*_given_* parameters are the calibration (they start equal).",
+        )
+        self.true_errors_include_readout_decay: Parameter = self.add_parameter(
+            "true_errors_include_readout_decay",
+            label="True errors include the readout decay",
+            set_cmd=None,
+            initial_value=bool(kwargs.get("assignment_errors_include_readout_decay", False)),
+            vals=vals.Bool(),
+            docstring="False: true_assignment_errors are the discriminator's (the shots get the protocol's decay "
+            "on top). True: they are what a calibration through the protocol measures; the discriminator's are "
+            "unfolded from them (discriminator_errors). From the station's assignment_errors_include_readout_decay; "
+            "a calibration applied later changes that parameter, not this one.",
         )
         self._source_ref = source
         self._method = steady_state_method
@@ -243,9 +325,18 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             self._relaxing = _Relaxation(link, self._relaxing.state_at(now), now, self._method)
         return self._relaxing.state_at(now)
 
+    def discriminator_errors(self) -> tuple[float, float, float, float]:
+        """The discriminator's true errors the shots are drawn with (before the protocol's decay):
+        ``true_assignment_errors``, or with ``true_errors_include_readout_decay`` those with the
+        decay taken out (:func:`discriminator_errors` at the current operating point)."""
+        errors = tuple(float(e) for e in self.true_assignment_errors())
+        if not self.true_errors_include_readout_decay():
+            return errors
+        return _discriminator_errors_cached(errors, with_source_off(self.current_lab_link()))
+
     def _truth(self, decay=None) -> tuple[np.ndarray, np.ndarray]:
         """The true per-qubit assignment matrices, with a frozen readout's decay folded in."""
-        e = self.true_assignment_errors()
+        e = self.discriminator_errors()
         truth = (assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3]))
         if decay is None:
             return truth
@@ -327,10 +418,7 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         ``true_assignment_errors``: q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)."""
         link = self.current_lab_link()
         joint = np.kron(*self._truth()) @ twin_calibration_decay(link)  # [read, prepared]
-        m = joint.reshape(2, 2, 2, 2)  # [r1, r2, j1, j2]
-        q1 = m.sum(axis=1).mean(axis=2)  # [r1, j1], averaged over qubit 2's prepared state
-        q2 = m.sum(axis=0).mean(axis=1)
-        return float(q1[1, 0]), float(q1[0, 1]), float(q2[1, 0]), float(q2[0, 1])
+        return tuple(float(e) for e in _marginal_errors(joint))
 
     def settle(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (advances the source's virtual clock)."""
@@ -341,3 +429,8 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             if self.transients():
                 self.state()  # notes a change of operating point made before this wait
             clock.sleep(seconds)
+
+
+@lru_cache(maxsize=64)
+def _discriminator_errors_cached(errors: tuple[float, ...], link: LabLink) -> tuple[float, float, float, float]:
+    return discriminator_errors(errors, link)
