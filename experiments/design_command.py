@@ -155,6 +155,17 @@ CERTIFIED = {"bell": "bell_fidelity", "singlet": "singlet_fidelity", "concurrenc
 CALIBRATION_SHOTS = 20_000
 
 
+def readout_line(point, limits) -> str:
+    """What the figures and the budget assume of the (frozen) readout protocol."""
+    before, after = limits.readout_protocol.times_s()
+    _, a = limits.measured_state(point.settings)
+    source = ("as measured through the protocol" if limits.assignment_errors_include_readout_decay
+              else "discriminator errors with the decay after the pulse folded in")
+    return (f"readout: frozen, figures of the state at the pulse ({_seconds(before)} of local decay), read in "
+            f"{_seconds(after)} more; errors q1 P(1|0) {a[0][1, 0]:.3f} P(0|1) {a[0][0, 1]:.3f}, q2 P(1|0) "
+            f"{a[1][1, 0]:.3f} P(0|1) {a[1][0, 1]:.3f} ({source})")
+
+
 def certification_lines(point, limits, target: float, confidence: float) -> list[str]:
     """Shots per setting to certify the target (and C > 0) at the optimum, with the readout the
     tomography sees (:meth:`StationLimits.measured_state`: the state at the pulse, the station's
@@ -250,6 +261,8 @@ def run_design(args: argparse.Namespace) -> int:
           f"(target {args.target_fidelity:g}: {'reached' if point.value >= args.target_fidelity else 'NOT reached'})")
     for line in describe_point(point, limits):
         print("  " + line)
+    if not limits.readout_protocol.is_instantaneous:
+        print("  " + readout_line(point, limits))
     for line in certification_lines(point, limits, args.target_fidelity, args.confidence):
         print("  " + line)
     solves = point.twin_solves

@@ -54,16 +54,16 @@ def current_value(limits: StationLimits, name: str) -> float:
     """The station's own value of a requirement."""
     check_requirement(name)
     if name == "t1":  # per-qubit values: the shorter
-        return min(limits.qubit_t1_s(j) if limits.qubit_t1_s(j) is not None else limits.waveguide_t1_s
-                   for j in (1, 2))
+        t1s = [limits.qubit_value("t1_s", j) for j in (1, 2)]
+        return min(limits.waveguide_t1_s if t1 is None else t1 for t1 in t1s)
     if name == "t2":
-        return min(limits.qubit_t2_s(j) if limits.qubit_t2_s(j) is not None else 2 * current_value(limits, "t1")
-                   for j in (1, 2))
+        t2s = [limits.qubit_value("t2_s", j) for j in (1, 2)]
+        return min(2 * current_value(limits, "t1") if t2 is None else t2 for t2 in t2s)
     if name == "source_temperature":
         return limits.temperature_range_K[1]
     if name == "transmission":
         return 10.0 ** (-limits.link_loss_dB / 10.0)
-    return max(limits.qubit_excited_population(j) or 0.0 for j in (1, 2))
+    return max(limits.qubit_value("excited_population", j) or 0.0 for j in (1, 2))
 
 
 def ideal_value(limits: StationLimits, name: str) -> float | None:

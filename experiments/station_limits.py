@@ -157,25 +157,16 @@ class StationLimits:
             qubit2_t1_s=self.qubit2_t1_s,
             qubit1_t2_s=self.qubit1_t2_s,
             qubit2_t2_s=self.qubit2_t2_s,
-            qubit1_excited_population=self.qubit_excited_population(1),
-            qubit2_excited_population=self.qubit_excited_population(2),
+            qubit1_excited_population=self.qubit_value("excited_population", 1),
+            qubit2_excited_population=self.qubit_value("excited_population", 2),
             **{field: getattr(self.readout_protocol, name) for name, field in READOUT_FIELDS.items()},
         )
 
-    def qubit_excited_population(self, j: int) -> float | None:
-        """Residual excited population of qubit ``j`` (its own, else the shared one)."""
-        own = getattr(self, f"qubit{j}_excited_population")
-        return own if own is not None else self.excited_population
-
-    def qubit_t1_s(self, j: int) -> float | None:
-        """T1 of qubit ``j`` in s (its own, else the shared one; ``None``: waveguide-limited)."""
-        own = getattr(self, f"qubit{j}_t1_s")
-        return own if own is not None else self.t1_s
-
-    def qubit_t2_s(self, j: int) -> float | None:
-        """Ramsey T2 of qubit ``j`` in s (its own, else the shared one; ``None``: 2 T1)."""
-        own = getattr(self, f"qubit{j}_t2_s")
-        return own if own is not None else self.t2_s
+    def qubit_value(self, name: str, j: int) -> float | None:
+        """Qubit ``j``'s ``name`` (``"t1_s"``, ``"t2_s"``, ``"excited_population"``): its own
+        ``qubitj_<name>``, else the shared one (``None`` for T1/T2: waveguide-limited / 2 T1)."""
+        own = getattr(self, f"qubit{j}_{name}")
+        return own if own is not None else getattr(self, name)
 
     def centre_settings(self) -> Settings:
         """A valid setting in the middle of every range (geometric for the bandwidth)."""

@@ -28,6 +28,11 @@ def test_design_prints_the_optimum_settle_time_and_tolerances(capsys):
     assert re.search(r"relaxation time \S+ us", out)
     assert "tolerance for a 0.01 loss" in out
     assert int(re.search(r"twin solves: (\d+)", out).group(1)) > 10
+    # the simulated station freezes: 20 ns before the pulse, 520 ns after it; P(1|0) 0.02 -> 0.05
+    readout = re.search(r"readout: frozen, figures of the state at the pulse \(20 ns of local decay\), read in "
+                        r"520 ns more; errors q1 P\(1\|0\) (\S+) P\(0\|1\) (\S+),", out)
+    assert float(readout.group(1)) == pytest.approx(0.050, abs=0.002)
+    assert float(readout.group(2)) == pytest.approx(0.098, abs=0.002)
 
 
 def test_design_requirement_map_writes_png_and_netcdf(tmp_path, capsys):
@@ -73,7 +78,6 @@ def test_the_optimum_plan_measures_the_optimum_with_its_shot_budget():
     from thermalink.analysis import shot_budget
     from thermalink.experiments.design_command import optimum_plan
     from thermalink.experiments.station_limits import StationLimits
-    from thermalink.simulators import solve_exact
 
     limits = StationLimits.from_config().restricted(bandwidth_Hz=(2e4, 3.5e4), temperature_K=(40, 40),
                                                      attenuation_dB=(0, 0), center_Hz=(6e9, 6e9))
