@@ -155,13 +155,25 @@ CERTIFIED = {"bell": "bell_fidelity", "singlet": "singlet_fidelity", "concurrenc
 CALIBRATION_SHOTS = 20_000
 
 
-def certification_lines(point, limits, target: float, confidence: float) -> list[str]:
-    """Shots per setting to certify the target (and C > 0) at the optimum, with the station's
-    readout errors and a 20000-shot readout calibration (:func:`thermalink.analysis.shot_budget`)."""
-    from thermalink.analysis import shot_budget
-    from thermalink.simulators import solve_exact
+def readout_line(point, limits) -> str:
+    """What the figures and the budget assume of the (frozen) readout protocol."""
+    before, after = limits.readout_protocol.times_s()
+    _, a = limits.measured_state(point.settings)
+    source = ("as measured through the protocol" if limits.assignment_errors_include_readout_decay
+              else "discriminator errors with the decay after the pulse folded in")
+    return (f"readout: frozen, figures of the state at the pulse ({_seconds(before)} of local decay), read in "
+            f"{_seconds(after)} more; errors q1 P(1|0) {a[0][1, 0]:.3f} P(0|1) {a[0][0, 1]:.3f}, q2 P(1|0) "
+            f"{a[1][1, 0]:.3f} P(0|1) {a[1][0, 1]:.3f} ({source})")
 
-    rho = solve_exact(point.parameters).rho
+
+def certification_lines(point, limits, target: float, confidence: float) -> list[str]:
+    """Shots per setting to certify the target (and C > 0) at the optimum, with the readout the
+    tomography sees (:meth:`StationLimits.measured_state`: the state at the pulse, the station's
+    errors with the frozen readout decay folded in) and a 20000-shot readout calibration
+    (:func:`thermalink.analysis.shot_budget`)."""
+    from thermalink.analysis import shot_budget
+
+    rho, assignment = limits.measured_state(point.settings)
     settle = SETTLE_FACTOR * point.relaxation_time_s if point.relaxation_time_s is not None else 0.0
     figure = CERTIFIED[point.figure]
     goals = [(figure, 0.0 if point.figure == "negativity" else target)]
@@ -174,7 +186,7 @@ def certification_lines(point, limits, target: float, confidence: float) -> list
             lines.append(f"certify {name} > {goal:g}: not possible (predicted {predicted:.4f})")
             continue
         try:
-            budget = shot_budget(rho, limits.assignment_matrices(), target=goal, figure=name, confidence=confidence,
+            budget = shot_budget(rho, assignment, target=goal, figure=name, confidence=confidence,
                                  settle_time_s=settle, calibration_shots=CALIBRATION_SHOTS)
         except ValueError as error:
             lines.append(f"certify {name} > {goal:g} at {100 * confidence:g} %: not possible here ({error})")
@@ -188,25 +200,25 @@ def optimum_plan(limits, figure: str = "bell", target: float = DEFAULT_TARGET, c
                  *, calibration_shots: int = CALIBRATION_SHOTS, **plan_options):
     """A one-point :class:`SweepPlan` at the design's optimum of ``limits``, with the shot budget
     that certifies ``figure > target`` (or, if the optimum cannot reach the target, ``C > 0``),
-    given a readout calibration of ``calibration_shots`` per prepared state.
+    given a readout calibration of ``calibration_shots`` per prepared state, for the state at the
+    pulse read with the effective assignment matrices (:meth:`StationLimits.measured_state`).
 
     Returns ``(plan, point, budget)``; ``plan_options`` go to the plan (seed, bootstrap, ...).
     """
     from thermalink.analysis import shot_budget
-    from thermalink.simulators import solve_exact
 
     from .operating_point import optimise_operating_point
     from .sweep_plan import SweepPlan
 
     point = optimise_operating_point(limits, figure, tolerances=False)
-    rho = solve_exact(point.parameters).rho
+    rho, assignment = limits.measured_state(point.settings)
     certified, goal = CERTIFIED[figure], (0.0 if figure == "negativity" else target)
     predicted = point.figures["concurrence"] if certified == "concurrence" else point.value
     if not predicted > goal:
         certified, goal = "concurrence", 0.0
     settle_factor = plan_options.get("settle_factor", SETTLE_FACTOR)
     settle = settle_factor * point.relaxation_time_s if point.relaxation_time_s else 0.0
-    budget = shot_budget(rho, limits.assignment_matrices(), target=goal, figure=certified, confidence=confidence,
+    budget = shot_budget(rho, assignment, target=goal, figure=certified, confidence=confidence,
                          settle_time_s=settle, calibration_shots=calibration_shots)
     s = point.settings
     plan = SweepPlan(kind="temperature", points=({"temperature": s.temperature_K, "attenuation": s.attenuation_dB,
@@ -249,6 +261,8 @@ def run_design(args: argparse.Namespace) -> int:
           f"(target {args.target_fidelity:g}: {'reached' if point.value >= args.target_fidelity else 'NOT reached'})")
     for line in describe_point(point, limits):
         print("  " + line)
+    if not limits.readout_protocol.is_instantaneous:
+        print("  " + readout_line(point, limits))
     for line in certification_lines(point, limits, args.target_fidelity, args.confidence):
         print("  " + line)
     solves = point.twin_solves

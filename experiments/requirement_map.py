@@ -1,6 +1,7 @@
 """Requirement maps: the best figure a station's knobs reach, versus what the lab buys or builds.
 
-Requirements (the axes, lab units): ``t1`` (s, both qubits), ``t2`` (s, Ramsey), ``source_temperature``
+Requirements (the axes, lab units; each set for both qubits, replacing per-qubit values; a station's
+own value is its worse qubit's): ``t1`` (s), ``t2`` (s, Ramsey), ``source_temperature``
 (K, the hottest the hot load goes; the design may still use any temperature from the unheated
 load up to it), ``transmission`` (power transmission of the link between the qubits, 1 = lossless)
 and ``residual_excitation`` (measured excited population of each qubit, as the readout's parameter). :func:`with_requirement` puts a
@@ -52,15 +53,17 @@ def check_requirement(name: str) -> str:
 def current_value(limits: StationLimits, name: str) -> float:
     """The station's own value of a requirement."""
     check_requirement(name)
-    if name == "t1":
-        return limits.t1_s if limits.t1_s is not None else limits.waveguide_t1_s
+    if name == "t1":  # per-qubit values: the shorter
+        t1s = [limits.qubit_value("t1_s", j) for j in (1, 2)]
+        return min(limits.waveguide_t1_s if t1 is None else t1 for t1 in t1s)
     if name == "t2":
-        return limits.t2_s if limits.t2_s is not None else 2 * current_value(limits, "t1")
+        t2s = [limits.qubit_value("t2_s", j) for j in (1, 2)]
+        return min(2 * current_value(limits, "t1") if t2 is None else t2 for t2 in t2s)
     if name == "source_temperature":
         return limits.temperature_range_K[1]
     if name == "transmission":
         return 10.0 ** (-limits.link_loss_dB / 10.0)
-    return limits.excited_population or 0.0
+    return max(limits.qubit_value("excited_population", j) or 0.0 for j in (1, 2))
 
 
 def ideal_value(limits: StationLimits, name: str) -> float | None:
@@ -68,6 +71,11 @@ def ideal_value(limits: StationLimits, name: str) -> float | None:
     check_requirement(name)
     return {"t1": limits.waveguide_t1_s, "t2": 2 * current_value(limits, "t1"), "source_temperature": None,
             "transmission": 1.0, "residual_excitation": 0.0}[name]
+
+
+#: A requirement is set for both qubits: their own values give way to the shared one.
+_BOTH_QUBITS = {"t1": {"qubit1_t1_s": None, "qubit2_t1_s": None}, "t2": {"qubit1_t2_s": None, "qubit2_t2_s": None},
+                "residual_excitation": {"qubit1_excited_population": None, "qubit2_excited_population": None}}
 
 
 def _changes(limits: StationLimits, name: str, value: float) -> dict:
@@ -79,10 +87,11 @@ def _changes(limits: StationLimits, name: str, value: float) -> dict:
         if abs(value - limits.waveguide_t1_s) <= 1e-9 * limits.waveguide_t1_s:
             # rounding of the ideal value, not a better qubit; at the waveguide limit there is no local
             # bath left to excite the qubit, so its residual excitation goes with it
-            return {"t1_s": limits.waveguide_t1_s, "excited_population": None}
-        return {"t1_s": value}
+            return {"t1_s": limits.waveguide_t1_s, **_BOTH_QUBITS["t1"], **_BOTH_QUBITS["residual_excitation"],
+                    "excited_population": None}
+        return {"t1_s": value, **_BOTH_QUBITS["t1"]}
     if name == "t2":
-        return {"t2_s": value}
+        return {"t2_s": value, **_BOTH_QUBITS["t2"]}
     if name == "source_temperature":
         coldest = limits.temperature_range_K[0]
         if not value >= coldest:
@@ -95,7 +104,7 @@ def _changes(limits: StationLimits, name: str, value: float) -> dict:
         return {"link_loss_dB": -10.0 * math.log10(value)}
     if not 0 <= value < 0.5:
         raise InputError(f"residual_excitation={value!r} is outside the allowed range [0, 0.5)")
-    return {"excited_population": value}
+    return {"excited_population": value, **_BOTH_QUBITS["residual_excitation"]}
 
 
 def with_requirements(limits: StationLimits, values: dict[str, float]) -> StationLimits:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from thermalink.simulators.lab_units import LabLink, LineStage, source_occupation
+from thermalink.simulators.lab_units import READOUT_FIELDS, LabLink, LineStage, ReadoutProtocol, source_occupation
 from thermalink.simulators.errors import InputError
 
 if TYPE_CHECKING:
@@ -61,7 +61,14 @@ class StationLimits:
     range starts at its unheated temperature. ``t1_s``/``t2_s``/``local_occupation``/
     ``link_loss_dB`` follow :class:`~thermalink.simulators.lab_units.LabLink`;
     ``excited_population`` is the measured residual excited population of each qubit (the readout's
-    ``residual_excitation``, converted by ``LabLink`` with T1 into the local bath).
+    ``residual_excitation``, converted by ``LabLink`` with T1 into the local bath). The per-qubit
+    ``qubitj_t1_s``/``qubitj_t2_s``/``qubitj_excited_population`` override the shared values where
+    given (``None``: the shared one), as the readout's ``qubitN_t1`` etc. do.
+
+    ``readout_protocol``: the readout's :class:`~thermalink.simulators.lab_units.ReadoutProtocol`
+    (frozen or instantaneous; an unfrozen protocol with nonzero times is refused, docs/design.md
+    "Design"), and ``assignment_errors_include_readout_decay`` says whether :attr:`readout_errors`
+    were measured through it (then nothing is folded in, as in the sweep analysis).
     """
 
     temperature_range_K: tuple[float, float]
@@ -83,6 +90,14 @@ class StationLimits:
     #: Readout errors q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1) (the calibration the estimator uses).
     readout_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     name: str = "station"
+    qubit1_t1_s: float | None = None
+    qubit2_t1_s: float | None = None
+    qubit1_t2_s: float | None = None
+    qubit2_t2_s: float | None = None
+    qubit1_excited_population: float | None = None
+    qubit2_excited_population: float | None = None
+    readout_protocol: ReadoutProtocol = ReadoutProtocol()
+    assignment_errors_include_readout_decay: bool = False
 
     def __post_init__(self) -> None:
         for knob, field in _RANGE_FIELDS.items():
@@ -101,6 +116,17 @@ class StationLimits:
         if len(errors) != 4 or not all(0 <= e < 0.5 for e in errors):
             raise InputError(f"readout_errors={self.readout_errors!r} must be 4 probabilities in [0, 0.5)")
         object.__setattr__(self, "readout_errors", errors)
+        if not isinstance(self.readout_protocol, ReadoutProtocol):
+            raise InputError(f"readout_protocol={self.readout_protocol!r} must be a ReadoutProtocol")
+        if not (self.readout_protocol.freeze or self.readout_protocol.is_instantaneous):
+            raise InputError(
+                f"readout_protocol={self.readout_protocol!r}: the design needs a frozen readout (freeze=True) "
+                "or an instantaneous one (prerotation_time and integration_time 0); unfrozen, the link keeps "
+                "acting after the pulse and the tomography does not estimate the state at the pulse: set the "
+                "readout's freeze: true"
+            )
+        object.__setattr__(self, "assignment_errors_include_readout_decay",
+                           bool(self.assignment_errors_include_readout_decay))
         self.lab_link(self.centre_settings()).to_parameters()  # the qubit description must make sense to the twin
 
     # -- the twin's view of a setting -----------------------------------------------------------
@@ -127,9 +153,20 @@ class StationLimits:
             t1_s=self.t1_s,
             t2_s=self.t2_s,
             local_occupation=self.local_occupation,
-            qubit1_excited_population=self.excited_population,
-            qubit2_excited_population=self.excited_population,
+            qubit1_t1_s=self.qubit1_t1_s,
+            qubit2_t1_s=self.qubit2_t1_s,
+            qubit1_t2_s=self.qubit1_t2_s,
+            qubit2_t2_s=self.qubit2_t2_s,
+            qubit1_excited_population=self.qubit_value("excited_population", 1),
+            qubit2_excited_population=self.qubit_value("excited_population", 2),
+            **{field: getattr(self.readout_protocol, name) for name, field in READOUT_FIELDS.items()},
         )
+
+    def qubit_value(self, name: str, j: int) -> float | None:
+        """Qubit ``j``'s ``name`` (``"t1_s"``, ``"t2_s"``, ``"excited_population"``): its own
+        ``qubitj_<name>``, else the shared one (``None`` for T1/T2: waveguide-limited / 2 T1)."""
+        own = getattr(self, f"qubit{j}_{name}")
+        return own if own is not None else getattr(self, name)
 
     def centre_settings(self) -> Settings:
         """A valid setting in the middle of every range (geometric for the bandwidth)."""
@@ -141,9 +178,30 @@ class StationLimits:
         )
 
     def assignment_matrices(self) -> np.ndarray:
-        """Per-qubit ``A[q][i, j] = P(read i | state j)`` from :attr:`readout_errors`, shape (2, 2, 2)."""
+        """Per-qubit ``A[q][i, j] = P(read i | state j)`` from :attr:`readout_errors`, shape (2, 2, 2)
+        (the station's errors as they are; the tomography's are :meth:`measured_state`'s)."""
         e = self.readout_errors
         return np.array([[[1 - e[0], e[1]], [e[0], 1 - e[1]]], [[1 - e[2], e[3]], [e[2], 1 - e[3]]]])
+
+    def pulse_time(self, link: LabLink) -> float:
+        """Time from the freeze to the pre-rotation pulse in the twin's unit (0 when instantaneous)."""
+        return link.readout_times()[0] if self.readout_protocol.freeze else 0.0
+
+    def measured_state(self, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+        """What the tomography at ``settings`` estimates: the twin's state at the pulse (4x4,
+        :func:`~thermalink.simulators.virtual_lab.twin_cache.twin_measured_state`) and the per-qubit
+        assignment matrices ``(2, 2, 2)`` it reads it with (the station's errors with the frozen
+        decay after the pulse folded in unless they already hold it:
+        :func:`~thermalink.experiments.sweep_analysis.protocol_assignment`, as a run without a
+        stored calibration is analysed; a calibration measured through the protocol gives the same)."""
+        from thermalink.simulators.virtual_lab.twin_cache import twin_measured_state
+
+        from .sweep_analysis import protocol_assignment
+
+        measured = twin_measured_state(self.lab_link(settings))
+        assignment, _ = protocol_assignment(measured, self.assignment_matrices(), None, None,
+                                            self.assignment_errors_include_readout_decay)
+        return measured.rho, np.asarray(assignment)
 
     @property
     def qubit_midpoint_Hz(self) -> float:
@@ -203,7 +261,8 @@ class StationLimits:
         ``center_frequency`` validators, the attenuator's ``ATTENUATION_RANGE_DB`` and
         ``ATTENUATION_STEP_DB``, the source's ``max_temperature``; the hot load's lowest
         temperature is its ``stage_temperature`` where it has one (the virtual load), else its
-        current reading. The qubits are the readout's ``lab_link``.
+        current reading. The qubits (per-qubit T1, T2, residual excitation) and the readout protocol
+        are the readout's ``lab_link``; ``assignment_errors_include_readout_decay`` its parameter.
         """
         source = lab.source
         tunable_filter = source.part("tunable_filter")
@@ -225,6 +284,10 @@ class StationLimits:
             coldest = float(source.temperature())
         hottest = float(source.max_temperature())
         link = lab.lab_link()
+        readout = lab.readout
+        own = {f"qubit{j}_{kind}_s": getattr(link, f"qubit{j}_{kind}_s") for j in (1, 2) for kind in ("t1", "t2")}
+        include_decay = ("assignment_errors_include_readout_decay" in readout.parameters
+                         and bool(readout.assignment_errors_include_readout_decay()))
         assignment = lab.assignment()
         errors = tuple(float(v) for q in (0, 1) for v in (assignment[q][1, 0], assignment[q][0, 1]))
         return cls(
@@ -246,6 +309,11 @@ class StationLimits:
             line_stages=tuple(source.lab_stages()[1:]),
             readout_errors=errors,
             name=lab.sample_name,
+            **own,
+            qubit2_excited_population=(None if link.qubit2_excited_population == link.qubit1_excited_population
+                                       else link.qubit2_excited_population),
+            readout_protocol=link.readout_protocol,
+            assignment_errors_include_readout_decay=include_decay,
         )
 
     @classmethod

@@ -134,3 +134,89 @@ def test_station_limits_are_read_from_the_simulated_station_file():
     assert limits.assignment_matrices()[1].ravel() == pytest.approx([0.98, 0.05, 0.02, 0.95])
     # n_source at 40 K, 0 dB: the hot load's Bose-Einstein occupation at 6 GHz
     assert limits.occupation(40.0, 0.0, 6e9) == pytest.approx(1 / math.expm1(HF_OVER_K / 40.0))
+
+
+# ---- the readout protocol (issue 15): the design maximises what the tomography estimates ----------
+
+def _lossy_station(**changes):
+    """Resonant qubits with a short local T1 (80 ns against 159 ns from the waveguide)."""
+    values = dict(t1_s=8e-8, t2_s=1.2e-7, excited_population=0.02)
+    values.update(changes)
+    return ideal_station((0.02, 0.2), (5, 20), **values)
+
+
+def test_with_a_frozen_readout_the_design_figure_is_the_measured_states_not_the_steady_states():
+    from thermalink.analysis import bell_fidelity
+    from thermalink.simulators.lab_units import ReadoutProtocol
+    from thermalink.simulators.virtual_lab.twin_cache import twin_measured_state, twin_state
+
+    limits = _lossy_station(readout_protocol=ReadoutProtocol(freeze=True, prerotation_time_s=1e-7,
+                                                             integration_time_s=1e-6))
+    grid = CoarseGrid(bandwidths=3, temperatures=2, centres=1, starts=1)
+    point = optimise_operating_point(limits, "bell", grid=grid, tolerances=False, relaxation=False)
+    link = limits.lab_link(point.settings)
+    measured = bell_fidelity(twin_measured_state(link).rho)
+    steady = bell_fidelity(twin_state(link))
+    assert steady - measured > 0.02  # 50 ns of local decay before the pulse
+    assert point.value == pytest.approx(measured, abs=1e-5)
+    assert point.figures["bell"] == point.value
+    # the state at the pulse is the measured state's for every setting the optimiser evaluates
+    evaluate = TwinEvaluator(limits, "concurrence")
+    settings = limits.centre_settings()
+    np.testing.assert_allclose(evaluate.state(settings), twin_measured_state(limits.lab_link(settings)).rho,
+                               atol=1e-5)
+
+
+def test_with_all_protocol_times_zero_the_design_is_unchanged_bit_for_bit():
+    from thermalink.simulators.lab_units import ReadoutProtocol
+
+    base = _lossy_station()
+    frozen_now = base.replaced(readout_protocol=ReadoutProtocol(freeze=True, freeze_time_s=2e-8))
+    grid = CoarseGrid(bandwidths=3, temperatures=2, centres=1, starts=1)
+    points = [optimise_operating_point(limits, "bell", grid=grid, relaxation=False) for limits in (base, frozen_now)]
+    assert points[0].value == points[1].value and points[0].settings == points[1].settings
+    assert points[0].figures == points[1].figures and points[0].tolerances == points[1].tolerances
+    assert points[0].twin_solves == points[1].twin_solves
+    p = base.lab_link(points[0].settings).to_parameters()
+    np.testing.assert_array_equal(TwinEvaluator(frozen_now).state(points[0].settings),
+                                  solve_exact(p, tol=1e-6).rho)
+
+
+def test_per_qubit_coherence_reaches_the_twin():
+    limits = _lossy_station(qubit2_t1_s=1.2e-7, qubit1_t2_s=1e-7, qubit2_excited_population=0.05)
+    p = limits.lab_link(limits.centre_settings()).to_parameters()
+    shared = _lossy_station().lab_link(limits.centre_settings()).to_parameters()
+    assert p.qubit_bath(1).gamma_local == pytest.approx(shared.qubit_bath(1).gamma_local)
+    assert p.qubit_bath(1).gamma_phi > shared.qubit_bath(1).gamma_phi  # T2 100 ns < 120 ns
+    assert p.qubit_bath(2).gamma_local < shared.qubit_bath(2).gamma_local  # T1 120 ns > 80 ns
+    assert p.qubit_bath(2).n_qubit > shared.qubit_bath(2).n_qubit
+    assert limits.qubit_value("t1_s", 1) == 8e-8 and limits.qubit_value("t1_s", 2) == 1.2e-7
+
+
+def test_the_station_gives_the_design_its_readout_protocol_per_qubit_values_and_decay_flag():
+    import qcodes
+
+    from thermalink.experiments.lab_station import LabStation
+
+    lab = LabStation.from_config()
+    try:
+        lab.readout.qubit1_t1(1.5e-7)
+        lab.readout.qubit2_t2(2.0e-7)
+        lab.readout.qubit2_residual_excitation(0.011)
+        lab.readout.assignment_errors_include_readout_decay(True)
+        limits = StationLimits.from_lab_station(lab)
+        link = lab.lab_link()
+    finally:
+        lab.station.close_all_registered_instruments()
+        qcodes.Station.default = None
+    assert limits.readout_protocol == link.readout_protocol and limits.readout_protocol.freeze
+    assert limits.readout_protocol.prerotation_time_s == 4e-8
+    assert limits.assignment_errors_include_readout_decay
+    assert limits.qubit_value("t1_s", 1) == 1.5e-7 and limits.qubit_value("t1_s", 2) == 1.55e-7
+    assert limits.qubit_value("t2_s", 2) == 2.0e-7 and limits.qubit_value("excited_population", 2) == 0.011
+    assert limits.qubit_value("excited_population", 1) == 0.01
+    design_link = limits.lab_link(Settings(link.bandwidth_Hz, 0.0, 4.0, link.filter_center_Hz))
+    for name in ("qubit1_t1_s", "qubit2_t2_s", "qubit2_excited_population", "readout_freeze",
+                 "readout_prerotation_time_s", "readout_integration_time_s", "readout_decay_fraction"):
+        assert getattr(design_link, name) == getattr(link, name), name
+    assert design_link.to_parameters().qubit_bath(1) != design_link.to_parameters().qubit_bath(2)

@@ -86,3 +86,40 @@ def test_the_design_twin_of_a_station_is_the_twin_its_runs_are_compared_with():
         assert design_bath == pytest.approx(run_link.to_parameters().qubit_bath(1))
     finally:
         lab.close()
+
+
+def test_a_requirement_sets_both_qubits_and_a_stations_value_is_its_worse_qubits():
+    from thermalink.experiments.requirement_map import current_value
+
+    limits = station(local_occupation=0.0, excited_population=0.01, qubit2_t1_s=1.3e-7, qubit1_t2_s=2.2e-7,
+                     qubit2_excited_population=0.004)
+    assert current_value(limits, "t1") == 1.3e-7 and current_value(limits, "t2") == 2.2e-7
+    assert current_value(limits, "residual_excitation") == 0.01
+    for name, value, fields in (("t1", 1.35e-7, ("t1_s",)), ("t2", 2.4e-7, ("t2_s",)),
+                                ("residual_excitation", 0.02, ("excited_population",))):
+        changed = with_requirement(limits, name, value)
+        assert current_value(changed, name) == value
+        link = changed.lab_link(changed.centre_settings())
+        for j in (1, 2):
+            got = {"t1": link._t1(j), "t2": link._t2(j), "residual_excitation": getattr(link, f"qubit{j}_excited_population")}
+            assert got[name] == value, (name, j)
+    # the ideal T1 takes the residual excitation of both qubits with it (no local bath left)
+    ideal = with_requirement(limits, "t1", ideal_value(limits, "t1"))
+    p = ideal.lab_link(ideal.centre_settings()).to_parameters()
+    assert p.qubit_bath(1).gamma_local == p.qubit_bath(2).gamma_local == 0.0
+
+
+def test_with_a_frozen_readout_the_map_scores_the_state_at_the_pulse():
+    from thermalink.analysis import bell_fidelity
+    from thermalink.experiments.station_limits import Settings
+    from thermalink.simulators.lab_units import ReadoutProtocol
+    from thermalink.simulators.virtual_lab.twin_cache import twin_measured_state
+
+    limits = station(readout_protocol=ReadoutProtocol(freeze=True, prerotation_time_s=1e-7))
+    dataset = requirement_map(limits, "bell", t1=[1.25e-7, 1.4e-7], progress=False)
+    for i, t1 in enumerate((1.25e-7, 1.4e-7)):
+        at = with_requirement(limits, "t1", t1)
+        knobs = {k: float(dataset[k].isel(t1=i)) for k in ("bandwidth_Hz", "attenuation_dB", "temperature_K",
+                                                            "center_Hz")}
+        rho = twin_measured_state(at.lab_link(Settings(**knobs))).rho
+        assert float(dataset["best"].isel(t1=i)) == pytest.approx(bell_fidelity(rho), abs=1e-5)
