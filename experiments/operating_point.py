@@ -155,7 +155,7 @@ class TwinEvaluator:
         self.figure = check_figure(figure)
         self.tol = tol
         self.solves = 0
-        self._cache: dict[LinkParameters, np.ndarray] = {}
+        self._cache: dict[tuple[LinkParameters, float], np.ndarray] = {}
 
     def parameters(self, settings: Settings) -> LinkParameters:
         return self.limits.lab_link(settings).to_parameters()
@@ -163,10 +163,11 @@ class TwinEvaluator:
     def state(self, settings: Settings) -> np.ndarray:
         link = self.limits.lab_link(settings)
         p = link.to_parameters()
-        rho = self._cache.get(p)
+        key = (p, link.frozen_time_before_pulse())
+        rho = self._cache.get(key)
         if rho is None:
-            rho = local_channel(solve_exact(p, tol=self.tol).rho, p, self.limits.pulse_time(link))
-            self._cache[p] = rho
+            rho = local_channel(solve_exact(p, tol=self.tol).rho, p, key[1])
+            self._cache[key] = rho
             self.solves += 1
         return rho
 

@@ -183,10 +183,6 @@ class StationLimits:
         e = self.readout_errors
         return np.array([[[1 - e[0], e[1]], [e[0], 1 - e[1]]], [[1 - e[2], e[3]], [e[2], 1 - e[3]]]])
 
-    def pulse_time(self, link: LabLink) -> float:
-        """Time from the freeze to the pre-rotation pulse in the twin's unit (0 when instantaneous)."""
-        return link.readout_times()[0] if self.readout_protocol.freeze else 0.0
-
     def measured_state(self, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
         """What the tomography at ``settings`` estimates: the twin's state at the pulse (4x4,
         :func:`~thermalink.simulators.virtual_lab.twin_cache.twin_measured_state`) and the per-qubit

@@ -24,6 +24,7 @@ from thermalink.experiments.sweep_analysis import SIGNIFICANCE
 from thermalink.experiments.sweep_storage import CERTIFICATION_CONFIDENCE
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
+from thermalink.simulators.readout_dynamics import local_channel
 from thermalink.simulators.twin import steady_state
 
 TWIN_CURVE_POINTS = 60
@@ -108,7 +109,9 @@ def _cubic_interpolation(x_nodes: np.ndarray, y_nodes: np.ndarray, x: np.ndarray
 
 def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The twin's concurrence and singlet fidelity at ``TWIN_CURVE_POINTS`` log-spaced bandwidths
-    (the sweep's range, the first point's other settings).
+    (the sweep's range, the first point's other settings), of the state the tomography estimates:
+    the state at the pre-rotation pulse (a frozen readout's local channel on the steady state;
+    the steady state itself otherwise), as each point's ``twin_rho``.
 
     Solved at every 4th bandwidth and the midpoints between them; the rest are local cubic
     interpolations of the states in log bandwidth. The midpoints check the coarse interpolation:
@@ -125,7 +128,9 @@ def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray,
     def solve(indices) -> None:
         for i in indices:
             if not solved[i]:
-                states[i] = steady_state(LabLink(**{**link, "bandwidth_Hz": float(bandwidths[i])}).to_parameters())
+                point = LabLink(**{**link, "bandwidth_Hz": float(bandwidths[i])})
+                p = point.to_parameters()
+                states[i] = local_channel(steady_state(p), p, point.frozen_time_before_pulse())
                 solved[i] = True
 
     last = len(bandwidths) - 1

@@ -458,6 +458,12 @@ class LabLink:
         before, after = self.readout_protocol.times_s()
         return before * angular_unit, after * angular_unit
 
+    def frozen_time_before_pulse(self) -> float:
+        """Time the qubits spend under their local baths alone before the pulse, twin unit:
+        ``t_before`` when the protocol freezes, else 0 (unfrozen or instantaneous, the steady
+        state does not move before the pulse)."""
+        return self.readout_times()[0] if self.readout_protocol.freeze else 0.0
+
     def _t1(self, j: int) -> float | None:
         own = getattr(self, f"qubit{j}_t1_s")
         return own if own is not None else self.t1_s

@@ -46,3 +46,19 @@ def test_cubic_interpolation_is_exact_for_cubics():
     cubic = lambda x: 0.3 * x**3 - x**2 + 2 * x - 1  # noqa: E731
     x = np.linspace(x_nodes[0], x_nodes[-1], 37)
     np.testing.assert_allclose(sweep_report._cubic_interpolation(x_nodes, cubic(x_nodes), x), cubic(x), atol=1e-10)
+
+
+def test_twin_curve_is_of_the_state_the_tomography_estimates():
+    """With a frozen readout the curve is of the state at the pulse (each point's ``twin_rho``),
+    not of the steady state: at its end points (solved) it equals the measured state's figures."""
+    from thermalink.simulators.virtual_lab.twin_cache import twin_measured_state
+
+    link = {**LINK, "qubit1_t1_s": 1.0e-7, "qubit2_t1_s": 1.0e-7, "t2_s": 2.0e-7, "readout_freeze": True,
+            "readout_prerotation_time_s": 2.0e-7, "readout_integration_time_s": 1.0e-6}
+    bandwidths, c, f = sweep_report._twin_curve_over_bandwidth(_raw(link, 1e4, 1e6))
+    for i in (0, -1):
+        point = LabLink(**{**link, "bandwidth_Hz": float(bandwidths[i])})
+        measured = twin_measured_state(point).rho
+        steady = steady_state(point.to_parameters())
+        assert abs(c[i] - concurrence(measured)) < 1e-12 and abs(f[i] - singlet_fidelity(measured)) < 1e-12
+        assert abs(f[i] - singlet_fidelity(steady)) > 1e-3
