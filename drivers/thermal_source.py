@@ -399,11 +399,14 @@ class FilteredThermalSource(Instrument):
         return [LineStage(float(self.attenuation()), float(self.attenuator_temperature())), *self._line_stages]
 
     def _get_occupation(self) -> float:
+        return self.occupation_at(float(self.temperature()))
+
+    def occupation_at(self, temperature_K: float) -> float:
+        """Photons per mode at the filter input with the hot load at ``temperature_K`` (the
+        current attenuation, centre and line stages; 0 with the output off)."""
         if not self.output():
             return 0.0
-        return float(
-            source_occupation(float(self.temperature()), float(self.center_frequency()), self.lab_stages())
-        )
+        return float(source_occupation(temperature_K, float(self.center_frequency()), self.lab_stages()))
 
     # ---- temperatures ----------------------------------------------------------------------
     def _get_temperature(self) -> float:

@@ -67,6 +67,18 @@ def counts_from_codes(counts: np.ndarray, codes: Sequence[int], **attrs: Any) ->
     return counts_array(np.asarray(counts), settings, **attrs)
 
 
+#: The readout parameter (and station key) stating whether its ``assignment_errors`` were measured
+#: through the readout protocol (they then hold the decay after the pulse).
+INCLUDES_DECAY_PARAMETER = "assignment_errors_include_readout_decay"
+
+
+def readout_errors_include_decay(readout: Any, default: bool = False) -> bool:
+    """The readout's ``assignment_errors_include_readout_decay``, or ``default`` for a readout
+    without that parameter."""
+    parameters = getattr(readout, "parameters", {})
+    return bool(parameters[INCLUDES_DECAY_PARAMETER]()) if INCLUDES_DECAY_PARAMETER in parameters else default
+
+
 def assignment_matrix(p1_given_0: float, p0_given_1: float) -> np.ndarray:
     """2x2 ``A[i, j] = P(read i | state j)`` from the two error probabilities."""
     return np.array([[1.0 - p1_given_0, p0_given_1], [p1_given_0, 1.0 - p0_given_1]])

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from thermalink.drivers.two_qubit_readout import INCLUDES_DECAY_PARAMETER, readout_errors_include_decay
 from thermalink.simulators.errors import InputError
 
 CALIBRATION_ORIGIN_KEY = "thermalink_readout_calibration_origin"
 #: The readout's (and the station file's) statement that its errors hold the readout protocol's decay.
-INCLUDES_DECAY_KEY = "assignment_errors_include_readout_decay"
+INCLUDES_DECAY_KEY = INCLUDES_DECAY_PARAMETER
 #: Digits kept for an error probability in the station file (far below any calibration's error bar).
 DIGITS = 6
 
@@ -114,9 +115,7 @@ def calibration_origin(station_file: str | Path | None, lab, calibration=None) -
     protocol (a calibration; the analysis folds the protocol's decay in only when they were not).
     """
     errors = [float(lab.assignment()[q][i, j]) for q in (0, 1) for i, j in ((1, 0), (0, 1))]
-    readout = getattr(lab, "readout", None)
-    parameters = getattr(readout, "parameters", {})
-    includes = bool(parameters[INCLUDES_DECAY_KEY]()) if INCLUDES_DECAY_KEY in parameters else calibration is not None
+    includes = readout_errors_include_decay(getattr(lab, "readout", None), default=calibration is not None)
     origin = {"assignment_errors": errors, INCLUDES_DECAY_KEY: includes}
     if calibration is not None:
         origin.update(source="measured before the run", shots=calibration.shots,

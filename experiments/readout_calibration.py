@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from thermalink.drivers.two_qubit_readout import BASIS_STATES, validate_shots
+from thermalink.drivers.two_qubit_readout import BASIS_STATES, INCLUDES_DECAY_PARAMETER, validate_shots
 from thermalink.simulators.errors import InputError
 
 #: Largest error probability a calibration accepts: above it the labels of 0 and 1 are swapped.
@@ -174,10 +174,6 @@ def assignment_from_counts(counts: xr.DataArray) -> ReadoutCalibration:
             "pulse / discrimination threshold is off)"
         )
     return result
-
-
-#: The readout parameter stating that its errors were measured through the readout protocol.
-INCLUDES_DECAY_PARAMETER = "assignment_errors_include_readout_decay"
 
 
 def _mark_measured(readout) -> None:

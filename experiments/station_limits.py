@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from thermalink.drivers.two_qubit_readout import readout_errors_include_decay
 from thermalink.simulators.lab_units import READOUT_FIELDS, LabLink, LineStage, ReadoutProtocol, source_occupation
 from thermalink.simulators.errors import InputError
 
@@ -280,10 +281,8 @@ class StationLimits:
             coldest = float(source.temperature())
         hottest = float(source.max_temperature())
         link = lab.lab_link()
-        readout = lab.readout
         own = {f"qubit{j}_{kind}_s": getattr(link, f"qubit{j}_{kind}_s") for j in (1, 2) for kind in ("t1", "t2")}
-        include_decay = ("assignment_errors_include_readout_decay" in readout.parameters
-                         and bool(readout.assignment_errors_include_readout_decay()))
+        include_decay = readout_errors_include_decay(lab.readout)
         assignment = lab.assignment()
         errors = tuple(float(v) for q in (0, 1) for v in (assignment[q][1, 0], assignment[q][0, 1]))
         return cls(

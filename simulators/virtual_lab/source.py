@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 from thermalink.drivers.thermal_source import FilteredThermalSource, RoomTemperatureThermalSource
-from thermalink.simulators.lab_units import source_occupation
 
 from .clock import VirtualClock
 
@@ -62,9 +61,7 @@ class VirtualFilteredThermalSource(FilteredThermalSource):
     def settled_occupation(self) -> float:
         """``occupation`` at :meth:`settled_temperature` (0 with the output off): what the virtual
         qubits see."""
-        if not self.output():
-            return 0.0
-        return float(source_occupation(self.settled_temperature(), float(self.center_frequency()), self.lab_stages()))
+        return self.occupation_at(self.settled_temperature())
 
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (the hot load keeps evolving)."""
