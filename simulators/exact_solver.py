@@ -110,10 +110,7 @@ def solve_exact(
         )
     cutoff = int(cutoff)
     top = cutoff + 2
-    if method == "auto":
-        method = "compiled" if top + 1 > COMPILED_ABOVE and compiled_available() else "reduction"
-    elif method == "compiled":
-        require_compiled()
+    method = resolve_method(method, top + 1)
     solve = _sequential_elimination if method == "compiled" else _cyclic_reduction
     if top > _SINGLE_THREAD_ABOVE:
         with single_threaded_blas():
@@ -128,6 +125,17 @@ def compiled_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def resolve_method(method: str, blocks: int) -> str:
+    """``"compiled"`` or ``"reduction"`` for a system of ``blocks`` blocks: ``"auto"`` takes the
+    compiled kernel above :data:`COMPILED_ABOVE` blocks when numba is installed; ``"compiled"``
+    without numba is refused (:func:`require_compiled`)."""
+    if method == "auto":
+        return "compiled" if blocks > COMPILED_ABOVE and compiled_available() else "reduction"
+    if method == "compiled":
+        require_compiled()
+    return method
 
 
 def require_compiled() -> None:

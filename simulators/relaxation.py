@@ -23,14 +23,7 @@ import scipy.sparse.linalg
 
 from .blas_threads import single_threaded_blas
 from .errors import InputError
-from .exact_solver import (
-    COMPILED_ABOVE,
-    METHODS,
-    compiled_available,
-    fock_cutoff,
-    reduction_level,
-    require_compiled,
-)
+from .exact_solver import METHODS, fock_cutoff, reduction_level, resolve_method
 from .liouvillian_blocks import BLOCK_SIZE, REAL_PARAMS, is_real_link, present_params, sector_blocks
 from .link_parameters import LinkParameters
 
@@ -253,10 +246,7 @@ def relaxation_rate(p: LinkParameters, tol: float = 1e-6, method: str = "auto") 
         eigenvalues = scipy.linalg.eigvals(sector_generator(p, cutoff).toarray())
     else:
         scale = min(p.kappa, p.gamma1 + p.gamma_local, p.gamma2 + p.gamma_local)
-        if method == "auto":
-            method = "compiled" if cutoff + 3 > COMPILED_ABOVE and compiled_available() else "reduction"
-        elif method == "compiled":
-            require_compiled()
+        method = resolve_method(method, cutoff + 3)
         with single_threaded_blas():
             eigenvalues = _sector_eigenvalues_near(p, cutoff, 0.05 * scale, method=method)
     order = np.argsort(np.abs(eigenvalues))

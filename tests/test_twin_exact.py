@@ -382,10 +382,14 @@ def test_unknown_relaxation_method_is_refused():
 def test_without_numba_auto_falls_back_to_the_reduction_and_compiled_is_refused(monkeypatch):
     p = LinkParameters(kappa=0.05, n_source=40.0)
     expected = solve_exact(p, method="reduction").rho
-    monkeypatch.setattr(exact_solver, "compiled_available", lambda: False)
     monkeypatch.setattr(exact_solver, "COMPILED_ABOVE", 100)
+    if exact_solver.compiled_available():  # one threshold for both solvers: above it "auto" is compiled
+        assert relaxation_rate(p) == relaxation_rate(p, method="compiled")
+    monkeypatch.setattr(exact_solver, "compiled_available", lambda: False)
     np.testing.assert_array_equal(solve_exact(p).rho, expected)  # the same arithmetic: the reduction
     with pytest.raises(Exception, match="method='compiled' needs numba"):
         solve_exact(p, method="compiled")
     with pytest.raises(Exception, match="method='compiled' needs numba"):
         relaxation_rate(p, method="compiled")
+    # relaxation_rate's "auto" falls back too (the same resolution as the steady state's)
+    assert relaxation_rate(p) == relaxation_rate(p, method="reduction")
