@@ -170,6 +170,14 @@ def test_the_projected_gradient_takes_over_when_the_rank_k_newton_stops_early(mo
     from thermalink.analysis import tomography
 
     monkeypatch.setattr(tomography, "_LOW_RANK_MAX_ITER", 1)
+    handed_over = []  # which projected-gradient path each hand-over took
+
+    def counted(name):
+        original = getattr(tomography, name)
+        monkeypatch.setattr(tomography, name, lambda *a, **k: handed_over.append(name) or original(*a, **k))
+
+    counted("_mle_reference_one")
+    counted("_mle_reference")
     for rank, counts, assignment in _single_table_cases()[:16]:
         values, model, _, _ = _prepare(counts, assignment, stacked=False)
         fast, fast_ok, _, fast_gap = _mle(values, model)
@@ -177,6 +185,7 @@ def test_the_projected_gradient_takes_over_when_the_rank_k_newton_stops_early(mo
         difference = (log_likelihood(values, model.probabilities(fast))
                       - log_likelihood(values, model.probabilities(ref)))[0]
         assert fast_ok[0] and abs(difference) <= fast_gap[0] + ref_gap[0] + 1e-9
+    assert "_mle_reference_one" in handed_over  # some table really was finished by the projected gradient
     # a stack: every handed-over table passes through the rank-k phase, the rest batched; and a
     # stack handing over more than _LOW_RANK_STACK tables (all batched)
     rhos = np.array([_random_state(1 + i % 3, 40 + i) for i in range(9)])
@@ -185,7 +194,10 @@ def test_the_projected_gradient_takes_over_when_the_rank_k_newton_stops_early(mo
     ref, ref_ok, _, ref_gap = _mle_reference(values, model)
     for stack in (256, 0):
         monkeypatch.setattr(tomography, "_LOW_RANK_STACK", stack)
+        handed_over.clear()
         fast, fast_ok, _, fast_gap = _mle(values, model)
+        if stack == 0:  # nothing through the rank-k phase: the batched projected gradient finishes
+            assert "_mle_reference" in handed_over
         difference = (log_likelihood(values, model.probabilities(fast))
                       - log_likelihood(values, model.probabilities(ref)))
         assert fast_ok.all() and np.all(np.abs(difference) <= fast_gap + ref_gap + 1e-9)
