@@ -259,7 +259,7 @@ class ReadoutProtocol:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and low <= value <= high):
                 raise InputError(f"{name}={value!r} is outside the allowed range [{low:g}, {high:g}] s")
-        if not 0.0 <= self.decay_fraction <= 1.0:
+        if not (isinstance(self.decay_fraction, (int, float)) and 0.0 <= self.decay_fraction <= 1.0):
             raise InputError(f"decay_fraction={self.decay_fraction!r} is outside the allowed range [0, 1]")
 
     @property

@@ -56,6 +56,8 @@ def test_the_protocol_puts_the_pulse_at_its_windows_middle_and_validates_its_tim
         lab_link(readout_integration_time_s=1e-2)
     with pytest.raises(InputError, match=r"decay_fraction=1.5 is outside the allowed range \[0, 1\]"):
         ReadoutProtocol(decay_fraction=1.5)
+    with pytest.raises(InputError, match=r"decay_fraction=None is outside the allowed range \[0, 1\]"):
+        ReadoutProtocol(decay_fraction=None)  # e.g. a null in a stored link
 
 
 def test_the_protocol_is_not_part_of_the_steady_states_cache_key():
