@@ -12,7 +12,7 @@ import pytest
 import qutip
 
 from qutip_reference import liouvillian
-from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS
+from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS, assignment_matrix
 from thermalink.experiments.sweep_analysis import analyse_counts
 from thermalink.simulators import LinkParameters
 from thermalink.simulators.errors import InputError
@@ -91,8 +91,8 @@ def source(parts):
 
 
 def make_readout(name: str, **protocol) -> VirtualTwoQubitReadout:
-    return VirtualTwoQubitReadout(name, source="source", seed=11, t1=150e-9, t2=280e-9,
-                                  assignment_errors=(0.02, 0.05, 0.03, 0.06), **protocol)
+    protocol.setdefault("assignment_errors", (0.02, 0.05, 0.03, 0.06))
+    return VirtualTwoQubitReadout(name, source="source", seed=11, t1=150e-9, t2=280e-9, **protocol)
 
 
 def test_a_zero_time_protocol_draws_the_same_counts_bit_for_bit(source):
@@ -259,3 +259,46 @@ def test_the_freeze_step_leaves_the_steady_state_unchanged():
     x = sector_steady_state(SMALL, 8)
     evolved = scipy.sparse.linalg.expm_multiply(2.5 * sector_generator(SMALL, 8), x)
     np.testing.assert_allclose(evolved, x, atol=1e-12)
+
+
+def test_the_analysis_predicts_an_unfrozen_readout_with_per_qubit_errors_including_the_decay(source):
+    """Review item 1: per-qubit errors measured through an unfrozen protocol are the marginals of
+    the correlated ``(A_1 (x) A_2) D``; the analysis unfolds them like the virtual readout does
+    (not ``(A_1 (x) A_2) D^-1``, which is not the truth and has negative entries here)."""
+    from thermalink.experiments.sweep_analysis import protocol_assignment
+
+    from thermalink.simulators.virtual_lab.twin_cache import twin_calibration_decay, with_source_off
+
+    discriminator = (0.02, 0.03, 0.01, 0.04)
+    readout = make_readout("readout", prerotation_time=10e-9, integration_time=40e-9, assignment_errors=discriminator)
+    counts = readout.measure(PAULI_SETTINGS, shots=100)
+    measured = readout.measured_state()
+    assert measured.decay is None  # unfrozen
+    truth = measured.populations(PAULI_SETTINGS) @ np.kron(*readout._truth()).T  # what the shots are drawn from
+    # What a calibration (source off) through the protocol measures: the marginals of (A_1 (x) A_2) D.
+    calibration_joint = np.kron(*readout._truth()) @ twin_calibration_decay(with_source_off(measured.link))
+    m = calibration_joint.reshape(2, 2, 2, 2)
+    assignment = np.stack([m.sum(axis=1).mean(axis=2), m.sum(axis=0).mean(axis=1)])
+    assert np.max(np.abs(assignment - np.stack(readout._truth()))) > 0.05  # the decay is in them
+    kept, predicted = protocol_assignment(measured, assignment, None, counts, errors_include_decay=True)
+    np.testing.assert_array_equal(kept, assignment)
+    np.testing.assert_allclose(predicted, truth, atol=1e-7)
+    # A stored calibration that uses the per-qubit pair is read the same way.
+    _, from_calibration = protocol_assignment(measured, assignment, '{"estimator_matrix": "per_qubit"}', counts)
+    np.testing.assert_allclose(from_calibration, truth, atol=1e-7)
+
+
+def test_negative_predicted_probabilities_are_refused_not_clipped():
+    from thermalink.analysis.twin_comparison import compare_with_twin
+    import xarray as xr
+
+    counts = xr.DataArray(np.full((9, 4), 25), dims=("setting", "outcome"),
+                          coords={"setting": list(PAULI_SETTINGS), "outcome": ["00", "01", "10", "11"]})
+    probabilities = np.full((9, 4), 0.25)
+    probabilities[2] = (0.3, 0.3, 0.426, -0.026)
+    with pytest.raises(InputError, match=r"negative.*-0\.026"):
+        compare_with_twin(counts, np.eye(4) / 4, n_resamples=2, n_null_samples=0, rng=1,
+                          predicted_probabilities=probabilities)
+    probabilities[2] = (0.3, 0.3, 0.4 + 1e-12, -1e-12)  # rounding: taken as zero
+    compare_with_twin(counts, np.eye(4) / 4, n_resamples=2, n_null_samples=0, rng=1,
+                      predicted_probabilities=probabilities)

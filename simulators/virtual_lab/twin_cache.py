@@ -13,7 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from thermalink.drivers.two_qubit_readout import assignment_matrix
 from thermalink.simulators.conventions import PAULI_SETTINGS
+from thermalink.simulators.errors import InputError
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.readout_dynamics import (
     link_basis_decay,
@@ -143,3 +145,70 @@ def _calibration_decay(link: LabLink) -> np.ndarray:
 def with_source_off(link: LabLink) -> LabLink:
     """``link`` with no source occupation (a readout calibration's conditions)."""
     return replace(link, source_occupation=0.0)
+
+
+#: Tolerance on a probability of the unfolded discriminator errors (rounding of the stated errors).
+UNFOLD_TOLERANCE = 1e-9
+
+
+def _error_pair(matrix: np.ndarray) -> tuple[float, float]:
+    return float(matrix[1, 0]), float(matrix[0, 1])
+
+
+def _marginal_errors(joint: np.ndarray) -> np.ndarray:
+    """q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1) of a joint ``M[read, prepared]`` (per-qubit
+    marginals averaged over the other qubit's prepared state, as a readout calibration estimates)."""
+    m = joint.reshape(2, 2, 2, 2)  # [r1, r2, j1, j2]
+    q1 = m.sum(axis=1).mean(axis=2)  # [r1, j1]
+    q2 = m.sum(axis=0).mean(axis=1)
+    return np.array([q1[1, 0], q1[0, 1], q2[1, 0], q2[0, 1]])
+
+
+def discriminator_errors(effective, link: LabLink) -> tuple[float, float, float, float]:
+    """The discriminator's own errors whose readout through ``link``'s protocol gives the
+    ``effective`` errors (q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)), what a pi-pulse calibration
+    through the protocol measures (the station's ``assignment_errors`` with
+    ``assignment_errors_include_readout_decay: true``, or a calibration's per-qubit pair).
+
+    Frozen (or instantaneous): exactly, per qubit, ``A_disc = A_eff T^-1`` with ``T`` the 2x2 local
+    decay after the pulse. Unfrozen: the errors whose calibration marginals of
+    ``(A_1 (x) A_2) D`` equal ``effective`` (``D`` the prepared states' decay with the source off,
+    solved by least squares to 1e-9). InputError naming the values if no stochastic matrices with
+    errors in [0, 0.5] do so (the stated errors are smaller than the decay alone allows). Cached per
+    ``(effective, link with the source off)``; the one unfold of the virtual readout and the analysis.
+    """
+    return _discriminator_errors(tuple(float(e) for e in effective), with_source_off(link))
+
+
+@lru_cache(maxsize=64)
+def _discriminator_errors(effective: tuple[float, ...], link: LabLink) -> tuple[float, float, float, float]:
+    effective = np.asarray(effective)
+    protocol = link.readout_protocol
+    if protocol.freeze or protocol.is_instantaneous:
+        if protocol.is_instantaneous:
+            return tuple(float(e) for e in effective)
+        decays = local_decay_matrices(link.to_parameters(), link.readout_times()[1])
+        pairs = [_error_pair(assignment_matrix(*effective[2 * j:2 * j + 2]) @ np.linalg.inv(decays[j]))
+                 for j in (0, 1)]
+        values = np.array(pairs).ravel()
+        residual = 0.0
+    else:
+        from scipy.optimize import least_squares
+
+        decay = twin_calibration_decay(link)
+
+        def mismatch(e):
+            return _marginal_errors(np.kron(assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3])) @ decay) - effective
+
+        fit = least_squares(mismatch, np.clip(effective, 0.0, 0.5), bounds=(0.0, 1.0), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        values, residual = fit.x, float(np.max(np.abs(fit.fun)))
+    if residual > UNFOLD_TOLERANCE or not np.all((values > -UNFOLD_TOLERANCE) & (values < 0.5 + UNFOLD_TOLERANCE)):
+        decay_only = _marginal_errors(twin_calibration_decay(link))
+        raise InputError(
+            f"assignment_errors {effective.tolist()} are stated to include the readout decay "
+            f"(assignment_errors_include_readout_decay: true, or a calibration), but the protocol's decay after the "
+            f"pulse alone gives errors {np.round(decay_only, 6).tolist()}: the discriminator errors would be "
+            f"{np.round(values, 6).tolist()} (mismatch {residual:.2g}), outside the allowed range [0, 0.5]. "
+            "Use errors measured through this readout protocol, or set the flag false for discriminator errors"
+        )
+    return tuple(float(min(max(v, 0.0), 0.5)) for v in values)
