@@ -302,3 +302,23 @@ def test_negative_predicted_probabilities_are_refused_not_clipped():
     probabilities[2] = (0.3, 0.3, 0.4 + 1e-12, -1e-12)  # rounding: taken as zero
     compare_with_twin(counts, np.eye(4) / 4, n_resamples=2, n_null_samples=0, rng=1,
                       predicted_probabilities=probabilities)
+
+
+def test_the_effective_errors_of_an_unfrozen_readout_are_a_calibrations_with_the_source_off(source):
+    """Review item 2: a calibration switches the source off, so the errors it measures (and that
+    ``discriminator_errors`` unfolds) use the decay with the source off, whatever the source is now."""
+    from thermalink.simulators.virtual_lab.readout import _marginal_errors, discriminator_errors
+    from thermalink.simulators.virtual_lab.twin_cache import twin_calibration_decay, with_source_off
+
+    readout = make_readout("readout", prerotation_time=40e-9, integration_time=0.3e-6)
+    link = readout.current_lab_link()
+    assert link.source_occupation > 1
+    truth = np.kron(*readout._truth())
+    off = _marginal_errors(truth @ twin_calibration_decay(with_source_off(link)))
+    on = _marginal_errors(truth @ twin_calibration_decay(link))
+    assert np.max(np.abs(off - on)) > 0.01  # the source matters during the readout
+    np.testing.assert_allclose(readout.effective_assignment_errors(), off, atol=1e-15)
+    np.testing.assert_allclose(discriminator_errors(readout.effective_assignment_errors(), link),
+                               readout.discriminator_errors(), atol=1e-7)
+    source.output(False)
+    np.testing.assert_allclose(readout.effective_assignment_errors(), off, atol=1e-15)

@@ -355,9 +355,10 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
     def effective_assignment_errors(self) -> tuple[float, float, float, float]:
         """The errors a readout calibration measures under the current protocol (frozen or
         instantaneous: the true errors with the decay after the pulse folded in, exactly; unfrozen:
-        the per-qubit marginals of the correlated joint matrix), ordered as
-        ``true_assignment_errors``: q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)."""
-        link = self.current_lab_link()
+        the per-qubit marginals of the correlated joint matrix; with the source off, as a calibration
+        measures them, whatever the source is now), ordered as ``true_assignment_errors``: q1 P(1|0),
+        q1 P(0|1), q2 P(1|0), q2 P(0|1)."""
+        link = with_source_off(self.current_lab_link())
         joint = np.kron(*self._truth()) @ twin_calibration_decay(link)  # [read, prepared]
         return tuple(float(e) for e in _marginal_errors(joint))
 
