@@ -322,3 +322,18 @@ def test_the_effective_errors_of_an_unfrozen_readout_are_a_calibrations_with_the
                                readout.discriminator_errors(), atol=1e-7)
     source.output(False)
     np.testing.assert_allclose(readout.effective_assignment_errors(), off, atol=1e-15)
+
+
+def test_the_prepared_states_need_no_steady_state(source):
+    """Review item 3: the calibration's prepared states branch on the protocol; no steady-state solve."""
+    from thermalink.simulators.virtual_lab import twin_cache
+
+    for name, protocol in (("frozen", dict(freeze=True, prerotation_time=40e-9, integration_time=1e-6)),
+                           ("unfrozen", dict(prerotation_time=40e-9, integration_time=0.1e-6)), ("plain", {})):
+        readout = make_readout(name, **protocol)
+        source.bandwidth(source.bandwidth() * 1.01)  # an operating point not solved before
+        solves = twin_cache._twin_state.cache_info().misses
+        counts = readout.measure_prepared(shots=1000).values
+        assert twin_cache._twin_state.cache_info().misses == solves
+        assert counts.shape == (4, 4) and (counts.sum(axis=1) == 1000).all()
+        readout.close()

@@ -334,12 +334,15 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
 
     def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
         """The basis state exactly at the pulse (index ``2 b1 + b2`` in gg, ge, eg, ee), the
-        protocol's decay up to the projection, read in Z, Z."""
-        link = self.current_lab_link() if self._has_protocol() else None
-        decay = None if link is None else twin_measured_state(link, self._method).decay
+        protocol's decay up to the projection, read in Z, Z (no steady state is solved)."""
+        link = self.current_lab_link()
+        protocol = link.readout_protocol
+        decay = None  # instantaneous: the true errors alone
+        if protocol.freeze and not protocol.is_instantaneous:
+            decay = local_decay_matrices(link.to_parameters(), link.readout_times()[1])
         counts = []
         for state in states:
-            if link is not None and decay is None:  # unfrozen: the link acts after the pulse
+            if not (protocol.freeze or protocol.is_instantaneous):  # unfrozen: the link acts after the pulse
                 joint = np.kron(*self._truth())
                 counts.append(self._draw(joint @ twin_calibration_decay(link)[:, int(state, 2)], shots))
                 continue
@@ -347,10 +350,6 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             rho[int(state, 2), int(state, 2)] = 1.0
             counts.append(self._sample(rho, ("ZZ",), shots, decay)[0])
         return np.stack(counts)
-
-    def _has_protocol(self) -> bool:
-        """Whether the readout protocol lets anything happen between pulse and projection."""
-        return self.prerotation_time() > 0 or self.integration_time() * self.readout_decay_fraction() > 0
 
     def effective_assignment_errors(self) -> tuple[float, float, float, float]:
         """The errors a readout calibration measures under the current protocol (frozen or
