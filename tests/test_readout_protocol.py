@@ -337,3 +337,17 @@ def test_the_prepared_states_need_no_steady_state(source):
         assert twin_cache._twin_state.cache_info().misses == solves
         assert counts.shape == (4, 4) and (counts.sum(axis=1) == 1000).all()
         readout.close()
+
+
+def test_the_relaxation_time_is_cached_without_the_readout_protocol():
+    """Review item 5: like the steady state, the relaxation time does not depend on the readout."""
+    from thermalink.simulators.virtual_lab import twin_cache
+
+    link = LabLink(bandwidth_Hz=31.7e3, source_occupation=0.4, filter_center_Hz=6e9, qubit1_frequency_Hz=6e9,
+                   qubit2_frequency_Hz=6e9, qubit1_linewidth_Hz=1e6, qubit2_linewidth_Hz=1e6)
+    other = dataclasses.replace(link, readout_prerotation_time_s=40e-9, readout_integration_time_s=1e-6)
+    twin_cache.twin_relaxation_time_s(link)
+    before = twin_cache._twin_relaxation_time_s.cache_info()
+    assert twin_cache.twin_relaxation_time_s(other) == twin_cache.twin_relaxation_time_s(link)
+    after = twin_cache._twin_relaxation_time_s.cache_info()
+    assert (after.misses, after.hits, after.currsize) == (before.misses, before.hits + 2, before.currsize)

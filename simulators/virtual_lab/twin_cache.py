@@ -44,10 +44,15 @@ def _twin_state(link: LabLink, method: str) -> np.ndarray:
     return rho
 
 
-@lru_cache(maxsize=512)
 def twin_relaxation_time_s(link: LabLink) -> float:
     """Time constant in s of the slowest relaxation towards the steady state at a lab operating
-    point (``1 / relaxation_rate`` in lab time), cached like :func:`twin_state`."""
+    point (``1 / relaxation_rate`` in lab time), cached like :func:`twin_state` (the readout
+    protocol is not part of the key)."""
+    return _twin_relaxation_time_s(link.without_readout())
+
+
+@lru_cache(maxsize=512)
+def _twin_relaxation_time_s(link: LabLink) -> float:
     return link.seconds(relaxation_rate(link.to_parameters()))
 
 
