@@ -351,3 +351,34 @@ def test_the_relaxation_time_is_cached_without_the_readout_protocol():
     assert twin_cache.twin_relaxation_time_s(other) == twin_cache.twin_relaxation_time_s(link)
     after = twin_cache._twin_relaxation_time_s.cache_info()
     assert (after.misses, after.hits, after.currsize) == (before.misses, before.hits + 2, before.currsize)
+
+
+def test_the_unfrozen_measured_state_solves_the_sector_once(monkeypatch):
+    """Review item 4: the state at the pulse and the populations at the projection come from one
+    sector solve, equal to the block solver's state and to a fresh link_populations to 1e-12."""
+    from thermalink.simulators import readout_dynamics
+    from thermalink.simulators.virtual_lab import twin_cache
+
+    link = LabLink(bandwidth_Hz=43.1e3, source_occupation=0.7, filter_center_Hz=6e9, qubit1_frequency_Hz=6e9,
+                   qubit2_frequency_Hz=6.0003e9, qubit1_linewidth_Hz=1e6, qubit2_linewidth_Hz=0.9e6, t1_s=150e-9,
+                   readout_prerotation_time_s=40e-9, readout_integration_time_s=0.2e-6)
+    p = link.to_parameters()
+    rho_before = steady_state(p)
+    populations_before = link_populations(p, SETTINGS, link.readout_times()[1])
+    solves = []
+    original = twin_cache.sector_steady_state
+
+    def counted(*args):
+        solves.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(twin_cache, "sector_steady_state", counted)
+    monkeypatch.setattr(readout_dynamics, "sector_steady_state", None)  # no solve of its own
+    block_solves = twin_cache._twin_state.cache_info().misses
+    measured = twin_measured_state(link)
+    np.testing.assert_allclose(measured.rho, rho_before, atol=1e-12)
+    np.testing.assert_allclose(measured.populations(SETTINGS), populations_before, atol=1e-12)
+    np.testing.assert_allclose(measured.populations(("ZZ", "XY")), populations_before[[2, 1]], atol=1e-12)
+    assert len(solves) == 1 and twin_cache._twin_state.cache_info().misses == block_solves
+    with pytest.raises(InputError, match="method='adiabatic'.*allowed.*'exact'"):
+        twin_measured_state(link, "adiabatic")

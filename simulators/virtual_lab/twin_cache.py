@@ -25,6 +25,7 @@ from thermalink.simulators.readout_dynamics import (
     readout_cutoff,
     rotated_populations,
 )
+from thermalink.simulators.propagation_delay import qubit_state, sector_steady_state
 from thermalink.simulators.relaxation import relaxation_rate
 from thermalink.simulators.twin import steady_state
 
@@ -101,7 +102,8 @@ def twin_measured_state(link: LabLink, method: str = "exact") -> MeasuredState:
 
     Instantaneous protocol: the steady state itself and identity maps (exactly today's sampling).
     Frozen: the local channel for ``t_before`` on the steady state, local decay for ``t_after``.
-    Unfrozen: the steady state (stationary under the link before the pulse), link dynamics after.
+    Unfrozen: the steady state (stationary under the link before the pulse), link dynamics after;
+    one sector solve gives both the state and the populations (``method`` must be ``"exact"``).
     """
     return _twin_measured_state(link, method)
 
@@ -110,21 +112,34 @@ def twin_measured_state(link: LabLink, method: str = "exact") -> MeasuredState:
 def _twin_measured_state(link: LabLink, method: str) -> MeasuredState:
     protocol = link.readout_protocol
     if not protocol.freeze and not protocol.is_instantaneous:
-        readout_cutoff(link.to_parameters())  # refused before any solve
+        if method != "exact":
+            raise InputError(f"method={method!r} with an unfrozen readout protocol is not covered (allowed: "
+                             "method='exact', its sector dynamics; or freeze=True)")
+        x, cutoff = _sector_state(link.without_readout())
+        return MeasuredState(link, _read_only(qubit_state(x, cutoff)), None)
     steady = twin_state(link, method)
     if protocol.is_instantaneous:
         return MeasuredState(link, steady, (np.eye(2), np.eye(2)))
     before, after = link.readout_times()
-    if not protocol.freeze:
-        return MeasuredState(link, steady, None)
     p = link.to_parameters()
     return MeasuredState(link, _read_only(local_channel(steady, p, before)),
                          tuple(_read_only(t) for t in local_decay_matrices(p, after)))
 
 
 @lru_cache(maxsize=64)
+def _sector_state(link: LabLink) -> tuple[np.ndarray, int]:
+    """The unfrozen readout's one steady-state solve: the sector vector and its cutoff (refused
+    above ``MAX_READOUT_CUTOFF`` before solving). Key: the link without its readout."""
+    p = link.to_parameters()
+    cutoff = readout_cutoff(p)
+    return _read_only(sector_steady_state(p, cutoff)), cutoff
+
+
+@lru_cache(maxsize=64)
 def _link_populations(link: LabLink, settings: tuple[str, ...]) -> np.ndarray:
-    return _read_only(link_populations(link.to_parameters(), settings, link.readout_times()[1]))
+    x, cutoff = _sector_state(link.without_readout())
+    return _read_only(link_populations(link.to_parameters(), settings, link.readout_times()[1], cutoff=cutoff,
+                                       steady=x))
 
 
 def twin_calibration_decay(link: LabLink) -> np.ndarray:
