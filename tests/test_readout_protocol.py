@@ -12,7 +12,7 @@ import pytest
 import qutip
 
 from qutip_reference import liouvillian
-from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS, assignment_matrix
+from thermalink.drivers.two_qubit_readout import PAULI_SETTINGS
 from thermalink.experiments.sweep_analysis import analyse_counts
 from thermalink.simulators import LinkParameters
 from thermalink.simulators.errors import InputError
