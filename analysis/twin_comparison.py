@@ -99,11 +99,22 @@ def _predicted_state(predicted) -> np.ndarray:
     return rho
 
 
+#: Negative predicted probabilities down to this are rounding (clipped to 0); below it, refused.
+NEGATIVE_TOLERANCE = 1e-9
+
+
 def _probabilities(probabilities, shape) -> np.ndarray:
     p = np.asarray(probabilities, dtype=float)
     if p.shape != shape:
         raise InputError(f"predicted_probabilities has shape {p.shape}; expected {shape} (settings x outcomes)")
-    p = np.clip(p, 0.0, None)
+    negative = np.argwhere(p < -NEGATIVE_TOLERANCE)
+    if negative.size:
+        listed = ", ".join(f"[{s}, {o}] = {p[s, o]:.3g}" for s, o in negative[:8])
+        raise InputError(
+            f"predicted_probabilities has negative entries {listed} (setting, outcome; allowed: >= "
+            f"-{NEGATIVE_TOLERANCE:g}, rounding): they are not outcome probabilities of any readout"
+        )
+    p = np.clip(p, 0.0, None)  # rounding only
     return p / p.sum(axis=-1, keepdims=True)
 
 

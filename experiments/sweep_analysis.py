@@ -23,8 +23,10 @@ from thermalink.simulators.errors import InputError
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
 from thermalink.simulators.lab_units import LabLink
 from thermalink.analysis.tomography_data import joint_assignment_matrix
+from thermalink.drivers.two_qubit_readout import assignment_matrix
 from thermalink.simulators.virtual_lab.twin_cache import (
     MeasuredState,
+    discriminator_errors,
     twin_calibration_decay,
     twin_measured_state,
     with_source_off,
@@ -58,9 +60,12 @@ def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibra
     without one, the assignment is the readout's own errors (the station's), and a frozen readout's
     decay is folded in (``A_j T_j``): no decay is counted twice, none is left out. Unfrozen, the
     decay after the pulse is not a per-qubit map: the estimator keeps the matrices, and the twin
-    predicts ``M_disc Q_s`` (``Q_s`` the populations at the projection; with a calibration, its
-    matrix ``M`` is ``M_disc D``, ``D`` the decay of the prepared states with the source off, so
-    ``M_disc = M D^-1``).
+    predicts ``M_disc Q_s`` (``Q_s`` the populations at the projection). Measured through the
+    protocol, a joint 4x4 calibration ``M`` is ``M_disc D`` (``D`` the decay of the prepared states
+    with the source off), so ``M_disc = M D^-1``; a per-qubit pair holds only the marginals of
+    ``(A_1 (x) A_2) D``, which is correlated, so ``M_disc = A_1 (x) A_2`` of the discriminator
+    errors unfolded from them (:func:`~thermalink.simulators.virtual_lab.twin_cache.discriminator_errors`,
+    the virtual readout's unfold).
 
     ``errors_include_decay``: the run's errors without a stored calibration were nevertheless measured
     through the protocol (the station's ``assignment_errors_include_readout_decay``, as
@@ -71,7 +76,7 @@ def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibra
     if measured.decay is not None:
         return (assignment if measured_through_protocol else measured.fold(assignment)), None
     joint = joint_assignment_matrix(assignment)
-    if measured_through_protocol:
+    if measured_through_protocol and np.shape(assignment) == (4, 4):  # a joint calibration: M = M_disc D
         decay = twin_calibration_decay(with_source_off(measured.link))
         condition = np.linalg.cond(decay)
         if not condition < 1e8:
@@ -80,6 +85,10 @@ def protocol_assignment(measured: MeasuredState, assignment: np.ndarray, calibra
                 f"{condition:.3g}, allowed below 1e8): its calibration holds no information on the readout errors"
             )
         joint = joint @ np.linalg.inv(decay)
+    elif measured_through_protocol:  # per-qubit errors: the marginals of (A_1 (x) A_2) D, not a product
+        a = np.asarray(assignment, dtype=float)
+        e = discriminator_errors((a[0, 1, 0], a[0, 0, 1], a[1, 1, 0], a[1, 0, 1]), measured.link)
+        joint = np.kron(assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3]))
     settings = tuple(str(s) for s in counts["setting"].values)
     return assignment, measured.populations(settings) @ joint.T
 

@@ -200,12 +200,16 @@ def _populations(x: np.ndarray, cutoff: int) -> np.ndarray:
 
 
 def link_populations(p: LinkParameters, settings, t_after: float, tol: float = DEFAULT_TOL,
-                     cutoff: int | None = None) -> np.ndarray:
+                     cutoff: int | None = None, steady: np.ndarray | None = None) -> np.ndarray:
     """``(S, 4)`` Z populations at the projection, unfrozen: the full steady state, each setting's
-    pre-rotation (instantaneous), then ``t_after`` under the link (exact sector dynamics)."""
+    pre-rotation (instantaneous), then ``t_after`` under the link (exact sector dynamics).
+    ``steady``: the sector's steady state (``sector_steady_state(p, cutoff)``, the same ``cutoff``)
+    if already solved."""
     t_after = _check_time("t_after", t_after)
     cutoff = readout_cutoff(p, tol, cutoff)
-    blocks = _to_blocks(sector_steady_state(p, cutoff), cutoff)
+    if steady is None:
+        steady = sector_steady_state(p, cutoff)
+    blocks = _to_blocks(steady, cutoff)
     x = np.stack([_from_blocks(_rotate_blocks(blocks, prerotation(s)), cutoff) for s in settings], axis=1)
     if t_after > 0.0:
         x = scipy.sparse.linalg.expm_multiply(t_after * sector_generator(p, cutoff), x)

@@ -67,7 +67,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -83,74 +82,16 @@ from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.errors import InputError
 from thermalink.simulators.readout_dynamics import local_channel, local_decay_matrices
 from .twin_cache import (
+    UNFOLD_TOLERANCE,  # noqa: F401  (re-exported)
     MeasuredState,
+    _marginal_errors,
+    discriminator_errors,
     twin_calibration_decay,
     twin_measured_state,
     twin_relaxation_time_s,
     twin_state,
     with_source_off,
 )
-
-#: Tolerance on a probability of the unfolded discriminator errors (rounding of the stated errors).
-UNFOLD_TOLERANCE = 1e-9
-
-
-def _error_pair(matrix: np.ndarray) -> tuple[float, float]:
-    return float(matrix[1, 0]), float(matrix[0, 1])
-
-
-def _marginal_errors(joint: np.ndarray) -> np.ndarray:
-    """q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1) of a joint ``M[read, prepared]`` (per-qubit
-    marginals averaged over the other qubit's prepared state, as a readout calibration estimates)."""
-    m = joint.reshape(2, 2, 2, 2)  # [r1, r2, j1, j2]
-    q1 = m.sum(axis=1).mean(axis=2)  # [r1, j1]
-    q2 = m.sum(axis=0).mean(axis=1)
-    return np.array([q1[1, 0], q1[0, 1], q2[1, 0], q2[0, 1]])
-
-
-def discriminator_errors(effective, link: LabLink) -> tuple[float, float, float, float]:
-    """The discriminator's own errors whose readout through ``link``'s protocol gives the
-    ``effective`` errors (q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)), what a pi-pulse calibration
-    through the protocol measures (the station's ``assignment_errors`` with
-    ``assignment_errors_include_readout_decay: true``).
-
-    Frozen (or instantaneous): exactly, per qubit, ``A_disc = A_eff T^-1`` with ``T`` the 2x2 local
-    decay after the pulse. Unfrozen: the errors whose calibration marginals of
-    ``(A_1 (x) A_2) D`` equal ``effective`` (``D`` the prepared states' decay with the source off,
-    solved by least squares to 1e-9). InputError naming the values if no stochastic matrices with
-    errors in [0, 0.5] do so (the stated errors are smaller than the decay alone allows).
-    """
-    effective = np.asarray([float(e) for e in effective])
-    protocol = link.readout_protocol
-    if protocol.freeze or protocol.is_instantaneous:
-        if protocol.is_instantaneous:
-            return tuple(float(e) for e in effective)
-        decays = local_decay_matrices(link.to_parameters(), link.readout_times()[1])
-        pairs = [_error_pair(assignment_matrix(*effective[2 * j:2 * j + 2]) @ np.linalg.inv(decays[j]))
-                 for j in (0, 1)]
-        values = np.array(pairs).ravel()
-        residual = 0.0
-    else:
-        from scipy.optimize import least_squares
-
-        decay = twin_calibration_decay(with_source_off(link))
-
-        def mismatch(e):
-            return _marginal_errors(np.kron(assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3])) @ decay) - effective
-
-        fit = least_squares(mismatch, np.clip(effective, 0.0, 0.5), bounds=(0.0, 1.0), xtol=1e-15, ftol=1e-15, gtol=1e-15)
-        values, residual = fit.x, float(np.max(np.abs(fit.fun)))
-    if residual > UNFOLD_TOLERANCE or not np.all((values > -UNFOLD_TOLERANCE) & (values < 0.5 + UNFOLD_TOLERANCE)):
-        decay_only = _marginal_errors(twin_calibration_decay(with_source_off(link)))
-        raise InputError(
-            f"assignment_errors {effective.tolist()} are stated to include the readout decay "
-            f"(assignment_errors_include_readout_decay: true), but the protocol's decay after the pulse alone gives "
-            f"errors {np.round(decay_only, 6).tolist()}: the discriminator errors would be "
-            f"{np.round(values, 6).tolist()} (mismatch {residual:.2g}), outside the allowed range [0, 0.5]. "
-            "Use errors measured through this readout protocol, or set the flag false for discriminator errors"
-        )
-    return tuple(float(min(max(v, 0.0), 0.5)) for v in values)
-
 
 def drive_frame_phases(link: LabLink, shots: int, repetition_time_s: float, phase_reset: bool) -> np.ndarray:
     """Phases (rad, ``(2, shots)``) of qubit 1's and qubit 2's drive frame against the filter
@@ -332,7 +273,7 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         errors = tuple(float(e) for e in self.true_assignment_errors())
         if not self.true_errors_include_readout_decay():
             return errors
-        return _discriminator_errors_cached(errors, with_source_off(self.current_lab_link()))
+        return discriminator_errors(errors, self.current_lab_link())
 
     def _truth(self, decay=None) -> tuple[np.ndarray, np.ndarray]:
         """The true per-qubit assignment matrices, with a frozen readout's decay folded in."""
@@ -393,12 +334,15 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
 
     def _acquire_prepared(self, states: tuple[str, ...], shots: int) -> np.ndarray:
         """The basis state exactly at the pulse (index ``2 b1 + b2`` in gg, ge, eg, ee), the
-        protocol's decay up to the projection, read in Z, Z."""
-        link = self.current_lab_link() if self._has_protocol() else None
-        decay = None if link is None else twin_measured_state(link, self._method).decay
+        protocol's decay up to the projection, read in Z, Z (no steady state is solved)."""
+        link = self.current_lab_link()
+        protocol = link.readout_protocol
+        decay = None  # instantaneous: the true errors alone
+        if protocol.freeze and not protocol.is_instantaneous:
+            decay = local_decay_matrices(link.to_parameters(), link.readout_times()[1])
         counts = []
         for state in states:
-            if link is not None and decay is None:  # unfrozen: the link acts after the pulse
+            if not (protocol.freeze or protocol.is_instantaneous):  # unfrozen: the link acts after the pulse
                 joint = np.kron(*self._truth())
                 counts.append(self._draw(joint @ twin_calibration_decay(link)[:, int(state, 2)], shots))
                 continue
@@ -407,16 +351,13 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             counts.append(self._sample(rho, ("ZZ",), shots, decay)[0])
         return np.stack(counts)
 
-    def _has_protocol(self) -> bool:
-        """Whether the readout protocol lets anything happen between pulse and projection."""
-        return self.prerotation_time() > 0 or self.integration_time() * self.readout_decay_fraction() > 0
-
     def effective_assignment_errors(self) -> tuple[float, float, float, float]:
         """The errors a readout calibration measures under the current protocol (frozen or
         instantaneous: the true errors with the decay after the pulse folded in, exactly; unfrozen:
-        the per-qubit marginals of the correlated joint matrix), ordered as
-        ``true_assignment_errors``: q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)."""
-        link = self.current_lab_link()
+        the per-qubit marginals of the correlated joint matrix; with the source off, as a calibration
+        measures them, whatever the source is now), ordered as ``true_assignment_errors``: q1 P(1|0),
+        q1 P(0|1), q2 P(1|0), q2 P(0|1)."""
+        link = with_source_off(self.current_lab_link())
         joint = np.kron(*self._truth()) @ twin_calibration_decay(link)  # [read, prepared]
         return tuple(float(e) for e in _marginal_errors(joint))
 
@@ -429,8 +370,3 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
             if self.transients():
                 self.state()  # notes a change of operating point made before this wait
             clock.sleep(seconds)
-
-
-@lru_cache(maxsize=64)
-def _discriminator_errors_cached(errors: tuple[float, ...], link: LabLink) -> tuple[float, float, float, float]:
-    return discriminator_errors(errors, link)

@@ -13,7 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from thermalink.drivers.two_qubit_readout import assignment_matrix
 from thermalink.simulators.conventions import PAULI_SETTINGS
+from thermalink.simulators.errors import InputError
 from thermalink.simulators.lab_units import LabLink
 from thermalink.simulators.readout_dynamics import (
     link_basis_decay,
@@ -23,6 +25,7 @@ from thermalink.simulators.readout_dynamics import (
     readout_cutoff,
     rotated_populations,
 )
+from thermalink.simulators.propagation_delay import qubit_state, sector_steady_state
 from thermalink.simulators.relaxation import relaxation_rate
 from thermalink.simulators.twin import steady_state
 
@@ -42,10 +45,15 @@ def _twin_state(link: LabLink, method: str) -> np.ndarray:
     return rho
 
 
-@lru_cache(maxsize=512)
 def twin_relaxation_time_s(link: LabLink) -> float:
     """Time constant in s of the slowest relaxation towards the steady state at a lab operating
-    point (``1 / relaxation_rate`` in lab time), cached like :func:`twin_state`."""
+    point (``1 / relaxation_rate`` in lab time), cached like :func:`twin_state` (the readout
+    protocol is not part of the key)."""
+    return _twin_relaxation_time_s(link.without_readout())
+
+
+@lru_cache(maxsize=512)
+def _twin_relaxation_time_s(link: LabLink) -> float:
     return link.seconds(relaxation_rate(link.to_parameters()))
 
 
@@ -94,7 +102,8 @@ def twin_measured_state(link: LabLink, method: str = "exact") -> MeasuredState:
 
     Instantaneous protocol: the steady state itself and identity maps (exactly today's sampling).
     Frozen: the local channel for ``t_before`` on the steady state, local decay for ``t_after``.
-    Unfrozen: the steady state (stationary under the link before the pulse), link dynamics after.
+    Unfrozen: the steady state (stationary under the link before the pulse), link dynamics after;
+    one sector solve gives both the state and the populations (``method`` must be ``"exact"``).
     """
     return _twin_measured_state(link, method)
 
@@ -103,21 +112,34 @@ def twin_measured_state(link: LabLink, method: str = "exact") -> MeasuredState:
 def _twin_measured_state(link: LabLink, method: str) -> MeasuredState:
     protocol = link.readout_protocol
     if not protocol.freeze and not protocol.is_instantaneous:
-        readout_cutoff(link.to_parameters())  # refused before any solve
+        if method != "exact":
+            raise InputError(f"method={method!r} with an unfrozen readout protocol is not covered (allowed: "
+                             "method='exact', its sector dynamics; or freeze=True)")
+        x, cutoff = _sector_state(link.without_readout())
+        return MeasuredState(link, _read_only(qubit_state(x, cutoff)), None)
     steady = twin_state(link, method)
     if protocol.is_instantaneous:
         return MeasuredState(link, steady, (np.eye(2), np.eye(2)))
     before, after = link.readout_times()
-    if not protocol.freeze:
-        return MeasuredState(link, steady, None)
     p = link.to_parameters()
     return MeasuredState(link, _read_only(local_channel(steady, p, before)),
                          tuple(_read_only(t) for t in local_decay_matrices(p, after)))
 
 
 @lru_cache(maxsize=64)
+def _sector_state(link: LabLink) -> tuple[np.ndarray, int]:
+    """The unfrozen readout's one steady-state solve: the sector vector and its cutoff (refused
+    above ``MAX_READOUT_CUTOFF`` before solving). Key: the link without its readout."""
+    p = link.to_parameters()
+    cutoff = readout_cutoff(p)
+    return _read_only(sector_steady_state(p, cutoff)), cutoff
+
+
+@lru_cache(maxsize=64)
 def _link_populations(link: LabLink, settings: tuple[str, ...]) -> np.ndarray:
-    return _read_only(link_populations(link.to_parameters(), settings, link.readout_times()[1]))
+    x, cutoff = _sector_state(link.without_readout())
+    return _read_only(link_populations(link.to_parameters(), settings, link.readout_times()[1], cutoff=cutoff,
+                                       steady=x))
 
 
 def twin_calibration_decay(link: LabLink) -> np.ndarray:
@@ -143,3 +165,70 @@ def _calibration_decay(link: LabLink) -> np.ndarray:
 def with_source_off(link: LabLink) -> LabLink:
     """``link`` with no source occupation (a readout calibration's conditions)."""
     return replace(link, source_occupation=0.0)
+
+
+#: Tolerance on a probability of the unfolded discriminator errors (rounding of the stated errors).
+UNFOLD_TOLERANCE = 1e-9
+
+
+def _error_pair(matrix: np.ndarray) -> tuple[float, float]:
+    return float(matrix[1, 0]), float(matrix[0, 1])
+
+
+def _marginal_errors(joint: np.ndarray) -> np.ndarray:
+    """q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1) of a joint ``M[read, prepared]`` (per-qubit
+    marginals averaged over the other qubit's prepared state, as a readout calibration estimates)."""
+    m = joint.reshape(2, 2, 2, 2)  # [r1, r2, j1, j2]
+    q1 = m.sum(axis=1).mean(axis=2)  # [r1, j1]
+    q2 = m.sum(axis=0).mean(axis=1)
+    return np.array([q1[1, 0], q1[0, 1], q2[1, 0], q2[0, 1]])
+
+
+def discriminator_errors(effective, link: LabLink) -> tuple[float, float, float, float]:
+    """The discriminator's own errors whose readout through ``link``'s protocol gives the
+    ``effective`` errors (q1 P(1|0), q1 P(0|1), q2 P(1|0), q2 P(0|1)), what a pi-pulse calibration
+    through the protocol measures (the station's ``assignment_errors`` with
+    ``assignment_errors_include_readout_decay: true``, or a calibration's per-qubit pair).
+
+    Frozen (or instantaneous): exactly, per qubit, ``A_disc = A_eff T^-1`` with ``T`` the 2x2 local
+    decay after the pulse. Unfrozen: the errors whose calibration marginals of
+    ``(A_1 (x) A_2) D`` equal ``effective`` (``D`` the prepared states' decay with the source off,
+    solved by least squares to 1e-9). InputError naming the values if no stochastic matrices with
+    errors in [0, 0.5] do so (the stated errors are smaller than the decay alone allows). Cached per
+    ``(effective, link with the source off)``; the one unfold of the virtual readout and the analysis.
+    """
+    return _discriminator_errors(tuple(float(e) for e in effective), with_source_off(link))
+
+
+@lru_cache(maxsize=64)
+def _discriminator_errors(effective: tuple[float, ...], link: LabLink) -> tuple[float, float, float, float]:
+    effective = np.asarray(effective)
+    protocol = link.readout_protocol
+    if protocol.freeze or protocol.is_instantaneous:
+        if protocol.is_instantaneous:
+            return tuple(float(e) for e in effective)
+        decays = local_decay_matrices(link.to_parameters(), link.readout_times()[1])
+        pairs = [_error_pair(assignment_matrix(*effective[2 * j:2 * j + 2]) @ np.linalg.inv(decays[j]))
+                 for j in (0, 1)]
+        values = np.array(pairs).ravel()
+        residual = 0.0
+    else:
+        from scipy.optimize import least_squares
+
+        decay = twin_calibration_decay(link)
+
+        def mismatch(e):
+            return _marginal_errors(np.kron(assignment_matrix(e[0], e[1]), assignment_matrix(e[2], e[3])) @ decay) - effective
+
+        fit = least_squares(mismatch, np.clip(effective, 0.0, 0.5), bounds=(0.0, 1.0), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        values, residual = fit.x, float(np.max(np.abs(fit.fun)))
+    if residual > UNFOLD_TOLERANCE or not np.all((values > -UNFOLD_TOLERANCE) & (values < 0.5 + UNFOLD_TOLERANCE)):
+        decay_only = _marginal_errors(twin_calibration_decay(link))
+        raise InputError(
+            f"assignment_errors {effective.tolist()} are stated to include the readout decay "
+            f"(assignment_errors_include_readout_decay: true, or a calibration), but the protocol's decay after the "
+            f"pulse alone gives errors {np.round(decay_only, 6).tolist()}: the discriminator errors would be "
+            f"{np.round(values, 6).tolist()} (mismatch {residual:.2g}), outside the allowed range [0, 0.5]. "
+            "Use errors measured through this readout protocol, or set the flag false for discriminator errors"
+        )
+    return tuple(float(min(max(v, 0.0), 0.5)) for v in values)
