@@ -284,7 +284,7 @@ def test_relaxation_rate_with_a_backward_path_equals_the_dense_gap(phase):
 @pytest.mark.parametrize("cutoff", [3, 7, 8, 300, 517, 2000])  # one array run; edges + interior kernel
 @pytest.mark.parametrize("case", ["detuned", "resonant", "backward"])
 def test_compiled_elimination_matches_the_cyclic_reduction(cutoff, case):
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
     p = random_parameters(np.random.default_rng(5)).replace(n_source=50.0, kappa=0.3)  # local baths on
     if case == "resonant":
         p = p.replace(delta1=0.0, delta2=0.0)
@@ -301,7 +301,7 @@ def test_compiled_elimination_matches_the_cyclic_reduction(cutoff, case):
 
 
 def test_auto_method_uses_the_compiled_kernel_above_the_threshold(monkeypatch):
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
     from thermalink.simulators import compiled_blocks
 
     p = LinkParameters(kappa=0.05, n_source=40.0, delta1=0.2, delta2=-0.2)
@@ -323,7 +323,7 @@ def test_unknown_solver_method_is_refused():
 
 
 def test_compiled_lu_kernel_pivots_like_lapack():
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
     from thermalink.simulators.compiled_blocks import _lu_factor, _lu_solve
 
     rng = np.random.default_rng(1)
@@ -341,7 +341,7 @@ def test_compiled_lu_kernel_pivots_like_lapack():
 
 @pytest.mark.parametrize("resonant", [False, True])
 def test_compiled_shifted_block_chain_matches_the_reduction_one(resonant):
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
     from thermalink.simulators.relaxation import ShiftedBlockChain, _parameter_sets
 
     p, cutoff, sigma, keep, layout, expected = shifted_sector_problem(resonant)
@@ -363,7 +363,7 @@ def test_compiled_shifted_block_chain_matches_the_reduction_one(resonant):
     "changes", RELAXATION_CASES + [dict(kappa=0.5, n_source=10.0, backward_fraction=0.5, round_trip_phase01=np.pi / 2)]
 )
 def test_compiled_relaxation_rate_matches_the_reduction_and_the_sparse_lu_one(changes):
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
     p = LinkParameters(**changes)
     cutoff = fock_cutoff(p, 1e-6)
     assert sector_generator(p, cutoff).shape[0] > 400  # the shift-invert branch
