@@ -393,3 +393,23 @@ def test_the_unfrozen_measured_state_solves_the_sector_once(monkeypatch):
     assert len(solves) == 1 and twin_cache._twin_state.cache_info().misses == block_solves
     with pytest.raises(InputError, match="method='adiabatic'.*allowed.*'exact'"):
         twin_measured_state(link, "adiabatic")
+
+
+def test_with_transients_a_frozen_readout_measures_the_relaxing_state_through_its_local_channel(source):
+    """Transients on, frozen protocol: the state at the pulse is the local channel of the relaxing
+    state (right after a change: of the old state), and the settled value is the cached twin's."""
+    from thermalink.simulators.readout_dynamics import local_channel
+    from thermalink.simulators.virtual_lab.twin_cache import twin_measured_state, twin_relaxation_time_s
+
+    readout = make_readout("readout", freeze=True, prerotation_time=1e-7, integration_time=1e-6, transients=True)
+    first = readout.measured_state()
+    np.testing.assert_allclose(first.rho, twin_measured_state(readout.current_lab_link()).rho, atol=1e-14)
+    old = readout.state()
+    source.bandwidth(1e6)
+    link = readout.current_lab_link()
+    now = readout.measured_state()  # no time has passed: the old state, through the new link's channel
+    np.testing.assert_allclose(now.rho, local_channel(old, link.to_parameters(), link.frozen_time_before_pulse()),
+                               atol=1e-14)
+    assert np.abs(now.rho - old).max() > 1e-4  # the channel acts
+    readout.settle(40 * twin_relaxation_time_s(link))
+    np.testing.assert_allclose(readout.measured_state().rho, twin_measured_state(link).rho, atol=1e-12)

@@ -305,9 +305,7 @@ class VirtualTwoQubitReadout(TwoQubitReadout):
         if measured.decay is None:
             raise InputError("transients=True with an unfrozen readout protocol is not modelled "
                              "(allowed: transients=False, or freeze=True)")
-        rho = self.state()
-        if not link.readout_protocol.is_instantaneous:
-            rho = local_channel(rho, link.to_parameters(), link.readout_times()[0])
+        rho = local_channel(self.state(), link.to_parameters(), link.frozen_time_before_pulse())
         return MeasuredState(link, rho, measured.decay)
 
     def _acquire(self, settings: tuple[str, ...], shots: int) -> np.ndarray:

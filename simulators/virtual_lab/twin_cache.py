@@ -120,10 +120,9 @@ def _twin_measured_state(link: LabLink, method: str) -> MeasuredState:
     steady = twin_state(link, method)
     if protocol.is_instantaneous:
         return MeasuredState(link, steady, (np.eye(2), np.eye(2)))
-    before, after = link.readout_times()
     p = link.to_parameters()
-    return MeasuredState(link, _read_only(local_channel(steady, p, before)),
-                         tuple(_read_only(t) for t in local_decay_matrices(p, after)))
+    return MeasuredState(link, _read_only(local_channel(steady, p, link.frozen_time_before_pulse())),
+                         tuple(_read_only(t) for t in local_decay_matrices(p, link.readout_times()[1])))
 
 
 @lru_cache(maxsize=64)
