@@ -413,3 +413,13 @@ def test_with_transients_a_frozen_readout_measures_the_relaxing_state_through_it
     assert np.abs(now.rho - old).max() > 1e-4  # the channel acts
     readout.settle(40 * twin_relaxation_time_s(link))
     np.testing.assert_allclose(readout.measured_state().rho, twin_measured_state(link).rho, atol=1e-12)
+
+
+def test_folding_an_unfrozen_decay_is_refused_naming_the_protocol():
+    from thermalink.simulators.virtual_lab.twin_cache import MeasuredState
+
+    link = LabLink(bandwidth_Hz=3e4, source_occupation=1.0, filter_center_Hz=6e9, qubit1_frequency_Hz=6e9,
+                   qubit2_frequency_Hz=6e9, qubit1_linewidth_Hz=1e6, qubit2_linewidth_Hz=1e6,
+                   readout_prerotation_time_s=4e-8)
+    with pytest.raises(InputError, match=r"readout_protocol=ReadoutProtocol\(freeze=False.*allowed: freeze=True"):
+        MeasuredState(link, np.eye(4) / 4, None).fold(np.stack([np.eye(2), np.eye(2)]))

@@ -90,7 +90,9 @@ class MeasuredState:
         """Assignment matrices (per-qubit ``(2, 2, 2)`` or joint ``(4, 4)``) with the frozen
         readout's decay folded in (``A_j T_j``, or ``M (T_1 (x) T_2)``)."""
         if self.decay is None:
-            raise ValueError("an unfrozen readout's decay is not a per-qubit map: use populations()")
+            raise InputError(f"readout_protocol={self.link.readout_protocol!r}: an unfrozen readout's decay is not a "
+                             "per-qubit map and cannot be folded into assignment matrices (allowed: freeze=True or "
+                             "all times zero); use populations()")
         assignment = np.asarray(assignment, dtype=float)
         if assignment.shape == (4, 4):
             return assignment @ np.kron(self.decay[0], self.decay[1])
