@@ -374,6 +374,68 @@ def test_compiled_relaxation_rate_matches_the_reduction_and_the_sparse_lu_one(ch
         assert got == pytest.approx(slowest_decay(p, cutoff), rel=1e-8)
 
 
+@pytest.mark.parametrize("resonant", [False, True])
+def test_factor_light_chain_solves_the_shifted_sector_and_forms_its_rayleigh_matrix(resonant):
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
+    from thermalink.simulators.relaxation import FactorLightChain, _parameter_sets
+
+    p, cutoff, sigma, keep, layout, expected = shifted_sector_problem(resonant)
+    rng = np.random.default_rng(4)
+    got = np.zeros(keep.shape)
+    generator = sector_generator(p, cutoff).toarray()
+    index = np.full(keep.shape, -1)
+    index[keep] = np.arange(keep.sum())
+    for params in _parameter_sets(p):
+        chain = FactorLightChain(p, cutoff, params)
+        assert chain.inverse.nbytes == (cutoff + 3) * len(params) ** 2 * 8  # k^2 numbers per block, all kept
+        chain.factor(0.5)  # refactorised in place at another shift below
+        chain.factor(sigma)
+        X = np.stack([layout[:, list(params)], rng.standard_normal(layout[:, list(params)].shape)])
+        X *= chain.present[None]
+        second = X[1].copy()
+        chain.solve(X)
+        got[:, list(params)] = X[0]
+        # The second right-hand side, solved in the same sweep, against a dense solve.
+        rows = index[:, list(params)][chain.present]
+        shifted = generator[np.ix_(rows, rows)] - sigma * np.eye(len(rows))
+        np.testing.assert_allclose(X[1][chain.present], np.linalg.solve(shifted, second[chain.present]),
+                                   rtol=0, atol=1e-12 * np.abs(X[1]).max())
+        # Q^T L Q without forming L Q, against the dense sector restricted to this parameter set.
+        Q = rng.standard_normal((3, *chain.present.shape)) * chain.present[None]
+        dense = np.stack([q[chain.present] for q in Q])
+        np.testing.assert_allclose(chain.rayleigh(Q), dense @ generator[np.ix_(rows, rows)] @ dense.T,
+                                   rtol=1e-12, atol=1e-12 * np.abs(dense).max() ** 2)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got[keep], expected, rtol=0, atol=1e-12 * scale)
+    assert not got[~keep].any()  # absent states stay exactly zero
+
+
+@pytest.mark.parametrize("changes", RELAXATION_CASES)
+def test_compiled_relaxation_rate_is_found_by_inverse_iteration(changes, monkeypatch):
+    """Without ARPACK (refused here), the compiled gap equals the dense one; when the inverse
+    iteration cannot settle, ARPACK decides and gives the same rate."""
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
+    from thermalink.simulators import relaxation
+
+    p = LinkParameters(**changes)
+    cutoff = fock_cutoff(p, 1e-6)
+    arnoldi = relaxation._sector_eigenvalues_near
+    expected = relaxation_rate(p, method="reduction")
+
+    def refused(*args, **kwargs):
+        raise AssertionError("ARPACK was called")
+
+    monkeypatch.setattr(relaxation, "_sector_eigenvalues_near", refused)
+    got = relaxation_rate(p, method="compiled")
+    assert got == pytest.approx(expected, rel=1e-8, abs=0)
+    assert got == pytest.approx(sparse_lu_relaxation_rate(p), rel=1e-8, abs=0)
+    if len(relaxation._parameter_sets(p)) == 1:  # small enough for the dense gap
+        assert got == pytest.approx(slowest_decay(p, cutoff), rel=1e-8, abs=0)
+    monkeypatch.setattr(relaxation, "_sector_eigenvalues_near", arnoldi)
+    monkeypatch.setattr(relaxation, "_SUBSPACE_ITERATIONS", 2)  # too few to settle: ARPACK decides
+    assert relaxation_rate(p, method="compiled") == pytest.approx(expected, rel=1e-8, abs=0)
+
+
 def test_unknown_relaxation_method_is_refused():
     with pytest.raises(Exception, match="method='arpack' is not one of"):
         relaxation_rate(LinkParameters(kappa=0.1, n_source=1.0), method="arpack")

@@ -1,0 +1,260 @@
+"""Compiled kernels of the relaxation gap: the shifted sector chain with blocks made on the fly.
+
+Optional (needs numba, the ``fast`` extra), used by :mod:`.relaxation` for large sectors. The chain
+is ``R_N x_{N-1} + (D_N - sigma) x_N + U_N x_{N+1}`` over the blocks ``N = 0 .. cutoff + 2`` of one
+parameter set (real ``k x k`` blocks). Only the inverse of every pivot block ``S_N`` is stored
+(``S_top = D_top - sigma``, ``S_{N-1} = D_{N-1} - sigma - U_{N-1} S_N^-1 R_N``: ``k^2`` numbers
+per block; an explicit inverse, by Gauss-Jordan with partial pivoting, makes every later solve two
+dense matrix products per block);
+``D``, ``U`` and ``R`` are rebuilt from the interior polynomial of
+:func:`.liouvillian_blocks._nonzero_interior_polynomial` whenever a sweep needs them, as lists of
+terms ``(row, column, monomial, coefficient)`` per part (about 100 terms for the 300 entries of a
+10-parameter block), applied without forming the blocks. The edge
+blocks (``N <= 2`` and ``N >= cutoff - 1``, where states are missing) come precomputed: ``low``
+holds blocks 0-2 and ``high`` blocks ``cutoff - 1 .. cutoff + 2``, each ``(3, k, k)`` as ``D, U,
+R`` with absent entries decoupled (identity rows in ``D``, unshifted), and ``low_present`` /
+``high_present`` mark the entries the shift applies to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .compiled_blocks import _subtract_product
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _invert(A, perm, column):  # pragma: no cover - compiled
+    """``A <- A^-1`` in place: Gauss-Jordan with partial pivoting (``k^3`` flops); ``perm`` and
+    ``column`` are work buffers of length ``k``."""
+    k = A.shape[0]
+    for i in range(k):
+        perm[i] = i
+    for c in range(k):
+        p = c
+        best = abs(A[c, c])
+        for r in range(c + 1, k):
+            if abs(A[r, c]) > best:
+                best = abs(A[r, c])
+                p = r
+        if p != c:
+            for j in range(k):
+                tmp = A[c, j]
+                A[c, j] = A[p, j]
+                A[p, j] = tmp
+            tmp_index = perm[c]
+            perm[c] = perm[p]
+            perm[p] = tmp_index
+        inverse = 1.0 / A[c, c]
+        A[c, c] = 1.0
+        for j in range(k):
+            A[c, j] *= inverse
+        for r in range(k):
+            if r != c:
+                f = A[r, c]
+                if f != 0.0:
+                    A[r, c] = 0.0
+                    for j in range(k):
+                        A[r, j] -= f * A[c, j]
+    for i in range(k):  # undo the row swaps as column swaps: A^-1 = (P A)^-1 P
+        for j in range(k):
+            column[perm[j]] = A[i, j]
+        for j in range(k):
+            A[i, j] = column[j]
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _product(out, A, B):  # pragma: no cover - compiled
+    """``out = A @ B`` (dense ``k x k`` times ``k x b``)."""
+    k, b = A.shape[0], B.shape[1]
+    for i in range(k):
+        for c in range(b):
+            s = 0.0
+            for l in range(k):
+                s += A[i, l] * B[l, c]
+            out[i, c] = s
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _monomials(N, mono):  # pragma: no cover - compiled
+    """The monomials of block ``N``'s photon amplitudes ``v_i = sqrt(N + 1 - i)`` in
+    :func:`.liouvillian_blocks._monomials` order: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (i < j)."""
+    v0 = np.sqrt(max(N + 1.0, 0.0))
+    v1 = np.sqrt(max(N + 0.0, 0.0))
+    v2 = np.sqrt(max(N - 1.0, 0.0))
+    v3 = np.sqrt(max(N - 2.0, 0.0))
+    mono[0] = 1.0
+    mono[1], mono[2], mono[3], mono[4] = v0, v1, v2, v3
+    mono[5], mono[6], mono[7], mono[8] = v0 * v0, v1 * v1, v2 * v2, v3 * v3
+    mono[9], mono[10], mono[11] = v0 * v1, v0 * v2, v0 * v3
+    mono[12], mono[13], mono[14] = v1 * v2, v1 * v3, v2 * v3
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _subtract_terms(out, mono, terms, coefficients, lo, hi, X):  # pragma: no cover - compiled
+    """``out -= B X`` for the part of an interior block given by ``terms[lo:hi]`` (rows ``row,
+    column, monomial``) and ``coefficients[lo:hi]``; ``X``, ``out`` are ``k x b``."""
+    b = X.shape[1]
+    for t in range(lo, hi):
+        f = coefficients[t] * mono[terms[t, 2]]
+        i, j = terms[t, 0], terms[t, 1]
+        for c in range(b):
+            out[i, c] -= f * X[j, c]
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _fill_terms(out, mono, terms, coefficients, lo, hi):  # pragma: no cover - compiled
+    """The dense part ``terms[lo:hi]`` of an interior block into ``out`` (``k x k``)."""
+    out[:, :] = 0.0
+    for t in range(lo, hi):
+        out[terms[t, 0], terms[t, 1]] += coefficients[t] * mono[terms[t, 2]]
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _multiply_terms(out, A, mono, terms, coefficients, lo, hi):  # pragma: no cover - compiled
+    """``out = A B`` with ``B`` the interior part ``terms[lo:hi]`` (``k x k``), column by term."""
+    k = A.shape[0]
+    out[:, :] = 0.0
+    for t in range(lo, hi):
+        f = coefficients[t] * mono[terms[t, 2]]
+        l, j = terms[t, 0], terms[t, 1]
+        for i in range(k):
+            out[i, j] += f * A[i, l]
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _edge(N, cutoff, low, high):  # pragma: no cover - compiled
+    """Index into ``low`` (>= 0) or ``high`` (< 0, as ``-1 - index``) of an edge block; None else."""
+    if N <= 2:
+        return N
+    if N >= cutoff - 1:
+        return -1 - (N - (cutoff - 1))
+    return 99
+
+
+@njit(cache=True, boundscheck=False)
+def factor_shifted(sigma, cutoff, terms, coefficients, bounds, low, low_present, high, high_present,
+                   inverse):  # pragma: no cover - compiled
+    """Block elimination from the top of ``L - sigma``: ``inverse[N]`` is ``S_N^-1``.
+
+    ``bounds``: the terms of ``D``, ``U``, ``R`` are ``bounds[0]:bounds[1]``, ``bounds[1]:bounds[2]``
+    and ``bounds[2]:bounds[3]``."""
+    n, k, _ = inverse.shape
+    T = np.empty((k, k))
+    perm = np.empty(k, np.int64)
+    column = np.empty(k)
+    mono = np.empty(15)
+    for N in range(n - 1, -1, -1):
+        S = inverse[N]
+        e = _edge(N, cutoff, low, high)
+        if N == n - 1:  # S_top = D_top - sigma (an edge block)
+            S[:, :] = high[-1 - e, 0]
+        for i in range(k):
+            if e == 99:
+                S[i, i] -= sigma
+            elif e >= 0:
+                S[i, i] -= sigma * low_present[e, i]
+            else:
+                S[i, i] -= sigma * high_present[-1 - e, i]
+        _invert(S, perm, column)
+        if N == 0:
+            break
+        if e == 99:  # T_N = S_N^-1 R_N
+            _monomials(N, mono)
+            _multiply_terms(T, S, mono, terms, coefficients, bounds[2], bounds[3])
+        elif e >= 0:
+            _product(T, S, low[e, 2])
+        else:
+            _product(T, S, high[-1 - e, 2])
+        below = inverse[N - 1]  # S_{N-1} = D_{N-1} - sigma - U_{N-1} T_N (the shift at the next step)
+        e = _edge(N - 1, cutoff, low, high)
+        if e == 99:
+            _monomials(N - 1, mono)
+            _fill_terms(below, mono, terms, coefficients, bounds[0], bounds[1])
+            _subtract_terms(below, mono, terms, coefficients, bounds[1], bounds[2], T)
+        elif e >= 0:
+            below[:, :] = low[e, 0]
+            _subtract_product(below, low[e, 1], T)
+        else:
+            below[:, :] = high[-1 - e, 0]
+            _subtract_product(below, high[-1 - e, 1], T)
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _subtract_part(out, N, part, cutoff, terms, coefficients, bounds, low, high, mono, X):  # pragma: no cover
+    """``out -= B X`` with ``B`` part ``part`` (0: ``D``, 1: ``U``, 2: ``R``) of block ``N``."""
+    e = _edge(N, cutoff, low, high)
+    if e == 99:
+        _subtract_terms(out, mono, terms, coefficients, bounds[part], bounds[part + 1], X)
+    elif e >= 0:
+        _subtract_product(out, low[e, part], X)
+    else:
+        _subtract_product(out, high[-1 - e, part], X)
+
+
+@njit(cache=True, boundscheck=False)
+def solve_shifted(cutoff, terms, coefficients, bounds, low, high, inverse, X):  # pragma: no cover
+    """``X <- (L - sigma)^-1 X`` in place from :func:`factor_shifted`'s inverses; ``X`` is
+    ``(b, n, k)``: ``b`` vectors, each contiguous. From the top ``y_N = S_N^-1 (x_N - U_N
+    y_{N+1})``, then from the bottom ``x_N = y_N - S_N^-1 R_N x_{N-1}``."""
+    b, n, k = X.shape
+    work = np.empty((k, b))
+    done = np.empty((k, b))  # y_{N+1}, then x_{N-1}
+    product = np.empty((k, b))
+    mono = np.empty(15)
+    for N in range(n - 1, -1, -1):
+        for i in range(k):
+            for j in range(b):
+                work[i, j] = X[j, N, i]
+        if N < n - 1:
+            _monomials(N, mono)
+            _subtract_part(work, N, 1, cutoff, terms, coefficients, bounds, low, high, mono, done)
+        _product(done, inverse[N], work)
+        for i in range(k):
+            for j in range(b):
+                X[j, N, i] = done[i, j]
+    for N in range(1, n):  # done holds x_0 = y_0
+        _monomials(N, mono)
+        work[:, :] = 0.0
+        _subtract_part(work, N, 2, cutoff, terms, coefficients, bounds, low, high, mono, done)
+        _product(product, inverse[N], work)  # -S_N^-1 R_N x_{N-1}
+        for i in range(k):
+            for j in range(b):
+                value = X[j, N, i] + product[i, j]
+                X[j, N, i] = value
+                done[i, j] = value
+
+
+@njit(cache=True, boundscheck=False)
+def rayleigh_matrix(cutoff, terms, coefficients, bounds, low, high, Q, H):  # pragma: no cover
+    """``H = Q^T L Q`` (unshifted ``L``) for ``Q`` of shape ``(b, n, k)``, without storing ``L Q``."""
+    b, n, k = Q.shape
+    minus_LQ = np.empty((k, b))
+    below = np.zeros((k, b))
+    here = np.empty((k, b))
+    above = np.empty((k, b))
+    mono = np.empty(15)
+    H[:, :] = 0.0
+    for i in range(k):
+        for j in range(b):
+            here[i, j] = Q[j, 0, i]
+    for N in range(n):
+        if N < n - 1:
+            for i in range(k):
+                for j in range(b):
+                    above[i, j] = Q[j, N + 1, i]
+        _monomials(N, mono)
+        minus_LQ[:, :] = 0.0
+        _subtract_part(minus_LQ, N, 0, cutoff, terms, coefficients, bounds, low, high, mono, here)
+        if N > 0:
+            _subtract_part(minus_LQ, N, 2, cutoff, terms, coefficients, bounds, low, high, mono, below)
+        if N < n - 1:
+            _subtract_part(minus_LQ, N, 1, cutoff, terms, coefficients, bounds, low, high, mono, above)
+        for i in range(b):
+            for j in range(b):
+                s = 0.0
+                for r in range(k):
+                    s -= here[r, i] * minus_LQ[r, j]
+                H[i, j] += s
+        below, here, above = here, above, below
