@@ -298,10 +298,12 @@ _SUBSPACE = 4
 #: Subspace iterations at most, and the relative change of the wanted Ritz value that ends them.
 _SUBSPACE_ITERATIONS = 60
 _SUBSPACE_TOL = 1e-3
-#: A parameter set whose slowest Ritz value has settled to this, at this many times the rate
-#: already found, cannot hold the gap: its refinement is skipped.
-_DISCARD_TOL = 1e-2
-_DISCARD_FACTOR = 2.0
+#: A parameter set whose slowest Ritz value lies left of a mode already found by more than
+#: ``_DISCARD_FACTOR`` times that mode's rate and ``_DISCARD_MARGIN`` times its last change (after
+#: three solves, so that a slower mode would already dominate the subspace) cannot hold the gap:
+#: its iteration stops there, unrefined.
+_DISCARD_MARGIN = 10.0
+_DISCARD_FACTOR = 1.0
 #: Inverse iterations at most in the refinement, and the relative change that ends them.
 _REFINE_ITERATIONS = 20
 _REFINE_TOL = 1e-11
@@ -325,8 +327,8 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, has_steady_state: bool,
     nearest ``sigma``, as ARPACK finds them), Ritz values of ``L`` itself. Refinement: inverse
     iteration from the wanted Ritz vector, shifted to its Ritz value (refactorised when progress
     is slow), with the Rayleigh quotient of ``L`` as the estimate. ``slower_than``: an eigenvalue
-    already found elsewhere; once the Ritz value has settled to ``_DISCARD_TOL`` at less than
-    ``_DISCARD_FACTOR`` times it (decaying that much faster), it is returned unrefined.
+    already found elsewhere; a Ritz value settling far to its left is returned unrefined (see
+    ``_DISCARD_MARGIN``).
     """
     chain.factor(sigma)
     rng = np.random.default_rng(0)
@@ -345,8 +347,9 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, has_steady_state: bool,
         change = np.inf if previous is None else abs(value - previous)
         if change <= _SUBSPACE_TOL * abs(value):
             break
-        if slower_than is not None and change <= _DISCARD_TOL * abs(value) and value.real < _DISCARD_FACTOR * slower_than:
-            return float(value.real)
+        margin = slower_than - value.real if slower_than is not None else -np.inf
+        if iteration >= 2 and margin > _DISCARD_MARGIN * change and margin > _DISCARD_FACTOR * abs(slower_than):
+            return float(value.real)  # settling far to the left of a mode found already
         previous = value
     else:
         raise _NeedsArnoldi("the subspace iteration did not settle")
