@@ -12,8 +12,8 @@ time of the process (``process_time``). The machine is shared by several session
 include waiting for a core, CPU times do not, so compare CPU times when the load is high (the
 load average is printed).
 
-``--large`` adds ``relaxation_rate`` at n_source = 1e5 (several GB; see docs/design.md, "Cost
-model"). Each case runs with ``method="auto"`` (what the package does: the compiled kernel above
+``--large`` adds ``relaxation_rate`` at n_source = 1e5 (~1 GB; ``--arpack`` adds the previous
+session's ARPACK path there too, ~6 GB; see docs/design.md, "Cost model"). Each case runs with ``method="auto"`` (what the package does: the compiled kernel above
 20 000 blocks when numba is installed), and the large ones once more with ``method="reduction"``
 (the pure-numpy fallback). The warm-up imports numba and loads the cached kernel before timing.
 """
@@ -44,6 +44,14 @@ elif kind == "relaxation":
     relaxation_rate(warm, method=method)
     if method in ("auto", "compiled"):
         relaxation_rate(warm.replace(n_source=300.0), method="compiled")
+elif kind == "relaxation_arpack":  # the previous session's path: ARPACK on compiled stored factors
+    import numpy as np
+    from thermalink.simulators.relaxation import _sector_eigenvalues_near
+    def call():
+        cutoff = fock_cutoff(p, 1e-6)
+        _sector_eigenvalues_near(p, cutoff, 0.05 * min(p.kappa, p.gamma1, p.gamma2), method="compiled")
+        return cutoff
+    relaxation_rate(warm.replace(n_source=300.0), method="compiled")
 elif kind == "steady_before":
     from reference_solvers import level_storing_steady_state
     call = lambda: level_storing_steady_state(p, fock_cutoff(p)).cutoff
@@ -105,7 +113,8 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="subprocesses per case (median; default 3)")
-    parser.add_argument("--large", action="store_true", help="also relaxation_rate at n_source = 1e5 (~5 GB)")
+    parser.add_argument("--large", action="store_true", help="also relaxation_rate at n_source = 1e5 (~1 GB, ~40 s)")
+    parser.add_argument("--arpack", action="store_true", help="with --large: the ARPACK path at 1e5 too (~6 GB)")
     parser.add_argument("--no-before", action="store_true", help="skip the pre-issue-10 solvers")
     args = parser.parse_args()
     repeats = args.repeats
@@ -130,9 +139,16 @@ def main() -> None:
             ok = ratio <= 1.5 and (n_source < 1e5 or relax["peak_MB"] <= 1024)
             print(f"{'':>9} {'  ratio to steady':<26} {relax['wall'] / steady['wall']:>8.1f} "
                   f"{ratio:>8.1f}   {verdict(ok)}")
+        if n_source <= 1000:  # below the threshold auto is the numpy path; the compiled one for comparison
+            compiled = measure("relaxation", n_source, repeats=reps, method="compiled")
+            print(f"{n_source:>9.0f} {'relaxation (compiled)':<26} {fmt(compiled)}   (inverse iteration, forced)")
         if n_source <= 10000:
             reference = measure("relaxation", n_source, repeats=1, method="reduction")
-            print(f"{n_source:>9.0f} {'relaxation (reduction)':<26} {fmt(reference)}   (numpy solves, 1 run)")
+            print(f"{n_source:>9.0f} {'relaxation (reduction)':<26} {fmt(reference)}   (ARPACK, numpy solves, 1 run)")
+        if n_source <= 10000 or args.arpack:
+            arpack = measure("relaxation_arpack", n_source, repeats=1)
+            print(f"{n_source:>9.0f} {'relaxation (ARPACK)':<26} {fmt(arpack)}   "
+                  "(ARPACK on compiled stored factors: the previous session's path, 1 run)")
         if not args.no_before and n_source <= 10000:
             print(f"{n_source:>9.0f} {'relaxation (before)':<26} {fmt(measure('relaxation_before', n_source, repeats=1))}"
                   "   (sparse LU of the whole sector, 1 run)")

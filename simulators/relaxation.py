@@ -3,15 +3,23 @@
 Rates are in the twin's unit (the same as ``kappa``); lab time constants come from
 ``LabLink.seconds`` in the units layer.
 
-The gap is found by ARPACK in shift-invert mode, as before issue 10, but the shifted solves use the
-block-tridiagonal structure: :class:`ShiftedBlockChain` factorises ``L - sigma`` once by block cyclic
-reduction and every Arnoldi step reuses it (a few batched matrix-vector products per level).
 Without detunings the sector splits exactly into its real-symmetric (10 parameters per block) and
-imaginary-antisymmetric (6) parts, which are factorised separately; the eigenvalues are those of
-the whole sector either way. Large sectors (``method="auto"``, numba installed) factorise instead
-by the compiled block LU of :mod:`.compiled_blocks` (``3 k^2`` numbers per block instead of
-``5 k^2``); ARPACK's own steps (~40, each orthogonalising against 20 vectors) are the same and
-dominate the time (docs/design.md, "Cost model").
+imaginary-antisymmetric (6) parts, handled separately; the eigenvalues are those of the whole
+sector either way. Two paths, the same eigenvalues to rounding (tested to 1e-8):
+
+* compiled (``method="auto"`` above ``COMPILED_ABOVE`` blocks with numba, or ``"compiled"``):
+  inverse iteration on :class:`FactorLightChain`, which keeps only the inverse of every pivot
+  block (``k^2`` numbers per block) and rebuilds the blocks from the interior polynomial
+  (:mod:`.compiled_gap`). A subspace iteration of 4 vectors picks the eigenvalues nearest the
+  shift, as ARPACK would; inverse iteration at the wanted Ritz value refines it (the estimate
+  from the shift-inverted Rayleigh quotient, as ARPACK's). Memory ``~ (k^2 + 4 k)`` numbers per block (0.9 GB at
+  n_source 1e5); when it cannot settle (an oscillating slowest mode), ARPACK decides.
+* numpy (``"reduction"``, and the fallback): ARPACK in shift-invert mode on the block solves of
+  :class:`ShiftedBlockChain` (block cyclic reduction, factorised once; ``5 k^2`` numbers per block,
+  or ``3 k^2`` with the compiled block LU of :mod:`.compiled_blocks`), ~40 Arnoldi steps
+  orthogonalising against 20 vectors.
+
+Costs are in docs/design.md, "Cost model".
 """
 
 from __future__ import annotations
@@ -259,6 +267,8 @@ class FactorLightChain:
         edges = np.stack([diag, up, down], axis=1)
         self._edges = (edges[:3].copy(), here[:3].astype(float), edges[3:].copy(), here[3:].astype(float))
         self.present = present_params(np.arange(cutoff + 3), cutoff)[:, list(params)]
+        #: Positions of the populations in ``params`` (block 0's ``|gg><gg|`` first), if any.
+        self.populations = tuple(i for i, q in enumerate(params) if REAL_PARAMS[q][0] == "d")
         self.inverse = np.empty((self.size, k, k))
 
     def factor(self, sigma: float) -> None:
@@ -293,7 +303,7 @@ class _NeedsArnoldi(Exception):
     """The inverse iteration cannot settle the gap (complex or unconverged): ARPACK decides."""
 
 
-#: Vectors per parameter set in the selection (the steady state's zero is one of them).
+#: Vectors per parameter set in the selection (kept free of the steady state: see _remove_trace).
 _SUBSPACE = 4
 #: Subspace iterations at most, and the relative change of the wanted Ritz value that ends them.
 _SUBSPACE_ITERATIONS = 60
@@ -306,7 +316,7 @@ _DISCARD_MARGIN = 10.0
 _DISCARD_FACTOR = 1.0
 #: Inverse iterations at most in the refinement, and the relative change that ends them.
 _REFINE_ITERATIONS = 20
-_REFINE_TOL = 1e-11
+_REFINE_TOL = 1e-12
 _CHUNK = 1 << 16
 
 
@@ -319,14 +329,23 @@ def _orthonormalize(X: np.ndarray) -> None:
             flat[:, lo : lo + _CHUNK] = inverse.T @ flat[:, lo : lo + _CHUNK]
 
 
-def _slowest_mode(chain: FactorLightChain, sigma: float, has_steady_state: bool,
-                  slower_than: float | None = None) -> float:
-    """Rightmost eigenvalue of one parameter set (its zero excluded), by inverse iteration.
+def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> None:
+    """Make every vector ``X[j]`` traceless, in place, by changing its first entry (block 0's
+    ``|gg><gg|``). The trace is the sector's left eigenvector of eigenvalue 0, so traceless
+    vectors stay traceless under ``(L - sigma)^-1``: the steady state never enters the subspace
+    (done after every solve, against rounding)."""
+    if populations:
+        X[:, 0, populations[0]] -= sum(X[:, :, q].sum(axis=1) for q in populations)
 
-    Selection: subspace iteration with ``_SUBSPACE`` vectors on ``(L - sigma)^-1`` (the eigenvalues
-    nearest ``sigma``, as ARPACK finds them), Ritz values of ``L`` itself. Refinement: inverse
+
+def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | None = None) -> float:
+    """Rightmost eigenvalue of one parameter set among its traceless modes (the steady state's
+    zero excluded; a second zero, if any, is found), by inverse iteration.
+
+    Selection: subspace iteration with ``_SUBSPACE`` traceless vectors on ``(L - sigma)^-1`` (the
+    eigenvalues nearest ``sigma``, as ARPACK finds them), Ritz values of ``L`` itself. Refinement: inverse
     iteration from the wanted Ritz vector, shifted to its Ritz value (refactorised when progress
-    is slow), with the Rayleigh quotient of ``L`` as the estimate. ``slower_than``: an eigenvalue
+    is slow), the estimate from the shift-inverted Rayleigh quotient. ``slower_than``: an eigenvalue
     already found elsewhere; a Ritz value settling far to its left is returned unrefined (see
     ``_DISCARD_MARGIN``).
     """
@@ -334,15 +353,16 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, has_steady_state: bool,
     rng = np.random.default_rng(0)
     X = rng.uniform(-1.0, 1.0, (_SUBSPACE, chain.size, chain.k))
     X *= chain.present[None]
+    _remove_trace(X, chain.populations)
     previous = None
     for iteration in range(_SUBSPACE_ITERATIONS):
         chain.solve(X)
+        _remove_trace(X, chain.populations)
         _orthonormalize(X)
         if iteration == 0:
             continue
         theta, vectors = np.linalg.eig(chain.rayleigh(X))
-        order = np.argsort(np.abs(theta))[1:] if has_steady_state else np.arange(len(theta))
-        wanted = order[np.argmax(theta[order].real)]
+        wanted = np.argmax(theta.real)
         value = theta[wanted]
         change = np.inf if previous is None else abs(value - previous)
         if change <= _SUBSPACE_TOL * abs(value):
@@ -359,22 +379,30 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, has_steady_state: bool,
     flat = X.reshape(_SUBSPACE, -1)
     for lo in range(0, flat.shape[1], _CHUNK):  # the Ritz vector, in place of the first
         flat[0, lo : lo + _CHUNK] = weights @ flat[:, lo : lo + _CHUNK]
-    x, flat_x = X[:1], flat[0]
-    estimate = float(value.real)
-    chain.factor(estimate)
+    x, flat_x, flat_previous = X[:1], flat[0], flat[1]
+    flat_x /= np.linalg.norm(flat_x)
+    shift = estimate = float(value.real)
+    chain.factor(shift)
     last_change = np.inf
     for iteration in range(1, _REFINE_ITERATIONS + 1):
+        flat_previous[:] = flat_x
         chain.solve(x)
-        x /= np.linalg.norm(flat_x)
-        new = float(chain.rayleigh(x)[0, 0])
+        _remove_trace(x, chain.populations)
+        # x^T (L - shift)^-1 x = 1 / (lambda - shift) for the normalised eigenvector: the estimate
+        # carries the rounding of lambda - shift, not of lambda (the rates in L reach 1e5 times the
+        # gap at n_source 1e4, where the Rayleigh quotient of L itself is good to ~1e-9 only).
+        new = shift + 1.0 / float(flat_previous @ flat_x)
+        if not np.isfinite(new):
+            raise _NeedsArnoldi("the shift hit an eigenvalue")
+        flat_x /= np.linalg.norm(flat_x)
         change = abs(new - estimate)
-        # Converged, or at the rounding floor of the Rayleigh quotient (changes stop shrinking; ~1e-9
-        # relative at n_source 1e4, where the rates in L reach 1e5 times the gap).
+        # Converged, or at the rounding floor (the changes stop shrinking).
         if change <= _REFINE_TOL * abs(new) or (iteration > 2 and change > 0.25 * last_change):
             return new
         estimate, last_change = new, change
         if iteration % 4 == 0:  # slow: move the shift to the estimate
-            chain.factor(estimate)
+            shift = estimate
+            chain.factor(shift)
     raise _NeedsArnoldi("the inverse iteration did not converge")
 
 
@@ -382,8 +410,8 @@ def _gap_by_inverse_iteration(p: LinkParameters, cutoff: int, sigma: float) -> f
     """The gap from each parameter set's slowest mode (compiled; memory ``(k^2 + 4 k)`` numbers
     per block of the largest set: the inverses and ``_SUBSPACE`` vectors)."""
     slowest = None
-    for index, params in enumerate(_parameter_sets(p)):
-        mode = _slowest_mode(FactorLightChain(p, cutoff, params), sigma, index == 0, slower_than=slowest)
+    for params in _parameter_sets(p):
+        mode = _slowest_mode(FactorLightChain(p, cutoff, params), sigma, slower_than=slowest)
         slowest = mode if slowest is None else max(slowest, mode)
     return -slowest
 
@@ -397,10 +425,11 @@ def relaxation_rate(p: LinkParameters, tol: float = 1e-6, method: str = "auto") 
     smallest modulus is the steady state's zero, and the gap is minus the largest real part of
     the others.
 
-    ``method`` picks the shifted solves of the large sectors: ``"reduction"`` (numpy cyclic
-    reduction), ``"compiled"`` (block LU of :mod:`.compiled_blocks`, needs numba) or ``"auto"``
-    (compiled above ``COMPILED_ABOVE`` blocks when numba is installed); the ARPACK iteration is the
-    same, and so are the eigenvalues to rounding (tested to 1e-8).
+    ``method`` picks the path of the large sectors (module docstring): ``"reduction"`` (ARPACK on
+    numpy cyclic reduction), ``"compiled"`` (inverse iteration on compiled factor-light solves,
+    needs numba; ARPACK on compiled solves when it cannot settle) or ``"auto"`` (compiled above
+    ``COMPILED_ABOVE`` blocks when numba is installed); the eigenvalues are the same to rounding
+    (tested to 1e-8).
     """
     if method not in METHODS:
         raise InputError(f"method={method!r} is not one of {METHODS}")
