@@ -316,7 +316,7 @@ _DISCARD_MARGIN = 10.0
 _DISCARD_FACTOR = 1.0
 #: Inverse iterations at most in the refinement, and the relative change that ends them.
 _REFINE_ITERATIONS = 20
-_REFINE_TOL = 1e-12
+_REFINE_TOL = 1e-10
 _CHUNK = 1 << 16
 
 
