@@ -317,6 +317,16 @@ _DISCARD_FACTOR = 1.0
 #: Inverse iterations at most in the refinement, and the relative change that ends them.
 _REFINE_ITERATIONS = 20
 _REFINE_TOL = 1e-10
+#: The rounding floor: when the changes stop shrinking, the estimate is taken only if the last
+#: change is below this (relative); otherwise (a neighbouring eigenvalue slows the iteration) ARPACK.
+_FLOOR_TOL = 1e-8
+#: The refined eigenvalue must stay this close (relative) to the Ritz value it started from; a
+#: larger move means the selection had not settled on it, and ARPACK decides.
+_SELECTION_TOL = 1e-2
+#: A Ritz value with a larger imaginary part (relative) is an oscillating mode: ARPACK decides.
+#: (A real matrix's real eigenvalue comes out of ``eig`` with a zero imaginary part; a near-real
+#: pair of Ritz values is two real modes not yet resolved, or a complex pair.)
+_REAL_TOL = 1e-8
 _CHUNK = 1 << 16
 
 
@@ -347,8 +357,17 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | No
     iteration from the wanted Ritz vector, shifted to its Ritz value (refactorised when progress
     is slow), the estimate from the shift-inverted Rayleigh quotient. ``slower_than``: an eigenvalue
     already found elsewhere; a Ritz value settling far to its left is returned unrefined (see
-    ``_DISCARD_MARGIN``).
+    ``_DISCARD_MARGIN``). Raises ``_NeedsArnoldi`` whenever the result would not be certain
+    (complex, unsettled, moved away from the selection, singular, non-finite).
     """
+    try:
+        return _inverse_iteration(chain, sigma, slower_than)
+    except (ZeroDivisionError, np.linalg.LinAlgError) as error:
+        raise _NeedsArnoldi(f"the inverse iteration broke down ({error})") from error
+
+
+def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float | None) -> float:
+    """:func:`_slowest_mode` without its guard against breakdowns."""
     chain.factor(sigma)
     rng = np.random.default_rng(0)
     X = rng.uniform(-1.0, 1.0, (_SUBSPACE, chain.size, chain.k))
@@ -362,6 +381,8 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | No
         if iteration == 0:
             continue
         theta, vectors = np.linalg.eig(chain.rayleigh(X))
+        if not np.isfinite(theta).all():
+            raise _NeedsArnoldi("the subspace became singular or non-finite")
         wanted = np.argmax(theta.real)
         value = theta[wanted]
         change = np.inf if previous is None else abs(value - previous)
@@ -373,8 +394,8 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | No
         previous = value
     else:
         raise _NeedsArnoldi("the subspace iteration did not settle")
-    if abs(value.imag) > _SUBSPACE_TOL * abs(value):
-        raise _NeedsArnoldi("the slowest mode is oscillating")
+    if abs(value.imag) > _REAL_TOL * abs(value):
+        raise _NeedsArnoldi("the slowest mode is oscillating, or not yet resolved from a neighbour")
     weights = np.real(vectors[:, wanted])
     flat = X.reshape(_SUBSPACE, -1)
     for lo in range(0, flat.shape[1], _CHUNK):  # the Ritz vector, in place of the first
@@ -383,8 +404,8 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | No
     flat_x /= np.linalg.norm(flat_x)
     shift = estimate = float(value.real)
     chain.factor(shift)
-    last_change = np.inf
-    for iteration in range(1, _REFINE_ITERATIONS + 1):
+    last_change, since_factor = np.inf, 0
+    for _ in range(_REFINE_ITERATIONS):
         flat_previous[:] = flat_x
         chain.solve(x)
         _remove_trace(x, chain.populations)
@@ -392,16 +413,22 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | No
         # carries the rounding of lambda - shift, not of lambda (the rates in L reach 1e5 times the
         # gap at n_source 1e4, where the Rayleigh quotient of L itself is good to ~1e-9 only).
         new = shift + 1.0 / float(flat_previous @ flat_x)
-        if not np.isfinite(new):
+        if not np.isfinite(new) or not np.isfinite(flat_x).all():
             raise _NeedsArnoldi("the shift hit an eigenvalue")
         flat_x /= np.linalg.norm(flat_x)
         change = abs(new - estimate)
-        # Converged, or at the rounding floor (the changes stop shrinking).
-        if change <= _REFINE_TOL * abs(new) or (iteration > 2 and change > 0.25 * last_change):
+        if abs(new - value.real) > _SELECTION_TOL * abs(value.real):
+            raise _NeedsArnoldi("the refinement left the selected mode")
+        # Converged, or at the rounding floor (the changes stop shrinking) close enough to it.
+        if change <= _REFINE_TOL * abs(new):
+            return new
+        stalled = since_factor >= 2 and change > 0.25 * last_change
+        if stalled and change <= _FLOOR_TOL * abs(new):
             return new
         estimate, last_change = new, change
-        if iteration % 4 == 0:  # slow: move the shift to the estimate
-            shift = estimate
+        since_factor += 1
+        if stalled or since_factor == 4:  # slow (a close neighbour): move the shift to the estimate
+            shift, since_factor, last_change = estimate, 0, np.inf
             chain.factor(shift)
     raise _NeedsArnoldi("the inverse iteration did not converge")
 
