@@ -318,7 +318,8 @@ _DISCARD_FACTOR = 1.0
 _REFINE_ITERATIONS = 20
 _REFINE_TOL = 1e-10
 #: The rounding floor: when the changes stop shrinking, the estimate is taken only if the last
-#: change is below this (relative); otherwise (a neighbouring eigenvalue slows the iteration) ARPACK.
+#: change is below this (relative); otherwise (a neighbouring eigenvalue slows the iteration) the
+#: shift moves to the estimate and the iteration goes on, up to ``_REFINE_ITERATIONS``.
 _FLOOR_TOL = 1e-8
 #: The refined eigenvalue must stay this close (relative) to the Ritz value it started from; a
 #: larger move means the selection had not settled on it, and ARPACK decides.
