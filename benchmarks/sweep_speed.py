@@ -85,8 +85,6 @@ def time_report_curve(run) -> str:
     from thermalink.experiments import sweep_report
     from thermalink.experiments.sweep_storage import load_sweep
     from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
-    from thermalink.simulators.lab_units import LabLink
-    from thermalink.simulators.twin import steady_state
 
     raw = load_sweep(run)
     solves = []
@@ -100,7 +98,7 @@ def time_report_curve(run) -> str:
     fast = time.perf_counter() - t
     link = json.loads(str(raw["lab_link"].values[0]))
     t = time.perf_counter()
-    dense = np.array([steady_state(LabLink(**{**link, "bandwidth_Hz": float(b)}).to_parameters()) for b in bandwidths])
+    dense = np.array([sweep_report.twin_rho_at_bandwidth(link, float(b)) for b in bandwidths])
     slow = time.perf_counter() - t
     error = max(np.abs(c - concurrence(dense)).max(), np.abs(f - singlet_fidelity(dense)).max())
     return (f"report twin curve ({len(bandwidths)} bandwidths): {fast:.2f} s wall ({len(solves)} steady states, "

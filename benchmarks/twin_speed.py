@@ -14,7 +14,7 @@ load average is printed).
 
 ``--large`` adds ``relaxation_rate`` at n_source = 1e5 (~1 GB; ``--arpack`` adds the previous
 session's ARPACK path there too, ~6 GB; see docs/design.md, "Cost model"). Each case runs with ``method="auto"`` (what the package does: the compiled kernel above
-20 000 blocks when numba is installed), and the large ones once more with ``method="reduction"``
+``COMPILED_ABOVE`` blocks when numba is installed), and the large ones once more with ``method="reduction"``
 (the pure-numpy fallback). The warm-up imports numba and loads the cached kernel before timing.
 """
 
@@ -121,7 +121,7 @@ def main() -> None:
     print(f"kappa = 0.01, in_coupling = 0.5 (n_c = n_source / 2); load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores; medians of {repeats} fresh subprocesses unless stated. Targets are "
           "judged on CPU time (wall includes waiting for a core on the shared machine).")
-    print("method: auto = what the package runs (compiled kernel above 20 000 blocks when numba is "
+    print("method: auto = what the package runs (compiled kernel above COMPILED_ABOVE = 500 blocks when numba is "
           "installed); reduction = the pure-numpy path (the fallback and the previous session's solver)")
 
     print("\nrelaxation_rate (cutoff at tol 1e-6) against the steady state (cutoff at tol 1e-8)")
@@ -139,9 +139,6 @@ def main() -> None:
             ok = ratio <= 1.5 and (n_source < 1e5 or relax["peak_MB"] <= 1024)
             print(f"{'':>9} {'  ratio to steady':<26} {relax['wall'] / steady['wall']:>8.1f} "
                   f"{ratio:>8.1f}   {verdict(ok)}")
-        if n_source <= 1000:  # below the threshold auto is the numpy path; the compiled one for comparison
-            compiled = measure("relaxation", n_source, repeats=reps, method="compiled")
-            print(f"{n_source:>9.0f} {'relaxation (compiled)':<26} {fmt(compiled)}   (inverse iteration, forced)")
         if n_source <= 10000:
             reference = measure("relaxation", n_source, repeats=1, method="reduction")
             print(f"{n_source:>9.0f} {'relaxation (reduction)':<26} {fmt(reference)}   (ARPACK, numpy solves, 1 run)")

@@ -71,7 +71,7 @@ from .sweep_storage import (
 #: the last drawing was so recent that drawing again would exceed this share (on a real station,
 #: where a point takes seconds, that is every point; the virtual lab measures faster than matplotlib
 #: draws). The state after the last point is always drawn.
-LIVE_FIGURE_SHARE = 0.1
+LIVE_FIGURE_SHARE = 0.05
 
 #: Where a session's messages go (the live table, the calibration summary, which station a resume uses).
 Echo = Callable[[str], None]

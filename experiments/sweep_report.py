@@ -107,6 +107,15 @@ def _cubic_interpolation(x_nodes: np.ndarray, y_nodes: np.ndarray, x: np.ndarray
     return np.einsum("ka,ka...->k...", weights, y_nodes[stencil])
 
 
+def twin_rho_at_bandwidth(link: dict, bandwidth_Hz: float) -> np.ndarray:
+    """The state the tomography estimates at the lab operating point ``link`` (``LabLink`` fields)
+    with the filter bandwidth set to ``bandwidth_Hz``: a frozen readout's local channel on the
+    steady state, the steady state itself otherwise (basis gg, ge, eg, ee)."""
+    point = LabLink(**{**link, "bandwidth_Hz": bandwidth_Hz})
+    p = point.to_parameters()
+    return local_channel(steady_state(p), p, point.frozen_time_before_pulse())
+
+
 def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The twin's concurrence and singlet fidelity at ``TWIN_CURVE_POINTS`` log-spaced bandwidths
     (the sweep's range, the first point's other settings), of the state the tomography estimates:
@@ -128,9 +137,7 @@ def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray,
     def solve(indices) -> None:
         for i in indices:
             if not solved[i]:
-                point = LabLink(**{**link, "bandwidth_Hz": float(bandwidths[i])})
-                p = point.to_parameters()
-                states[i] = local_channel(steady_state(p), p, point.frozen_time_before_pulse())
+                states[i] = twin_rho_at_bandwidth(link, float(bandwidths[i]))
                 solved[i] = True
 
     last = len(bandwidths) - 1
@@ -201,6 +208,7 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
     for suffix in ("png", "pdf"):
         path = folder / f"run{raw.attrs['run_id']}_{kind}.{suffix}"
         fig.savefig(path, dpi=150)
+        fig.set_layout_engine("none")  # the PDF keeps the PNG's layout (laid out once, ~0.3 s)
         paths.append(path)
     return paths
 

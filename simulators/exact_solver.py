@@ -47,10 +47,12 @@ MAX_CUTOFF = 10_000_000
 _RUN = 2048
 #: Methods of solve_exact.
 METHODS = ("auto", "reduction", "compiled")
-#: Above this many blocks "auto" uses the compiled kernel (when numba is installed): below, the
-#: numpy reduction takes under ~0.2 s and importing numba and loading the cached kernel (~0.5 s
-#: once per process) would not pay.
-COMPILED_ABOVE = 20_000
+#: Above this many blocks "auto" uses the compiled kernels (when numba is installed), for the steady
+#: state and the relaxation rate. From ~500 blocks on, a compiled solve saves 20-40 ms (steady state)
+#: and ~45 ms (relaxation rate) against numpy, so importing numba and loading the cached kernels
+#: (~0.5 s once per process) pays after 10-25 solves, fewer than any sweep, report curve or design
+#: loop makes; below, the savings are a few ms per solve (docs/design.md, "Cost model").
+COMPILED_ABOVE = 500
 #: Above this many blocks, BLAS/LAPACK are held to one thread for the solve (see .blas_threads).
 _SINGLE_THREAD_ABOVE = 500
 _RE_GE_EG = REAL_PARAMS.index(("re", 1, 2))
