@@ -162,6 +162,14 @@ def _twin_curve_over_bandwidth(raw: xr.Dataset) -> tuple[np.ndarray, np.ndarray,
     return bandwidths, concurrence(states), singlet_fidelity(states)
 
 
+def _sweep_axes():
+    """Figure and axes of the line plots (7 x 4.5 in): fixed margins that fit their labels, title
+    and log-scale tick labels (constrained layout took ~0.3 s of every drawing)."""
+    fig = Figure(figsize=(7, 4.5))
+    fig.subplots_adjust(left=0.085, right=0.985, bottom=0.105, top=0.935)
+    return fig, fig.subplots()
+
+
 def _errorbars(ax, x, analysis: xr.Dataset, name: str, **style) -> None:
     value = analysis[name].values
     low, high = analysis[f"{name}_low"].values, analysis[f"{name}_high"].values
@@ -179,8 +187,7 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
     if kind == "bandwidth_temperature":
         fig = _plot_map(raw, analysis)
     else:
-        fig = Figure(figsize=(7, 4.5), constrained_layout=True)
-        ax = fig.subplots()
+        fig, ax = _sweep_axes()
         x_name, x_label = ("bandwidth", "filter bandwidth (Hz)") if kind == "bandwidth" else (
             "temperature", "source temperature (K)")
         x = raw[x_name].values
@@ -208,7 +215,7 @@ def plot_sweep(raw: xr.Dataset, analysis: xr.Dataset, folder: str | Path) -> lis
     for suffix in ("png", "pdf"):
         path = folder / f"run{raw.attrs['run_id']}_{kind}.{suffix}"
         fig.savefig(path, dpi=150)
-        fig.set_layout_engine("none")  # the PDF keeps the PNG's layout (laid out once, ~0.3 s)
+        fig.set_layout_engine("none")  # the map's PDF keeps its PNG's layout (laid out once, ~0.3 s)
         paths.append(path)
     return paths
 
@@ -237,8 +244,7 @@ def plot_live(results: dict[int, dict], plan, run_id: int, folder: str | Path) -
         x, x_label, scale = [plan.points[i]["temperature"] for i in indices], "source temperature, set (K)", "linear"
     else:
         x, x_label, scale = indices, "point (measurement order)", "linear"
-    fig = Figure(figsize=(7, 4.5), constrained_layout=True)
-    ax = fig.subplots()
+    fig, ax = _sweep_axes()
     _errorbars(ax, x, points, "concurrence", color="C0", label="concurrence (measured, 95% CI)")
     _errorbars(ax, x, points, "singlet_fidelity", color="C1", label="singlet fidelity (measured, 95% CI)")
     ax.plot(x, [results[i]["twin_concurrence"] for i in indices], "x", color="C0", ms=8, label="concurrence (twin)")
