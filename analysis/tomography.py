@@ -23,8 +23,8 @@ Methods
     maximally mixed state. First damped Newton steps in the 15 traceless Pauli coordinates while
     the full step stays positive definite (a maximum inside the states: typically 2-5 steps);
     tables whose Newton step leaves the states (maximum on or next to the boundary, e.g. rank
-    deficient) continue from the projection of that step, table by table (up to 256 of a stack),
-    by Newton steps on the states of the projection's rank ``k`` (``rho = V B B^dag V^dag``, ``B`` 4 x k
+    deficient) continue from the projection of that step (up to 256 of a stack, batched by rank
+    from 4 tables on) by Newton steps on the states of the projection's rank ``k`` (``rho = V B B^dag V^dag``, ``B`` 4 x k
     triangular; the top eigenvector of ``R`` joins the support when the steps stall short of the
     certificate; typically 2-5 steps); what is left unconverged by accelerated projected
     gradient (FISTA with backtracking and adaptive restart; every iterate projected onto the
@@ -601,9 +601,11 @@ _LOW_RANK_MAX_ITER = 24  # Newton steps of the rank-k phase (all ranks together)
 _LOW_RANK_CHANGES = 2  # rank increases before handing over to the projected gradient
 _LOW_RANK_SUPPORT = 1e-10  # eigenvalues of the hand-over state counted in its rank
 _LOW_RANK_NEW_WEIGHT = 1e-3  # weight given to a direction added to the support
-#: Most handed-over tables of a stack that take the rank-k phase one by one (a bootstrap's 200);
-#: more go to the batched projected gradient (faster per table from ~1000 tables on).
+#: Most handed-over tables of a stack that take the rank-k phase (a bootstrap's 200); more go to
+#: the batched projected gradient.
 _LOW_RANK_STACK = 256
+#: Fewest handed-over tables that take the rank-k phase batched (:func:`_mle_low_rank_many`).
+_LOW_RANK_BATCH = 4
 _LOW_RANK_LAYOUTS: dict = {}
 
 
@@ -728,11 +730,127 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
         k, changes = k + 1, changes + 1
 
 
+def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, tol_per_shot: np.ndarray,
+                       max_iter: np.ndarray):
+    """The fixed-rank phase of :func:`_mle_low_rank_one` for a stack, the tables of one start
+    rank stepping together: the same coordinates, Newton steps, line search and certificate
+    (``f`` (B, K), ``rho`` (B, 4, 4), per-table ``tol_per_shot`` and ``max_iter``; outcomes with
+    no counts stay in the arrays with weight 0). The Newton system is solved through ``eigh``:
+    the exact step where the Hessian is positive definite, the flipped one elsewhere (as the
+    single-table path's fallback). A table whose steps stall short of the certificate (its
+    support must grow) is flagged ``redo``: :func:`_mle_low_rank_one` redoes it from ``rho``.
+    Returns (rho, converged, iterations, certificate per shot, redo).
+    """
+    povm = model.cache.get("povm_flat")
+    if povm is None:
+        povm = model.cache["povm_flat"] = np.ascontiguousarray(model.povm.reshape(-1, 16))
+    b = len(f)
+    out = (rho.copy(), np.zeros(b, dtype=bool), np.zeros(b, dtype=int), np.full(b, np.inf), np.zeros(b, dtype=bool))
+    w, v = np.linalg.eigh(rho)
+    w, v = w[:, ::-1], v[:, :, ::-1]
+    ranks = (w > _LOW_RANK_SUPPORT).sum(axis=1)
+    for k in np.unique(ranks).tolist():
+        group = np.flatnonzero(ranks == k)
+        _low_rank_group(f[group], w[group, :k], v[group], povm, int(k), tol_per_shot[group], max_iter[group],
+                        group, out)
+    rho_out, converged, iterations, gap, redo = out
+    redo &= ~converged & (ranks < 4)
+    gap[converged] = np.maximum(gap[converged], 0.0)
+    return rho_out, converged, iterations, gap, redo
+
+
+def _low_rank_group(f, w, v, povm, k, tol_per_shot, cap, index, out):
+    """:func:`_mle_low_rank_many` for tables of one rank ``k`` (start eigenvalues ``w`` (G, k)
+    and eigenvectors ``v`` (G, 4, 4), descending); writes row ``index[i]`` of the ``out`` arrays.
+    The arrays of the tables still stepping are compacted whenever tables finish."""
+    rho_out, converged, iterations, gap, redo = out
+    free, form, eye = _low_rank_layout(k)
+    n_free, n_out = len(free), f.shape[1]
+    rot = (np.conj(v)[:, :, None, :, None] * v[:, None, :, None, :]).reshape(-1, 16, 16)
+    e_rot = np.matmul(povm, rot)  # (G, K, 16): V^dag E_k V per table
+    forms = (e_rot.view(np.float64).reshape(-1, 32) @ form).reshape(len(f), n_out, -1)  # p_k = x.M_k.x
+    full = np.zeros((len(f), 4, k, 2))
+    full[:, np.arange(k), np.arange(k), 0] = np.sqrt(w / w.sum(axis=1, keepdims=True))
+    x = full.reshape(len(f), -1)[:, free]
+    half_jac = (forms.reshape(len(f), -1, n_free) @ x[:, :, None]).reshape(len(f), n_out, n_free)  # M_k x
+    observed = f > 0
+    its = np.zeros(len(f), dtype=int)
+    live = np.ones(len(f), dtype=bool)  # still stepping (finished rows stay until compacted)
+    state = [index, v, e_rot, forms, x, half_jac, f, observed, tol_per_shot, cap, its, live]
+
+    def finish(done, ok, gap_now, stalled):
+        index, v, _, _, x = state[:5]
+        fin = np.zeros((int(done.sum()), 4, k, 2))
+        fin.reshape(len(fin), -1)[:, free] = x[done]
+        vb = v[done] @ fin.view(np.complex128).reshape(len(fin), 4, k)
+        trace = np.einsum("gi,gi->g", x[done], x[done])
+        rows = index[done]
+        rho_out[rows] = (vb @ np.conj(np.swapaxes(vb, -1, -2))) / trace[:, None, None]
+        converged[rows], iterations[rows], gap[rows], redo[rows] = ok[done], state[10][done], gap_now[done], stalled[done]
+        state[11][done] = False
+        if 2 * state[11].sum() <= len(state[11]):  # compact (the copies cost more than a few idle rows)
+            state[:] = [a[state[11]] for a in state]
+
+    while len(state[0]):
+        index, v, e_rot, forms, x, half_jac, f, observed, tol_g, cap_g, its, live = state
+        g = len(index)
+        p = (half_jac @ x[:, :, None])[:, :, 0]
+        q = np.divide(f, p, out=np.zeros_like(p), where=observed)
+        r_matrix = (q[:, None, :] @ e_rot).reshape(g, 4, 4)
+        gap_now = np.linalg.eigvalsh(r_matrix)[:, -1] * np.einsum("gi,gi->g", x, x) - 1.0
+        ok = gap_now <= tol_g
+        stop = ~live | ok | (its >= cap_g)
+        grad = 2.0 * (x - (q[:, None, :] @ half_jac)[:, 0])
+        curvature = np.divide(4.0 * q, p, out=np.zeros_like(p), where=observed)
+        hess = (np.swapaxes(half_jac * curvature[..., None], 1, 2) @ half_jac
+                - 2.0 * (q[:, None, :] @ forms).reshape(g, n_free, n_free) + eye)
+        try:  # positive definite (dposv succeeds in the single-table path): the Newton step
+            np.linalg.cholesky(hess)
+            step = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # some are not: eigenvalues flipped where negative
+            lam, vec = np.linalg.eigh(hess)
+            indefinite = lam[:, 0] <= 0
+            flipped = np.abs(lam[indefinite])
+            lam[indefinite] = np.maximum(flipped, 1e-8 * flipped.max(axis=1, keepdims=True))
+            step = -(vec @ ((np.swapaxes(vec, 1, 2) @ grad[:, :, None])[:, :, 0] / lam)[:, :, None])[:, :, 0]
+        slope = np.einsum("gi,gi->g", grad, step)
+        stationary = ~stop & (-slope <= 1e-28)  # stationary on the rank-k states: the support must grow
+        jac_step = (forms.reshape(g, -1, n_free) @ step[:, :, None]).reshape(g, n_out, n_free)
+        dp1 = np.divide(2.0 * (half_jac @ step[:, :, None])[:, :, 0], p, out=np.zeros_like(p), where=observed)
+        dp2 = np.divide((jac_step @ step[:, :, None])[:, :, 0], p, out=np.zeros_like(p), where=observed)
+        linear, quadratic = 2.0 * np.einsum("gi,gi->g", x, step), np.einsum("gi,gi->g", step, step)
+        t = np.ones(g)
+        accepted = np.zeros(g, dtype=bool)
+        todo = np.flatnonzero(~stop & ~stationary)
+        for _ in range(40):
+            if not todo.size:
+                break
+            tt = t[todo, None]
+            ratio = tt * (dp1[todo] + tt * dp2[todo])
+            inside = ratio.min(axis=1) > -1
+            ratio[~inside] = 0.0
+            change = t[todo] * (linear[todo] + t[todo] * quadratic[todo]) - np.einsum("gk,gk->g", f[todo], np.log1p(ratio))
+            good = inside & (change <= _ARMIJO * t[todo] * slope[todo])
+            accepted[todo[good]] = True
+            todo = todo[~good]
+            t[todo] *= 0.5
+        stepped = ~stop & ~stationary
+        its[stepped] += 1
+        failed = stepped & ~accepted  # no decrease along the step: stalled too
+        t[~accepted] = 0.0
+        x += t[:, None] * step
+        half_jac += t[:, None, None] * jac_step  # M_k (x + t s), linear in x
+        done = live & (stop | stationary | failed)
+        if done.any():
+            finish(done, ok, gap_now, stationary | failed)  # (their x is the one gap_now is of)
+
+
 def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_iter: int = MLE_MAX_ITER,
          start: np.ndarray | None = None):
     """Batched MLE: damped Newton while the iterates stay inside the state space, then the rank-k
-    Newton (:func:`_mle_low_rank_one`, table by table) for the tables it hands over (up to
-    ``_LOW_RANK_STACK`` of them), then the projected-gradient reference (:func:`_mle_reference`)
+    Newton for the tables it hands over (up to ``_LOW_RANK_STACK`` of them; batched by start rank,
+    :func:`_mle_low_rank_many`, from ``_LOW_RANK_BATCH`` tables on, and table by table,
+    :func:`_mle_low_rank_one`, below that and for the tables whose support must grow), then the projected-gradient reference (:func:`_mle_reference`)
     for those still unconverged.
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
@@ -756,14 +874,23 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     rho = pauli_to_state(r)
     gap = gap * total
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
-    if 0 < rest.size <= _LOW_RANK_STACK:  # on the boundary: Newton on the hand-over rank's states, one by one
-        for i in rest:
+    if _LOW_RANK_BATCH <= rest.size <= _LOW_RANK_STACK:  # on the boundary: the rank-k phase, batched
+        budgets = np.minimum(_LOW_RANK_MAX_ITER, max_iter - iterations[rest])
+        rho_r, conv_r, its_r, gap_r, redo = _mle_low_rank_many(n[rest] / total[rest, None], rho[rest], model,
+                                                                tol / total[rest], budgets)
+        rho[rest[~redo]], converged[rest], gap[rest] = rho_r[~redo], conv_r, gap_r * total[rest]
+        iterations[rest[~redo]] += its_r[~redo]
+        one_by_one = rest[redo]  # stalled short of the certificate: their support must grow
+    else:
+        one_by_one = rest if rest.size <= _LOW_RANK_STACK else rest[:0]
+    if one_by_one.size:  # Newton on the hand-over rank's states, table by table
+        for i in one_by_one:
             budget = max_iter - int(iterations[i])
             rho_i, conv_i, its_i, gap_i = _mle_low_rank_one(n[i] / total[i], rho[i], model, tol / total[i],
                                                             min(_LOW_RANK_MAX_ITER, budget))
             rho[i], converged[i], gap[i] = rho_i, conv_i, gap_i * total[i]
             iterations[i] += its_i
-        rest = rest[~converged[rest] & (iterations[rest] < max_iter)]
+    rest = rest[~converged[rest] & (iterations[rest] < max_iter)]
     budget = max_iter - (int(iterations[rest].max()) if rest.size else 0)  # >= 1
     if rest.size and budget > 0:
         if rest.size == 1:

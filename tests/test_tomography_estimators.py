@@ -154,6 +154,55 @@ def test_rank_k_newton_alone_certifies_boundary_maxima():
     assert converged >= 15
 
 
+def test_batched_rank_k_phase_agrees_with_the_table_by_table_one(monkeypatch):
+    """Stacks whose maxima are on the boundary take the rank-k phase batched
+    (_mle_low_rank_many): the same maxima as table by table within the certified gaps, every
+    table converged, and the gap it reports is the certificate of the state it returns."""
+    from thermalink.analysis import tomography
+    from thermalink.analysis.tomography import _mle_low_rank_many
+
+    batched, default = [], tomography._LOW_RANK_BATCH
+    original = tomography._mle_low_rank_many
+    monkeypatch.setattr(tomography, "_mle_low_rank_many", lambda *a: batched.append(len(a[0])) or original(*a))
+    stacks = [
+        (steady_state(LinkParameters(kappa=1e-3, n_source=0.05)), READOUT, 2000),  # a narrow band's state
+        (bell_state(), None, 100),
+        (_random_state(1, 1), READOUT, 300),
+        (_random_state(2, 2), None, 2000),
+    ]
+    for rho, assignment, shots in stacks:
+        counts = sample_counts(rho, shots, assignment=assignment, rng=shots, size=60)
+        values, model, _, _ = _prepare(counts, assignment, stacked=True)
+        results = {}
+        for batch in (default, 10**9):
+            monkeypatch.setattr(tomography, "_LOW_RANK_BATCH", batch)
+            batched.clear()
+            results[batch] = _mle(values, model)
+            assert bool(batched) == (batch < 10**9)  # the batched phase ran, or did not
+        (fast, ok, _, gap), (single, single_ok, _, single_gap) = results.values()
+        assert ok.all() and single_ok.all() and np.all(gap <= 1e-4)
+        difference = (log_likelihood(values, model.probabilities(fast))
+                      - log_likelihood(values, model.probabilities(single)))
+        assert np.all(np.abs(difference) <= gap + single_gap + 1e-9)
+        assert np.allclose(fast, project_to_states(fast), atol=1e-12)
+
+    # the phase by itself: reported gap = certificate of the returned state; stalls flagged
+    counts = sample_counts(_random_state(1, 5), 500, assignment=READOUT, rng=9, size=40)
+    values, model, _, _ = _prepare(counts, READOUT, stacked=True)
+    n = values.reshape(len(values), -1).astype(float)
+    f = n / n.sum(axis=1, keepdims=True)
+    start = np.asarray(reconstruct_many(counts, method="projected_least_squares", assignment=READOUT).rho)
+    assert len(set((np.linalg.eigvalsh(start) > 1e-10).sum(axis=1).tolist())) >= 2  # several ranks at once
+    rho, ok, its, gap, redo = _mle_low_rank_many(f, start, model, 1e-4 / n.sum(axis=1), np.full(len(f), 24))
+    q = np.divide(f, model.probabilities(rho).reshape(len(f), -1), out=np.zeros_like(f), where=f > 0)
+    certificate = np.linalg.eigvalsh(np.einsum("bk,kij->bij", q, model.povm.reshape(-1, 4, 4)))[:, -1] - 1
+    done = ~redo
+    np.testing.assert_allclose(gap[done], np.where(ok, np.maximum(certificate, 0), certificate)[done],
+                               rtol=1e-6, atol=1e-13)
+    assert ok.sum() >= 20 and redo.any() and np.all(its <= 24) and not np.any(ok & redo)
+    assert np.allclose(np.trace(rho, axis1=1, axis2=2).real, 1, atol=1e-12)
+
+
 def test_single_matrix_projection_agrees_with_the_batched_one():
     from thermalink.analysis.tomography import _project_one
 
