@@ -193,37 +193,79 @@ def _subtract_part(out, N, part, cutoff, terms, coefficients, bounds, low, high,
         _subtract_product(out, high[-1 - e, part], X)
 
 
-@njit(cache=True, boundscheck=False)
+#: Floating-point flags of the solve: sums may be reassociated (so LLVM vectorises the dot products
+#: of a block's inverse with the right-hand sides; rounding changes at the 1e-16 level), NaN and inf
+#: keep their meaning (breakdowns are detected from them).
+_SOLVE_FLAGS = {"reassoc", "contract"}
+
+
+@njit(cache=True, boundscheck=False, inline="always", fastmath=_SOLVE_FLAGS)
+def _dot_rows(out, A, W):  # pragma: no cover - compiled
+    """``out[c] = A @ W[c]`` for every right-hand side ``c`` (``A`` is ``k x k``, ``W`` and ``out``
+    are ``b x k``: each right-hand side contiguous)."""
+    b, k = W.shape
+    for c in range(b):
+        for i in range(k):
+            s = 0.0
+            for l in range(k):
+                s += A[i, l] * W[c, l]
+            out[c, i] = s
+
+
+@njit(cache=True, boundscheck=False, inline="always")
+def _subtract_part_rows(out, N, part, cutoff, terms, coefficients, bounds, low, high, mono, X):  # pragma: no cover
+    """``out[c] -= B X[c]`` with ``B`` part ``part`` (0: ``D``, 1: ``U``, 2: ``R``) of block ``N``;
+    ``out`` and ``X`` are ``b x k`` (right-hand sides as rows)."""
+    b = X.shape[0]
+    e = _edge(N, cutoff, low, high)
+    if e == 99:
+        for t in range(bounds[part], bounds[part + 1]):
+            f = coefficients[t] * mono[terms[t, 2]]
+            i, j = terms[t, 0], terms[t, 1]
+            for c in range(b):
+                out[c, i] -= f * X[c, j]
+        return
+    B = low[e, part] if e >= 0 else high[-1 - e, part]
+    k = B.shape[0]
+    for i in range(k):
+        for j in range(k):
+            f = B[i, j]
+            if f != 0.0:
+                for c in range(b):
+                    out[c, i] -= f * X[c, j]
+
+
+@njit(cache=True, boundscheck=False, fastmath=_SOLVE_FLAGS)
 def solve_shifted(cutoff, terms, coefficients, bounds, low, high, inverse, X):  # pragma: no cover
     """``X <- (L - sigma)^-1 X`` in place from :func:`factor_shifted`'s inverses; ``X`` is
     ``(b, n, k)``: ``b`` vectors, each contiguous. From the top ``y_N = S_N^-1 (x_N - U_N
     y_{N+1})``, then from the bottom ``x_N = y_N - S_N^-1 R_N x_{N-1}``."""
     b, n, k = X.shape
-    work = np.empty((k, b))
-    done = np.empty((k, b))  # y_{N+1}, then x_{N-1}
-    product = np.empty((k, b))
+    work = np.empty((b, k))
+    done = np.empty((b, k))  # y_{N+1}, then x_{N-1}
+    product = np.empty((b, k))
     mono = np.empty(15)
     for N in range(n - 1, -1, -1):
-        for i in range(k):
-            for j in range(b):
-                work[i, j] = X[j, N, i]
+        for c in range(b):
+            for i in range(k):
+                work[c, i] = X[c, N, i]
         if N < n - 1:
             _monomials(N, mono)
-            _subtract_part(work, N, 1, cutoff, terms, coefficients, bounds, low, high, mono, done)
-        _product(done, inverse[N], work)
-        for i in range(k):
-            for j in range(b):
-                X[j, N, i] = done[i, j]
+            _subtract_part_rows(work, N, 1, cutoff, terms, coefficients, bounds, low, high, mono, done)
+        _dot_rows(done, inverse[N], work)
+        for c in range(b):
+            for i in range(k):
+                X[c, N, i] = done[c, i]
     for N in range(1, n):  # done holds x_0 = y_0
         _monomials(N, mono)
         work[:, :] = 0.0
-        _subtract_part(work, N, 2, cutoff, terms, coefficients, bounds, low, high, mono, done)
-        _product(product, inverse[N], work)  # -S_N^-1 R_N x_{N-1}
-        for i in range(k):
-            for j in range(b):
-                value = X[j, N, i] + product[i, j]
-                X[j, N, i] = value
-                done[i, j] = value
+        _subtract_part_rows(work, N, 2, cutoff, terms, coefficients, bounds, low, high, mono, done)
+        _dot_rows(product, inverse[N], work)  # -S_N^-1 R_N x_{N-1}
+        for c in range(b):
+            for i in range(k):
+                value = X[c, N, i] + product[c, i]
+                X[c, N, i] = value
+                done[c, i] = value
 
 
 @njit(cache=True, boundscheck=False)

@@ -11,7 +11,8 @@ sector either way. Two paths, the same eigenvalues to rounding (tested to 1e-8):
   inverse iteration on :class:`FactorLightChain`, which keeps only the inverse of every pivot
   block (``k^2`` numbers per block) and rebuilds the blocks from the interior polynomial
   (:mod:`.compiled_gap`). A subspace iteration of 4 vectors picks the eigenvalues nearest the
-  shift, as ARPACK would; inverse iteration at the wanted Ritz value refines it (the estimate
+  shift, as ARPACK would (its Ritz matrix from the solve itself up to ``_RITZ_COPY_BYTES``);
+  inverse iteration at the wanted Ritz value refines it (the estimate
   from the shift-inverted Rayleigh quotient, as ARPACK's). Memory ``~ (k^2 + 4 k)`` numbers per block (0.9 GB at
   n_source 1e5); when it cannot settle (an oscillating slowest mode), ARPACK decides.
 * numpy (``"reduction"``, and the fallback): ARPACK in shift-invert mode on the block solves of
@@ -305,6 +306,11 @@ class _NeedsArnoldi(Exception):
 
 #: Vectors per parameter set in the selection (kept free of the steady state: see _remove_trace).
 _SUBSPACE = 4
+#: Up to this size the selection keeps a copy of its vectors (``_SUBSPACE`` per block) and takes
+#: the Ritz matrix from the solve itself (:func:`_ritz_from_solve`: no sweep of ``L``, ~20 % of the
+#: time); above it (n_source ~1e5, where the copy would take the memory past 1 GB) a sweep of
+#: ``L`` forms it (:meth:`FactorLightChain.rayleigh`).
+_RITZ_COPY_BYTES = 1 << 27
 #: Subspace iterations at most, and the relative change of the wanted Ritz value that ends them.
 _SUBSPACE_ITERATIONS = 60
 _SUBSPACE_TOL = 1e-3
@@ -331,13 +337,37 @@ _REAL_TOL = 1e-8
 _CHUNK = 1 << 16
 
 
-def _orthonormalize(X: np.ndarray) -> None:
-    """The vectors ``X[j]`` (``X`` is ``(b, blocks, k)``) orthonormal in place: Cholesky QR, twice."""
+def _orthonormalize(X: np.ndarray) -> np.ndarray:
+    """The vectors ``X[j]`` (``X`` is ``(b, blocks, k)``) orthonormal in place: Cholesky QR, twice.
+    Returns ``W`` (``b x b``, lower triangular): the new vectors are ``W`` times the old ones."""
     flat = X.reshape(X.shape[0], -1)
+    W = np.eye(X.shape[0])
     for _ in range(2):
-        inverse = np.linalg.inv(np.linalg.cholesky(flat @ flat.T).T)
+        step = np.linalg.inv(np.linalg.cholesky(flat @ flat.T))
         for lo in range(0, flat.shape[1], _CHUNK):
-            flat[:, lo : lo + _CHUNK] = inverse.T @ flat[:, lo : lo + _CHUNK]
+            flat[:, lo : lo + _CHUNK] = step @ flat[:, lo : lo + _CHUNK]
+        W = step @ W
+    return W
+
+
+def _ritz_from_solve(chain: "FactorLightChain", sigma: float, Q: np.ndarray, previous: np.ndarray,
+                     W: np.ndarray, trace: np.ndarray) -> np.ndarray:
+    """``Q^T L Q`` without a sweep of ``L``, for ``Q = W Y`` with ``Y = (L - sigma)^-1 previous``
+    then its trace removed (``trace[m]`` taken off ``Y[m]``'s first entry, :func:`_remove_trace`):
+    ``L q_j = sigma q_j + sum_m W_jm (previous_m - trace_m (L - sigma) e_0)``, and the column
+    ``(L - sigma) e_0`` lives in blocks 0 and 1 only."""
+    b = Q.shape[0]
+    flat, flat_previous = Q.reshape(b, -1), previous.reshape(b, -1)
+    overlap = np.zeros((b, b))
+    for lo in range(0, flat.shape[1], _CHUNK):
+        overlap += flat[:, lo : lo + _CHUNK] @ flat_previous[:, lo : lo + _CHUNK].T
+    if chain.populations:
+        low = chain._edges[0]
+        first = chain.populations[0]
+        column0 = low[0, 0][:, first] - sigma * np.eye(chain.k)[:, first]  # block 0's rows (D_0)
+        column1 = low[1, 2][:, first]  # block 1's rows (R_1 acts on block 0)
+        overlap -= np.outer(Q[:, 0] @ column0 + Q[:, 1] @ column1, trace)
+    return sigma * np.eye(b) + overlap @ W.T
 
 
 def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> None:
@@ -346,7 +376,12 @@ def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> None:
     vectors stay traceless under ``(L - sigma)^-1``: the steady state never enters the subspace
     (done after every solve, against rounding)."""
     if populations:
-        X[:, 0, populations[0]] -= sum(X[:, :, q].sum(axis=1) for q in populations)
+        X[:, 0, populations[0]] -= _trace(X, populations)
+
+
+def _trace(X: np.ndarray, populations: tuple[int, ...]) -> np.ndarray:
+    """The trace of every vector ``X[j]`` (the sum of its populations)."""
+    return sum(X[:, :, q].sum(axis=1) for q in populations)
 
 
 def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | None = None) -> float:
@@ -375,13 +410,21 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
     X *= chain.present[None]
     _remove_trace(X, chain.populations)
     previous = None
+    start = np.empty_like(X) if X.nbytes <= _RITZ_COPY_BYTES else None
     for iteration in range(_SUBSPACE_ITERATIONS):
+        if start is not None:
+            start[:] = X
         chain.solve(X)
+        trace = _trace(X, chain.populations) if chain.populations else np.zeros(len(X))
         _remove_trace(X, chain.populations)
-        _orthonormalize(X)
+        W = _orthonormalize(X)
         if iteration == 0:
             continue
-        theta, vectors = np.linalg.eig(chain.rayleigh(X))
+        if start is not None:
+            ritz = _ritz_from_solve(chain, sigma, X, start, W, trace)
+        else:
+            ritz = chain.rayleigh(X)
+        theta, vectors = np.linalg.eig(ritz)
         if not np.isfinite(theta).all():
             raise _NeedsArnoldi("the subspace became singular or non-finite")
         wanted = np.argmax(theta.real)

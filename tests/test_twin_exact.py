@@ -410,6 +410,32 @@ def test_factor_light_chain_solves_the_shifted_sector_and_forms_its_rayleigh_mat
     assert not got[~keep].any()  # absent states stay exactly zero
 
 
+@pytest.mark.parametrize("resonant", [False, True])
+def test_ritz_matrix_from_the_solve_equals_the_sweep_of_L(resonant):
+    """The selection's Ritz matrix taken from the solve (previous vectors, Cholesky-QR factors and
+    the removed trace: its rounding-level trace moves the matrix by ~1e-9 relative if ignored)
+    equals ``Q^T L Q`` formed by a sweep of ``L``."""
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
+    from thermalink.simulators import relaxation
+
+    p, cutoff, sigma, *_ = shifted_sector_problem(resonant)
+    for params in relaxation._parameter_sets(p):
+        chain = relaxation.FactorLightChain(p, cutoff, params)
+        chain.factor(sigma)
+        X = np.random.default_rng(5).uniform(-1.0, 1.0, (4, chain.size, chain.k)) * chain.present[None]
+        relaxation._remove_trace(X, chain.populations)
+        relaxation._orthonormalize(X)
+        for _ in range(3):
+            previous = X.copy()
+            chain.solve(X)
+            trace = relaxation._trace(X, chain.populations) if chain.populations else np.zeros(4)
+            relaxation._remove_trace(X, chain.populations)
+            W = relaxation._orthonormalize(X)
+            expected = chain.rayleigh(X)
+            got = relaxation._ritz_from_solve(chain, sigma, X, previous, W, trace)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-11 * np.abs(expected).max())
+
+
 #: Found by a scan of random links against the dense gap: the imaginary-antisymmetric set holds the
 #: gap (1.5573 against the real set's 1.6674), and a detuned link whose two slowest modes lie 0.3 %
 #: apart (1.02725, 1.03028: the refinement's neighbour slows it, the shift moves to the estimate).
