@@ -735,9 +735,9 @@ def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, 
     """The fixed-rank phase of :func:`_mle_low_rank_one` for a stack, the tables of one start
     rank stepping together: the same coordinates, Newton steps, line search and certificate
     (``f`` (B, K), ``rho`` (B, 4, 4), per-table ``tol_per_shot`` and ``max_iter``; outcomes with
-    no counts stay in the arrays with weight 0). The Newton system is solved through ``eigh``:
-    the exact step where the Hessian is positive definite, the flipped one elsewhere (as the
-    single-table path's fallback). A table whose steps stall short of the certificate (its
+    no counts stay in the arrays with weight 0). The Newton step is exact while every Hessian of
+    the group is positive definite (a batched Cholesky check, then a solve); otherwise it comes
+    from ``eigh`` with the negative eigenvalues flipped (as the single-table path's fallback). A table whose steps stall short of the certificate (its
     support must grow) is flagged ``redo``: :func:`_mle_low_rank_one` redoes it from ``rho``.
     Returns (rho, converged, iterations, certificate per shot, redo).
     """

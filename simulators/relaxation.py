@@ -364,24 +364,24 @@ def _ritz_from_solve(chain: "FactorLightChain", sigma: float, Q: np.ndarray, pre
     if chain.populations:
         low = chain._edges[0]
         first = chain.populations[0]
-        column0 = low[0, 0][:, first] - sigma * np.eye(chain.k)[:, first]  # block 0's rows (D_0)
+        column0 = low[0, 0][:, first].copy()  # block 0's rows (D_0 - sigma)
+        column0[first] -= sigma
         column1 = low[1, 2][:, first]  # block 1's rows (R_1 acts on block 0)
         overlap -= np.outer(Q[:, 0] @ column0 + Q[:, 1] @ column1, trace)
     return sigma * np.eye(b) + overlap @ W.T
 
 
-def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> None:
+def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> np.ndarray:
     """Make every vector ``X[j]`` traceless, in place, by changing its first entry (block 0's
     ``|gg><gg|``). The trace is the sector's left eigenvector of eigenvalue 0, so traceless
     vectors stay traceless under ``(L - sigma)^-1``: the steady state never enters the subspace
-    (done after every solve, against rounding)."""
-    if populations:
-        X[:, 0, populations[0]] -= _trace(X, populations)
-
-
-def _trace(X: np.ndarray, populations: tuple[int, ...]) -> np.ndarray:
-    """The trace of every vector ``X[j]`` (the sum of its populations)."""
-    return sum(X[:, :, q].sum(axis=1) for q in populations)
+    (done after every solve, against rounding). Returns the trace removed from each vector
+    (zeros for a parameter set without populations)."""
+    if not populations:
+        return np.zeros(len(X))
+    trace = sum(X[:, :, q].sum(axis=1) for q in populations)
+    X[:, 0, populations[0]] -= trace
+    return trace
 
 
 def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | None = None) -> float:
@@ -415,8 +415,7 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
         if start is not None:
             start[:] = X
         chain.solve(X)
-        trace = _trace(X, chain.populations) if chain.populations else np.zeros(len(X))
-        _remove_trace(X, chain.populations)
+        trace = _remove_trace(X, chain.populations)
         W = _orthonormalize(X)
         if iteration == 0:
             continue

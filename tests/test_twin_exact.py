@@ -428,8 +428,7 @@ def test_ritz_matrix_from_the_solve_equals_the_sweep_of_L(resonant):
         for _ in range(3):
             previous = X.copy()
             chain.solve(X)
-            trace = relaxation._trace(X, chain.populations) if chain.populations else np.zeros(4)
-            relaxation._remove_trace(X, chain.populations)
+            trace = relaxation._remove_trace(X, chain.populations)
             W = relaxation._orthonormalize(X)
             expected = chain.rayleigh(X)
             got = relaxation._ritz_from_solve(chain, sigma, X, previous, W, trace)
