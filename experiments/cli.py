@@ -21,6 +21,7 @@ calls a notebook makes); this module parses options and maps thermalink's errors
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -544,5 +545,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console_main() -> int:
+    """The ``thermalink`` program: :func:`main`, then the heap frozen for a quick exit.
+
+    **Decision:** a run leaves ~330 000 objects (QCoDeS, xarray, matplotlib, the twin caches);
+    the interpreter's garbage collections at exit traversed them for ~0.85 s of every command.
+    Freezing them (:func:`gc.freeze`) after the command has finished skips those traversals: files
+    and databases are closed by then (the run closes its connection, :func:`logging.shutdown`
+    the run log), and the memory goes back to the system with the process. In-process callers
+    (tests, notebooks) use :func:`main`, which leaves the collector alone.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -93,11 +93,12 @@ def start_run_log(folder: str | Path, dataset=None) -> RunLog:
     handler.setFormatter(get_formatter())
     handler.addFilter(_RunLogFilter())
     levels = {"": root.level}
-    root.setLevel(logging.DEBUG)  # loggers left at NOTSET pass DEBUG records on to the handler
+    if root.getEffectiveLevel() > logging.INFO:  # other libraries' INFO records reach the handler
+        root.setLevel(logging.INFO)  # (not DEBUG: pyvisa's DEBUG chatter is then never even created)
     for name in DEBUG_LOGGERS:
         logger = logging.getLogger(name)
         levels[name] = logger.level
-        if logger.level > logging.DEBUG:
+        if logger.getEffectiveLevel() > logging.DEBUG:
             logger.setLevel(logging.DEBUG)
     root.addHandler(handler)
     run_log = RunLog(path.resolve(), handler, levels)

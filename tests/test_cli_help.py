@@ -49,3 +49,19 @@ def test_version_is_the_installed_one(capsys):
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.strip() == f"thermalink {version('thermalink')}"
+
+
+def test_the_program_returns_the_commands_exit_code_and_exits_with_the_heap_frozen(monkeypatch):
+    import gc
+    from importlib.metadata import entry_points
+
+    import thermalink.experiments.cli as cli
+
+    (program,) = [e for e in entry_points(group="console_scripts") if e.name == "thermalink"]
+    assert program.value == "thermalink.experiments.cli:console_main"
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    try:
+        assert cli.console_main() == 3
+        assert gc.get_freeze_count() > 0  # the exit's collections skip what the command left
+    finally:
+        gc.unfreeze()

@@ -29,3 +29,20 @@ def test_a_resumed_run_whose_log_is_gone_starts_a_new_one_and_names_both(tmp_pat
     assert "a debug line" in Path(paths[1]).read_text()
     logging.getLogger("thermalink.test").debug("after stop")
     assert "after stop" not in Path(paths[1]).read_text()
+
+
+def test_other_libraries_debug_records_are_not_even_created_but_their_info_is_logged(tmp_path):
+    other = logging.getLogger("some_instrument_library")
+    root_level = logging.getLogger().level
+    run_log = start_run_log(tmp_path)
+    try:
+        assert not other.isEnabledFor(logging.DEBUG)  # pyvisa's chatter costs nothing during a run
+        assert logging.getLogger("qcodes.instrument").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("thermalink.experiments").isEnabledFor(logging.DEBUG)
+        other.info("an info line of another library")
+        other.debug("a debug line of another library")
+    finally:
+        run_log.stop()
+    text = run_log.path.read_text()
+    assert "an info line of another library" in text and "a debug line" not in text
+    assert logging.getLogger().level == root_level
