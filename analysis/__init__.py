@@ -12,6 +12,7 @@ from .certification import (
     CERTIFIED_FIGURES,
     CertificationResult,
     ShotBudget,
+    lower_bounds,
     lower_confidence_bounds,
     shot_budget,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "counts_array",
     "figures_of_merit",
     "log_negativity",
+    "lower_bounds",
     "lower_confidence_bounds",
     "measurement_model",
     "negativity",

@@ -105,7 +105,6 @@ def _bootstrap(values: np.ndarray, model, method: str, n_resamples: int, level: 
     estimate = {k: float(v) for k, v in figures_of_merit(rho[0], reference).items()}
     samples = figures_of_merit(rho_b, reference)
     alpha = (1 - level) / 2
-    intervals = {
-        k: (float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))) for k, v in samples.items()
-    }
+    low, high = np.quantile(np.array(list(samples.values())), [alpha, 1 - alpha], axis=1)  # all figures at once
+    intervals = {k: (float(lo), float(hi)) for k, lo, hi in zip(samples, low, high)}
     return BootstrapResult(estimate, intervals, level, n_resamples, method, point, samples)

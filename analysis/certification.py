@@ -528,12 +528,8 @@ def lower_confidence_bounds(counts: xr.DataArray, assignment=None, *, calibratio
     rng
         ``numpy.random.Generator`` or seed.
     """
-    values, model, _, _ = _prepare(counts, assignment, stacked=False)
-    cal = None if calibration is None else calibration_values(calibration)[None]
-    with single_threaded_blas():  # small batched products: spinning BLAS threads only cost CPU
-        estimate, lower, rho_hat = certify_many(
-            values, model.settings, assignment, cal, confidence=confidence, n_resamples=n_resamples, rng=rng,
-            tol=tol, max_iter=max_iter)
+    values, model, cal, (estimate, lower, rho_hat) = _certify_counts(
+        counts, assignment, calibration, confidence, n_resamples, rng, tol, max_iter, estimates=True)
     return CertificationResult(
         estimate={k: float(v[0]) for k, v in estimate.items()},
         lower_bound={k: float(v[0]) for k, v in lower.items()},
@@ -542,6 +538,26 @@ def lower_confidence_bounds(counts: xr.DataArray, assignment=None, *, calibratio
         calibration_shots=None if cal is None else int(cal[0, 0].sum()),
         density_matrix=rho_hat[0],
     )
+
+
+def lower_bounds(counts: xr.DataArray, assignment=None, *, calibration=None, confidence: float = 0.95,
+                 n_resamples: int = DEFAULT_RESAMPLES, rng=None) -> dict[str, float]:
+    """The ``lower_bound`` of :func:`lower_confidence_bounds` alone (same arguments, same values for
+    the same ``rng``), without the maximum-likelihood estimate it also reports: for a caller that
+    has that estimate already (the sweep analysis)."""
+    lower = _certify_counts(counts, assignment, calibration, confidence, n_resamples, rng, MLE_TOL,
+                            MLE_MAX_ITER, estimates=False)[3][1]
+    return {k: float(v[0]) for k, v in lower.items()}
+
+
+def _certify_counts(counts, assignment, calibration, confidence, n_resamples, rng, tol, max_iter, estimates):
+    """:func:`certify_many` on one validated table; returns (values, model, calibration counts, its result)."""
+    values, model, _, _ = _prepare(counts, assignment, stacked=False)
+    cal = None if calibration is None else calibration_values(calibration)[None]
+    with single_threaded_blas():  # small batched products: spinning BLAS threads only cost CPU
+        out = certify_many(values, model.settings, assignment, cal, confidence=confidence, n_resamples=n_resamples,
+                           rng=rng, tol=tol, max_iter=max_iter, estimates=estimates)
+    return values, model, cal, out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ The live analysis of one point (MLE, 200 bootstrap resamples, goodness of fit wi
 samples) is timed per point against the target of issue 10 (<= 30 ms), and the same points are
 analysed again in the same run with the rank-k phase of the boundary tables table by table (as
 before it was batched) and with the previous projected-gradient MLE, for comparison; the
-certification bounds' share of it (lower_confidence_bounds, 400 resamples, calibration resampled)
+certification bounds' share of it (lower_bounds, 400 resamples, calibration resampled)
 is printed beside it. Then ``thermalink run`` with its defaults is timed end to end (fresh process,
 fresh database; import, station, readout calibration, sweep, live figure, report) against the
 target of issue 10 (<= 8 s wall). The machine is shared by several sessions: per-point figures are
@@ -36,7 +36,7 @@ import numpy as np
 
 import thermalink.analysis.tomography as tomography
 from thermalink.experiments.lab_station import LabStation
-from thermalink.analysis.certification import lower_confidence_bounds
+from thermalink.analysis.certification import lower_bounds
 from thermalink.experiments.sweep_analysis import SweepAnalysis
 from thermalink.experiments.readout_calibration import calibrate_readout
 from thermalink.experiments.sweep_storage import CALIBRATION_KEY, CERTIFICATION_CONFIDENCE
@@ -174,8 +174,8 @@ def main() -> None:
         for index in sorted(analysis.results):
             counts, _ = again._counts(index)
             t = time.process_time()
-            lower_confidence_bounds(counts, tuple(again.assignment), calibration=again.calibration,
-                                    confidence=CERTIFICATION_CONFIDENCE, rng=(plan.point_seed(index) + 1, 9))
+            lower_bounds(counts, tuple(again.assignment), calibration=again.calibration,
+                         confidence=CERTIFICATION_CONFIDENCE, rng=(plan.point_seed(index) + 1, 9))
             certification_cpu.append(time.process_time() - t)
         previous_seconds = []
         fast = tomography.ESTIMATORS["mle"]

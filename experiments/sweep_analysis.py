@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from thermalink.analysis.certification import lower_confidence_bounds
+from thermalink.analysis.certification import lower_bounds
 from thermalink.analysis.twin_comparison import compare_with_twin
 from thermalink.simulators.errors import InputError
 from thermalink.simulators.figures_of_merit import concurrence, singlet_fidelity
@@ -127,9 +127,9 @@ def analyse_counts(counts: xr.DataArray, assignment: np.ndarray, link: LabLink, 
         gof_p_value=p_value,
         consistent=float(comparison.consistent),
     )
-    certification = lower_confidence_bounds(counts, tuple(assignment), calibration=calibration,
-                                            confidence=CERTIFICATION_CONFIDENCE, rng=(seed, 9))
-    for name, bound in certification.lower_bound.items():
+    bounds = lower_bounds(counts, tuple(assignment), calibration=calibration, confidence=CERTIFICATION_CONFIDENCE,
+                          rng=(seed, 9))
+    for name, bound in bounds.items():
         result[f"{name}_lower_bound"] = bound
     return result
 

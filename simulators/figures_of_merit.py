@@ -63,11 +63,13 @@ def concurrence(rho):
     of ``rho (sy x sy) rho* (sy x sy)``, computed as the singular values of ``W^T (sy x sy) W`` for
     ``rho = W W^+`` (no square roots of small eigenvalues, so exact zeros stay zeros).
     """
-    rho = _as_states(rho)
-    factor, _ = _sqrt_factor(rho)
+    return _scalar_or_array(_concurrence_of_factor(_sqrt_factor(_as_states(rho))[0]))
+
+
+def _concurrence_of_factor(factor: np.ndarray) -> np.ndarray:
     tau = np.swapaxes(factor, -1, -2) @ _SIGMA_Y_Y @ factor
     lam = np.linalg.svd(tau, compute_uv=False)  # decreasing
-    return _scalar_or_array(np.clip(lam[..., 0] - lam[..., 1] - lam[..., 2] - lam[..., 3], 0, None))
+    return np.clip(lam[..., 0] - lam[..., 1] - lam[..., 2] - lam[..., 3], 0, None)
 
 
 def partial_transpose(rho) -> np.ndarray:
@@ -83,12 +85,20 @@ def _trace_norm_partial_transpose(rho) -> np.ndarray:
 
 def negativity(rho):
     """``(||rho^T2||_1 - 1) / 2``: 0 for PPT states, 0.5 for a Bell state."""
-    return _scalar_or_array(np.clip((_trace_norm_partial_transpose(rho) - 1) / 2, 0, None))
+    return _scalar_or_array(_negativity_of_norm(_trace_norm_partial_transpose(rho)))
 
 
 def log_negativity(rho):
     """``log2 ||rho^T2||_1``: 0 for PPT states, 1 for a Bell state."""
-    return _scalar_or_array(np.clip(np.log2(_trace_norm_partial_transpose(rho)), 0, None))
+    return _scalar_or_array(_log_negativity_of_norm(_trace_norm_partial_transpose(rho)))
+
+
+def _negativity_of_norm(norm: np.ndarray) -> np.ndarray:
+    return np.clip((norm - 1) / 2, 0, None)
+
+
+def _log_negativity_of_norm(norm: np.ndarray) -> np.ndarray:
+    return np.clip(np.log2(norm), 0, None)
 
 
 def singlet_fidelity(rho):
@@ -127,11 +137,13 @@ def uhlmann_fidelity(rho, sigma):
     Computed as the squared sum of the singular values of ``W_rho^+ W_sigma`` (``rho = W W^+``),
     i.e. the squared trace norm of ``sqrt(rho) sqrt(sigma)``.
     """
-    rho, sigma = _as_states(rho), _as_states(sigma)
-    w_rho, _ = _sqrt_factor(rho)
-    w_sigma, _ = _sqrt_factor(sigma)
+    return _scalar_or_array(_fidelity_of_factors(_sqrt_factor(_as_states(rho))[0],
+                                                 _sqrt_factor(_as_states(sigma))[0]))
+
+
+def _fidelity_of_factors(w_rho: np.ndarray, w_sigma: np.ndarray) -> np.ndarray:
     overlap = np.conj(np.swapaxes(w_rho, -1, -2)) @ w_sigma
-    return _scalar_or_array(np.linalg.svd(overlap, compute_uv=False).sum(axis=-1) ** 2)
+    return np.linalg.svd(overlap, compute_uv=False).sum(axis=-1) ** 2
 
 
 def trace_distance(rho, sigma):
@@ -169,9 +181,24 @@ ALL_STATE_FIGURES = {
 
 def figures_of_merit(rho, reference=None) -> dict:
     """All single-state figures of ``rho`` (``(..., 4, 4)``), by name; with a ``reference`` state
-    also its ``"fidelity"`` (Uhlmann) and ``"trace_distance"`` to that reference."""
-    out = {name: fn(rho) for name, fn in ALL_STATE_FIGURES.items()}
+    also its ``"fidelity"`` (Uhlmann) and ``"trace_distance"`` to that reference.
+
+    The same values as the functions of :data:`ALL_STATE_FIGURES`, :func:`uhlmann_fidelity` and
+    :func:`trace_distance` one by one, with the decompositions they share done once (``rho``'s
+    square-root factor for the concurrence and the fidelity, the partial transpose's spectrum for
+    both negativities): a bootstrap takes them on hundreds of states per point."""
+    rho = _as_states(rho)
+    factor, _ = _sqrt_factor(rho)
+    norm_pt = _trace_norm_partial_transpose(rho)
+    out = {
+        "concurrence": _scalar_or_array(_concurrence_of_factor(factor)),
+        "negativity": _scalar_or_array(_negativity_of_norm(norm_pt)),
+        "log_negativity": _scalar_or_array(_log_negativity_of_norm(norm_pt)),
+        "singlet_fidelity": singlet_fidelity(rho),
+        "bell_fidelity": bell_fidelity(rho),
+        "purity": purity(rho),
+    }
     if reference is not None:
-        out["fidelity"] = uhlmann_fidelity(rho, reference)
+        out["fidelity"] = _scalar_or_array(_fidelity_of_factors(factor, _sqrt_factor(_as_states(reference))[0]))
         out["trace_distance"] = trace_distance(rho, reference)
     return out

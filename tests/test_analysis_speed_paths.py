@@ -34,3 +34,21 @@ def test_bounds_are_the_same_whatever_the_callers_blas_threads():
     for name, bound in first.lower_bound.items():
         assert abs(second.lower_bound[name] - bound) <= 1e-12
     assert first.lower_bound["singlet_fidelity"] > 0.3  # a real bound, not a clipped 0
+
+
+def test_the_cholesky_positivity_test_is_eigvalsh_but_at_the_rounding_level():
+    from thermalink.analysis.tomography import _positive_definite
+
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(4000, 4, 4)) + 1j * rng.normal(size=(4000, 4, 4))
+    w, v = np.linalg.eigh(g @ np.conj(np.swapaxes(g, -1, -2)))
+    w -= rng.uniform(-0.5, 1.5, size=(4000, 1)) * w[:, :1] * rng.integers(0, 2, size=(4000, 1))  # some not PD
+    w[:50, 0] = 0.0  # singular: on the boundary
+    matrices = (v * w[:, None, :]) @ np.conj(np.swapaxes(v, -1, -2))
+    smallest = np.linalg.eigvalsh(matrices)[:, 0]
+    positive = _positive_definite(matrices)
+    assert 0.2 < positive.mean() < 0.95
+    disagree = positive != (smallest > 0)
+    assert np.all(np.abs(smallest[disagree]) < 1e-13)
+    clear = np.abs(smallest) > 1e-12
+    np.testing.assert_array_equal(positive[clear], smallest[clear] > 0)

@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import binom
 
 from thermalink.analysis import (
+    lower_bounds,
     CERTIFIED_FIGURES,
     bell_state,
     lower_confidence_bounds,
@@ -170,6 +171,7 @@ def test_lower_confidence_bounds_of_one_table_with_its_stored_calibration():
     result = lower_confidence_bounds(counts, calibration=stored, rng=32)
     again = lower_confidence_bounds(counts, calibration=cal_array, rng=32)
     assert result.lower_bound == again.lower_bound  # reproducible with a seed, same calibration
+    assert lower_bounds(counts, calibration=stored, rng=32) == result.lower_bound  # the bounds alone
     assert result.calibration_shots == 20000 and result.n_resamples == 400 and result.confidence == 0.95
     for name, truth in truths(TWIN).items():
         assert result.lower_bound[name] < result.estimate[name]

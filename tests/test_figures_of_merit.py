@@ -178,3 +178,21 @@ def test_partial_transpose_on_qubit_2_swaps_its_indices():
 def test_figures_reject_arrays_that_are_not_4x4():
     with pytest.raises(ValueError, match=r"\(\.\.\., 4, 4\)"):
         concurrence(np.eye(3))
+
+
+def test_the_shared_decompositions_give_each_figure_exactly_as_its_own_function():
+    from thermalink.simulators.figures_of_merit import ALL_STATE_FIGURES
+
+    rng = np.random.default_rng(5)
+    g = rng.normal(size=(40, 4, 4)) + 1j * rng.normal(size=(40, 4, 4))
+    g[:10, :, 2:] = 0  # rank 2: exact zeros in the square roots
+    stack = g @ np.conj(np.swapaxes(g, -1, -2))
+    stack /= np.trace(stack, axis1=-2, axis2=-1).real[:, None, None]
+    stack = np.concatenate([stack, werner(P_GRID), SINGLET[None]])
+    reference = stack[3]
+    shared = figures_of_merit(stack, reference=reference)
+    alone = {name: fn(stack) for name, fn in ALL_STATE_FIGURES.items()}
+    alone.update(fidelity=uhlmann_fidelity(stack, reference), trace_distance=trace_distance(stack, reference))
+    assert list(shared) == list(alone)
+    for name, value in alone.items():
+        np.testing.assert_array_equal(shared[name], value, err_msg=name)
