@@ -756,7 +756,8 @@ def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, 
     no counts stay in the arrays with weight 0). The Newton step is exact while every Hessian of
     the group is positive definite (a batched Cholesky check, then a solve); otherwise it comes
     from ``eigh`` with the negative eigenvalues flipped (as the single-table path's fallback). A table whose steps stall short of the certificate (its
-    support must grow) is flagged ``redo``: :func:`_mle_low_rank_one` redoes it from ``rho``.
+    support must grow) is flagged ``redo`` (its row holds the stalled state): :func:`_mle` grows its
+    support (:func:`_grown_support`) and steps again, batched.
     Returns (rho, converged, iterations, certificate per shot, redo).
     """
     povm = model.cache.get("povm_flat")
@@ -775,6 +776,17 @@ def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, 
     redo &= ~converged & (ranks < 4)
     gap[converged] = np.maximum(gap[converged], 0.0)
     return rho_out, converged, iterations, gap, redo
+
+
+def _grown_support(f: np.ndarray, sigma: np.ndarray, model: MeasurementModel) -> np.ndarray:
+    """``(1 - w) sigma + w |t><t|`` per table (``w = _LOW_RANK_NEW_WEIGHT``, ``t`` the top
+    eigenvector of ``R = sum_k (f_k / p_k) E_k`` at ``sigma``): the support growth of
+    :func:`_mle_low_rank_one` for a stack ``f`` (B, K), ``sigma`` (B, 4, 4) of stalled states."""
+    p = (state_to_pauli(sigma) @ model.design.T).reshape(f.shape)
+    q = np.divide(f, p, out=np.zeros_like(p), where=f > 0)
+    r_matrix = (q @ model.povm.reshape(-1, 16)).reshape(-1, 4, 4)
+    top = np.linalg.eigh(r_matrix)[1][:, :, -1]
+    return (1 - _LOW_RANK_NEW_WEIGHT) * sigma + _LOW_RANK_NEW_WEIGHT * top[:, :, None] * np.conj(top)[:, None, :]
 
 
 def _low_rank_group(f, w, v, povm, k, tol_per_shot, cap, index, out):
@@ -867,9 +879,10 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
          start: np.ndarray | None = None):
     """Batched MLE: damped Newton while the iterates stay inside the state space, then the rank-k
     Newton for the tables it hands over (up to ``_LOW_RANK_STACK`` of them; batched by start rank,
-    :func:`_mle_low_rank_many`, from ``_LOW_RANK_BATCH`` tables on, and table by table,
-    :func:`_mle_low_rank_one`, below that and for the tables whose support must grow), then the projected-gradient reference (:func:`_mle_reference`)
-    for those still unconverged.
+    :func:`_mle_low_rank_many`, from ``_LOW_RANK_BATCH`` tables on, the tables that stall short of
+    the certificate stepping again, batched, on a support grown by one (up to ``_LOW_RANK_CHANGES``
+    times, as :func:`_mle_low_rank_one` does); table by table, :func:`_mle_low_rank_one`, below
+    that), then the projected-gradient reference (:func:`_mle_reference`) for those still unconverged.
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
     ``N (lambda_max(R) - 1) <= tol``; ``max_iter`` bounds the iterations of both phases together.
@@ -896,14 +909,26 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
     if _LOW_RANK_BATCH <= rest.size <= _LOW_RANK_STACK:  # on the boundary: the rank-k phase, batched
         budgets = np.minimum(_LOW_RANK_MAX_ITER, max_iter - iterations[rest])
-        rho_r, conv_r, its_r, gap_r, redo = _mle_low_rank_many(n[rest] / total[rest, None], rho[rest], model,
-                                                                tol / total[rest], budgets)
-        rho[rest[~redo]], converged[rest], gap[rest] = rho_r[~redo], conv_r, gap_r * total[rest]
-        iterations[rest[~redo]] += its_r[~redo]
-        one_by_one = rest[redo]  # stalled short of the certificate: their support must grow
+        grow, changes = rest, 0
+        while True:  # stalled short of the certificate: the support grows (as in _mle_low_rank_one), batched
+            rho_r, conv_r, its_r, gap_r, redo = _mle_low_rank_many(n[grow] / total[grow, None], rho[grow], model,
+                                                                    tol / total[grow], budgets)
+            rho[grow], converged[grow], gap[grow] = rho_r, conv_r, gap_r * total[grow]
+            iterations[grow] += its_r
+            budgets = (budgets - its_r)[redo]
+            grow = grow[redo][budgets > 0]
+            budgets = budgets[budgets > 0]
+            if not grow.size or changes == _LOW_RANK_CHANGES:
+                one_by_one = grow[:0]
+                break
+            rho[grow] = _grown_support(n[grow] / total[grow, None], rho[grow], model)
+            changes += 1
+            if grow.size < _LOW_RANK_BATCH:
+                one_by_one = grow  # a few: table by table from their grown support
+                break
     else:
         one_by_one = rest if rest.size <= _LOW_RANK_STACK else rest[:0]
-    if one_by_one.size:  # Newton on the hand-over rank's states, table by table
+    if one_by_one.size:  # Newton on the rank-k states, table by table
         for i in one_by_one:
             budget = max_iter - int(iterations[i])
             rho_i, conv_i, its_i, gap_i = _mle_low_rank_one(n[i] / total[i], rho[i], model, tol / total[i],
