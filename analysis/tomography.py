@@ -46,6 +46,7 @@ the pseudo-inverses of linear inversion.
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -789,6 +790,40 @@ def _grown_support(f: np.ndarray, sigma: np.ndarray, model: MeasurementModel) ->
     return (1 - _LOW_RANK_NEW_WEIGHT) * sigma + _LOW_RANK_NEW_WEIGHT * top[:, :, None] * np.conj(top)[:, None, :]
 
 
+#: Smallest group of the rank-k phase handed to the compiled kernel (numba installed).
+_COMPILED_GROUP = 1
+
+
+def _compiled_low_rank():
+    """:func:`.compiled_low_rank.low_rank_steps`, or ``None`` without numba (imported on first use)."""
+    try:
+        from .compiled_low_rank import low_rank_steps
+    except ImportError:
+        return None
+    return low_rank_steps
+
+
+@lru_cache(maxsize=None)
+def _low_rank_form_map(k: int):
+    """The layout's form as a sparse map (rows, columns, source float of ``E``, sign): each of
+    its columns has at most one nonzero, +-1 (checked)."""
+    form = _low_rank_layout(k)[1]
+    n_free = int(round(np.sqrt(form.shape[1])))
+    src, column = np.nonzero(form)
+    if len(np.unique(column)) != len(column) or not np.all(np.abs(form[src, column]) == 1.0):
+        raise AssertionError("the rank-k form is no longer a signed selection")
+    return (column // n_free, column % n_free, src, form[src, column].copy())
+
+
+def _low_rank_states(v: np.ndarray, x: np.ndarray, free: np.ndarray, k: int) -> np.ndarray:
+    """``V B B^dag V^dag / Tr(B B^dag)`` per table from the rank-k coordinates ``x`` (G, n)."""
+    fin = np.zeros((len(x), 4, k, 2))
+    fin.reshape(len(fin), -1)[:, free] = x
+    vb = v @ fin.view(np.complex128).reshape(len(fin), 4, k)
+    trace = np.einsum("gi,gi->g", x, x)
+    return (vb @ np.conj(np.swapaxes(vb, -1, -2))) / trace[:, None, None]
+
+
 def _low_rank_group(f, w, v, povm, k, tol_per_shot, cap, index, out):
     """:func:`_mle_low_rank_many` for tables of one rank ``k`` (start eigenvalues ``w`` (G, k)
     and eigenvectors ``v`` (G, 4, 4), descending); writes row ``index[i]`` of the ``out`` arrays.
@@ -798,24 +833,29 @@ def _low_rank_group(f, w, v, povm, k, tol_per_shot, cap, index, out):
     n_free, n_out = len(free), f.shape[1]
     rot = (np.conj(v)[:, :, None, :, None] * v[:, None, :, None, :]).reshape(-1, 16, 16)
     e_rot = np.matmul(povm, rot)  # (G, K, 16): V^dag E_k V per table
-    forms = (e_rot.view(np.float64).reshape(-1, 32) @ form).reshape(len(f), n_out, -1)  # p_k = x.M_k.x
     full = np.zeros((len(f), 4, k, 2))
     full[:, np.arange(k), np.arange(k), 0] = np.sqrt(w / w.sum(axis=1, keepdims=True))
     x = full.reshape(len(f), -1)[:, free]
-    half_jac = (forms.reshape(len(f), -1, n_free) @ x[:, :, None]).reshape(len(f), n_out, n_free)  # M_k x
     observed = f > 0
+    kernel = _compiled_low_rank() if len(f) >= _COMPILED_GROUP else None
+    if kernel is not None:  # the same iterations, table by table, compiled (the forms read off e_rot)
+        x = np.ascontiguousarray(x)
+        its_c, gap_c, ok_c, stalled_c = kernel(
+            np.ascontiguousarray(f), observed, e_rot, *_low_rank_form_map(k), x,
+            np.asarray(tol_per_shot, dtype=float), np.asarray(cap, dtype=np.int64))
+        rho_out[index] = _low_rank_states(v, x, free, k)
+        converged[index], iterations[index], gap[index], redo[index] = ok_c, its_c, gap_c, stalled_c
+        return
+    forms = (e_rot.view(np.float64).reshape(-1, 32) @ form).reshape(len(f), n_out, -1)  # p_k = x.M_k.x
+    half_jac = (forms.reshape(len(f), -1, n_free) @ x[:, :, None]).reshape(len(f), n_out, n_free)  # M_k x
     its = np.zeros(len(f), dtype=int)
     live = np.ones(len(f), dtype=bool)  # still stepping (finished rows stay until compacted)
     state = [index, v, e_rot, forms, x, half_jac, f, observed, tol_per_shot, cap, its, live]
 
     def finish(done, ok, gap_now, stalled):
         index, v, _, _, x = state[:5]
-        fin = np.zeros((int(done.sum()), 4, k, 2))
-        fin.reshape(len(fin), -1)[:, free] = x[done]
-        vb = v[done] @ fin.view(np.complex128).reshape(len(fin), 4, k)
-        trace = np.einsum("gi,gi->g", x[done], x[done])
         rows = index[done]
-        rho_out[rows] = (vb @ np.conj(np.swapaxes(vb, -1, -2))) / trace[:, None, None]
+        rho_out[rows] = _low_rank_states(v[done], x[done], free, k)
         converged[rows], iterations[rows], gap[rows], redo[rows] = ok[done], state[10][done], gap_now[done], stalled[done]
         state[11][done] = False
         if 2 * state[11].sum() <= len(state[11]):  # compact (the copies cost more than a few idle rows)

@@ -203,6 +203,36 @@ def test_batched_rank_k_phase_agrees_with_the_table_by_table_one(monkeypatch):
     assert np.allclose(np.trace(rho, axis1=1, axis2=2).real, 1, atol=1e-12)
 
 
+def test_compiled_rank_k_kernel_takes_the_numpy_loops_steps(monkeypatch):
+    """The compiled rank-k phase (analysis/compiled_low_rank.py) against the numpy loop it replaces:
+    the same converged and stalled tables, iterations, certificates and states to rounding."""
+    pytest.importorskip("numba")
+    from thermalink.analysis import tomography
+    from thermalink.analysis.compiled_low_rank import ARMIJO
+    from thermalink.analysis.tomography import _mle_low_rank_many
+
+    assert ARMIJO == tomography._ARMIJO
+    narrow = steady_state(LinkParameters(kappa=1e-3, n_source=0.05))
+    for rho_true, assignment, shots, seed in ((narrow, READOUT, 2000, 3), (_random_state(1, 5), READOUT, 500, 9),
+                                              (bell_state(), None, 100, 4)):
+        counts = sample_counts(rho_true, shots, assignment=assignment, rng=seed, size=80)
+        values, model, _, _ = _prepare(counts, assignment, stacked=True)
+        n = values.reshape(len(values), -1).astype(float)
+        f = n / n.sum(axis=1, keepdims=True)
+        start = np.asarray(reconstruct_many(counts, method="projected_least_squares", assignment=assignment).rho)
+        runs = {}
+        for group in (1, 10**9):  # compiled from one table on; never (the numpy loop)
+            monkeypatch.setattr(tomography, "_COMPILED_GROUP", group)
+            runs[group] = _mle_low_rank_many(f, start, model, 1e-4 / n.sum(axis=1), np.full(len(f), 24))
+        (rho, ok, its, gap, redo), (rho_np, ok_np, its_np, gap_np, redo_np) = runs.values()
+        assert ok.sum() >= 20
+        np.testing.assert_array_equal(ok, ok_np)
+        np.testing.assert_array_equal(redo, redo_np)
+        np.testing.assert_array_equal(its, its_np)
+        np.testing.assert_allclose(gap, gap_np, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(rho, rho_np, atol=1e-10)
+
+
 def test_single_matrix_projection_agrees_with_the_batched_one():
     from thermalink.analysis.tomography import _project_one
 
