@@ -790,12 +790,13 @@ def _grown_support(f: np.ndarray, sigma: np.ndarray, model: MeasurementModel) ->
     return (1 - _LOW_RANK_NEW_WEIGHT) * sigma + _LOW_RANK_NEW_WEIGHT * top[:, :, None] * np.conj(top)[:, None, :]
 
 
-#: Smallest group of the rank-k phase handed to the compiled kernel (numba installed).
+#: Smallest group of the rank-k phase handed to the compiled kernel (numba installed; imported
+#: on first use, ~0.5 s once per process).
 _COMPILED_GROUP = 1
 
 
 def _compiled_low_rank():
-    """:func:`.compiled_low_rank.low_rank_steps`, or ``None`` without numba (imported on first use)."""
+    """:func:`.compiled_low_rank.low_rank_steps`, or ``None`` without numba."""
     try:
         from .compiled_low_rank import low_rank_steps
     except ImportError:
