@@ -237,11 +237,13 @@ def validate_counts(counts, *, stacked: bool = False) -> tuple[np.ndarray, tuple
         if dim not in counts.coords:
             raise ValueError(f"counts has no {dim!r} coordinate labels; expected e.g. "
                              + (", ".join(PAULI_SETTINGS) if dim == "setting" else ", ".join(OUTCOMES)))
-    settings = tuple(counts.indexes["setting"].tolist())
+    # (as an object array: 2.5x quicker than Index.tolist() on pandas 3's pyarrow-backed labels)
+    settings = tuple(np.asarray(counts.indexes["setting"], dtype=object))
+    outcomes = tuple(np.asarray(counts.indexes["outcome"], dtype=object))
     try:
-        settings, order = _checked_labels(settings, tuple(counts.indexes["outcome"].tolist()))
+        settings, order = _checked_labels(settings, outcomes)
     except TypeError:  # unhashable labels: check them uncached (raises the ValueError naming them)
-        settings, order = _checked_labels.__wrapped__(settings, tuple(counts.indexes["outcome"].tolist()))
+        settings, order = _checked_labels.__wrapped__(settings, outcomes)
     raw = np.asarray(counts.values)
     if order is not None:
         raw = raw[..., order]
