@@ -1,16 +1,23 @@
-"""Compiled kernel of the batched MLE's rank-k phase: the Newton iterations table by table.
+"""Compiled kernels of the batched MLE's two Newton phases, table by table.
 
-Optional (needs numba, the ``fast`` extra); :func:`.tomography._low_rank_group` uses it when
-numba is installed and keeps its numpy loop as the fallback. The arithmetic is that loop's, per
-table (coordinates ``x`` of ``B``, ``p_k = x.M_k.x``, Newton step from a Cholesky solve, or from
-``eigh`` with the non-positive eigenvalues flipped when the Hessian is not positive definite,
-Armijo backtracking on exact changes), without numpy's per-call cost on 15 x 15 and 4 x 4
-matrices: about 47 us per table and iteration batched in numpy, 11 us here. The certificate
-``lambda_max(R) x.x - 1 <= tol`` is decided by a Cholesky test of ``(1 + tol) / x.x I - R``, its
-value computed (``eigvalsh``) only where a table stops or the test passes (and confirms it).
+Optional (needs numba, the ``fast`` extra); :mod:`.tomography` uses them for stacks when numba is
+installed and keeps its numpy loops as the fallback (tested against them: the same iterations,
+flags and states to rounding). The arithmetic is those loops', per table, without numpy's per-call
+cost on 15 x 15 and 4 x 4 matrices:
 
-(A kernel of the interior Newton phase, :func:`.tomography._mle_newton`, was tried and measured
-slower than the batched numpy loop there: 8.0 against 5.4 ms for a 200-table fit of 2 steps.)
+* :func:`newton_steps`: damped Newton in the 15 traceless Pauli coordinates inside the positive
+  definite states (:func:`.tomography._mle_newton`); a table whose full step leaves them stops
+  and is handed back with that step (its projection onto the states is numpy's).
+* :func:`low_rank_steps`: Newton on the rank-k states (:func:`.tomography._low_rank_group`):
+  coordinates ``x`` of ``B``, ``p_k = x.M_k.x``, the step from a Cholesky solve or, where the
+  Hessian is not positive definite, from ``eigh`` with the non-positive eigenvalues flipped.
+
+Both take Armijo steps on exact changes. The certificate ``lambda_max(R) - 1 <= tol`` is decided
+by a 4x4 Cholesky test of ``(1 + tol) I - R`` (rank-k: ``(1 + tol) / x.x``), its value computed
+(``eigvalsh``) only where a table stops or the test passes (and confirms it). The Hessians' sums of
+outer products are one ``np.dot`` (BLAS) per step: written as loops they did not vectorise and
+cost 9.5 us a table (the interior kernel was then slower than numpy's batched loop, 8.0 against
+5.4 ms for a 200-table fit).
 """
 
 from __future__ import annotations
@@ -88,6 +95,127 @@ def _below(r_matrix, level, work):  # pragma: no cover - compiled
 
 
 @njit(cache=True, boundscheck=False, fastmath=_FLAGS)
+def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_iter, full_out):  # pragma: no cover
+    """Damped Newton steps of :func:`.tomography._mle_newton`, table by table, in place on ``r``.
+
+    ``f`` (B, K) frequencies per shot, ``observed`` (B, K), ``design`` (K, 16) (``p = design @
+    r``), ``free`` (K, 15) its traceless columns and ``free_t`` their transpose (contiguous),
+    ``povm`` (B or 1, K, 16) the ``E_k`` flattened, ``to_state`` (16, 16) complex
+    (``rho.flat = r @ to_state``), ``r`` (B, 16) Pauli
+    vectors of positive-definite starts, ``tol`` (B,) certificate per shot. Returns (converged,
+    iterations, certificate, handed over); a table handed over has its full Newton step, which
+    leaves the positive-definite states, in ``full_out`` and its ``r`` unchanged.
+    """
+    b_count, k_count = f.shape
+    n = 15
+    converged = np.zeros(b_count, np.bool_)
+    iterations = np.zeros(b_count, np.int64)
+    gaps = np.full(b_count, np.inf)
+    handed = np.zeros(b_count, np.bool_)
+    p = np.empty(k_count)
+    q = np.empty(k_count)
+    dp = np.empty(k_count)
+    grad = np.empty(n)
+    step = np.empty(n)
+    hess = np.empty((n, n))
+    lower = np.empty((n, n))
+    trial = np.empty(16)
+    r_matrix = np.empty((4, 4), np.complex128)
+    rho = np.empty((4, 4), np.complex128)
+    work = np.empty((2, 4, 4), np.complex128)
+    weighted = np.empty((n, k_count))
+    for g in range(b_count):
+        rg, fg, obs = r[g], f[g], observed[g]
+        eg = povm[g if povm.shape[0] > 1 else 0]
+        for it in range(max_iter + 1):
+            for k in range(k_count):
+                s = 0.0
+                for a in range(16):
+                    s += design[k, a] * rg[a]
+                p[k] = s
+                q[k] = fg[k] / s if obs[k] else 0.0
+            r_matrix[:, :] = 0.0
+            for k in range(k_count):
+                if q[k] != 0.0:
+                    for a in range(4):
+                        for c in range(4):
+                            r_matrix[a, c] += q[k] * eg[k, 4 * a + c]
+            iterations[g] = it
+            if _below(r_matrix, 1.0 + tol[g], work):
+                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
+                if gaps[g] <= tol[g]:
+                    converged[g] = True
+                    break
+            if it == max_iter:
+                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
+                break
+            for a in range(n):
+                grad[a] = 0.0
+            for k in range(k_count):
+                w = q[k] / p[k] if obs[k] else 0.0
+                for a in range(n):
+                    grad[a] -= q[k] * free_t[a, k]
+                    weighted[a, k] = w * free_t[a, k]
+            np.dot(weighted, free, hess)  # sum_k (f_k / p_k^2) d_k d_k^T
+            scale = 0.0
+            for a in range(n):
+                scale += hess[a, a]
+            for a in range(n):
+                hess[a, a] += scale * 1e-12
+            solved, solution = _cholesky_solve(hess, grad, lower)
+            if not solved:
+                solution = np.linalg.solve(hess, grad)
+            slope = 0.0
+            for a in range(n):
+                step[a] = -solution[a]
+                slope += grad[a] * step[a]
+            for k in range(k_count):
+                s = 0.0
+                for a in range(n):
+                    s += design[k, a + 1] * step[a]
+                dp[k] = s
+            accepted = False
+            t = 1.0
+            for attempt in range(51):
+                trial[0] = rg[0]
+                for a in range(n):
+                    trial[a + 1] = rg[a + 1] + t * step[a]
+                rho[:, :] = 0.0
+                for a in range(16):
+                    if trial[a] != 0.0:
+                        for m in range(4):
+                            for c in range(4):
+                                rho[m, c] += trial[a] * to_state[a, 4 * m + c]
+                if attempt == 0 and not _positive(rho, work[1]):  # the full step leaves the states
+                    for a in range(16):
+                        full_out[g, a] = trial[a]
+                    handed[g] = True
+                    break
+                if attempt == 50:
+                    break
+                positive = attempt == 0 or _positive(rho, work[1])
+                change = 0.0
+                bad = False
+                for k in range(k_count):
+                    if obs[k]:
+                        ratio = t * dp[k] / max(p[k], 1e-300)
+                        if ratio <= -1.0:
+                            bad = True
+                        else:
+                            change -= fg[k] * np.log1p(ratio)
+                if positive and not bad and change <= ARMIJO * t * slope:
+                    accepted = True
+                    for a in range(16):
+                        rg[a] = trial[a]
+                    break
+                t *= 0.5
+            if not accepted:  # handed over, or no decrease along the step: the table stops here
+                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
+                break
+    return converged, iterations, gaps, handed
+
+
+@njit(cache=True, boundscheck=False, fastmath=_FLAGS)
 def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign, x, tol, cap):  # pragma: no cover
     """Newton on the rank-k states for every table of a group, in place on ``x``.
 
@@ -118,6 +246,9 @@ def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign
     hj = np.empty((k_count, n))  # M_k x = (d p_k / d x) / 2
     jac_step = np.empty((k_count, n))
     fm = np.empty((k_count, n, n))  # M_k of the table
+    weighted = np.empty((n, k_count))
+    twice_q = np.empty(k_count)
+    form_sum = np.empty(n * n)
     r_matrix = np.empty((4, 4), np.complex128)
     chol4 = np.empty((2, 4, 4), np.complex128)
     for g in range(g_count):
@@ -162,19 +293,20 @@ def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign
                 break
             for i in range(n):
                 grad[i] = xg[i]
-                for j in range(n):
-                    hess[i, j] = 2.0 if i == j else 0.0
             for k in range(k_count):
-                if obs[k]:
-                    c = 4.0 * q[k] / p[k]
-                    qk = 2.0 * q[k]
-                    for i in range(n):
-                        grad[i] -= q[k] * hj[k, i]
-                        ci = c * hj[k, i]
-                        for j in range(n):
-                            hess[i, j] += ci * hj[k, j] - qk * fm[k, i, j]
+                c = 4.0 * q[k] / p[k] if obs[k] else 0.0
+                twice_q[k] = 2.0 * q[k]
+                for i in range(n):
+                    grad[i] -= q[k] * hj[k, i]
+                    weighted[i, k] = c * hj[k, i]
             for i in range(n):
                 grad[i] *= 2.0
+            np.dot(weighted, hj, hess)  # sum_k 4 q_k / p_k (M_k x)(M_k x)^T
+            np.dot(twice_q, fm.reshape(k_count, n * n), form_sum)  # sum_k 2 q_k M_k
+            for i in range(n):
+                for j in range(n):
+                    hess[i, j] -= form_sum[i * n + j]
+                hess[i, i] += 2.0
             solved, solution = _cholesky_solve(hess, grad, lower)
             if solved:
                 for i in range(n):

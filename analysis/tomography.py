@@ -57,6 +57,7 @@ from thermalink.simulators.blas_threads import single_threaded_blas
 from thermalink.simulators.conventions import BASIS_LABELS
 
 from .tomography_data import (
+    _PAULI_TO_STATE,
     PAULI_BASIS,
     PAULI_SETTINGS,
     MeasurementModel,
@@ -438,6 +439,21 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
     """
     design_t, free, free_t, outer = _newton_operators(model)
     b = len(r)
+    kernel = _compiled_kernel("newton_steps") if b >= _COMPILED_STACK else None
+    if kernel is not None:  # the same steps, table by table, compiled
+        r = np.array(r, dtype=float, order="C")
+        f = np.ascontiguousarray(f, dtype=float)
+        full = np.zeros_like(r)
+        converged, iterations, gap, handed = kernel(
+            f, f > 0, np.ascontiguousarray(model.design), free, free_t, _povm_flat(model)[None],
+            _PAULI_TO_STATE_C, r, np.asarray(tol_per_shot, dtype=float), int(max_iter), full)
+        out = np.flatnonzero(handed)
+        if out.size:  # hand over the projection of the full Newton step if it is more likely
+            projected = state_to_pauli(project_to_states(pauli_to_state(full[out])))
+            change = _nll_change(f[out], r[out] @ design_t, (projected - r[out]) @ design_t, f[out] > 0)
+            better = change < 0
+            r[out[better]] = projected[better]
+        return r, converged, iterations, np.maximum(gap, 0.0)
     r = r.copy()
     converged = np.zeros(b, dtype=bool)
     iterations = np.zeros(b, dtype=int)
@@ -790,18 +806,32 @@ def _grown_support(f: np.ndarray, sigma: np.ndarray, model: MeasurementModel) ->
     return (1 - _LOW_RANK_NEW_WEIGHT) * sigma + _LOW_RANK_NEW_WEIGHT * top[:, :, None] * np.conj(top)[:, None, :]
 
 
-#: Smallest group of the rank-k phase handed to the compiled kernel (numba installed; imported
-#: on first use, ~0.5 s once per process).
+#: Smallest group of the rank-k phase, and smallest stack of the Newton phase, handed to the
+#: compiled kernels (numba installed; imported on first use, ~0.5 s once per process).
 _COMPILED_GROUP = 1
+_COMPILED_STACK = 16
+_PAULI_TO_STATE_C = np.ascontiguousarray(_PAULI_TO_STATE, dtype=complex)  # rho.flat = r @ it
+
+
+def _compiled_kernel(name: str):
+    """Kernel ``name`` of :mod:`.compiled_low_rank`, or ``None`` without numba."""
+    try:
+        from . import compiled_low_rank
+    except ImportError:
+        return None
+    return getattr(compiled_low_rank, name)
 
 
 def _compiled_low_rank():
-    """:func:`.compiled_low_rank.low_rank_steps`, or ``None`` without numba."""
-    try:
-        from .compiled_low_rank import low_rank_steps
-    except ImportError:
-        return None
-    return low_rank_steps
+    return _compiled_kernel("low_rank_steps")
+
+
+def _povm_flat(model: MeasurementModel) -> np.ndarray:
+    """The model's POVM ``(K, 16)`` (each ``E_k`` flattened row-major), cached on the model."""
+    povm = model.cache.get("povm_flat")
+    if povm is None:
+        povm = model.cache["povm_flat"] = np.ascontiguousarray(model.povm.reshape(-1, 16))
+    return povm
 
 
 @lru_cache(maxsize=None)

@@ -233,6 +233,38 @@ def test_compiled_rank_k_kernel_takes_the_numpy_loops_steps(monkeypatch):
         np.testing.assert_allclose(rho, rho_np, atol=1e-10)
 
 
+def test_compiled_newton_kernel_takes_the_numpy_loops_steps(monkeypatch):
+    """The compiled interior Newton phase against the numpy loop it replaces, on stacks inside the
+    states and on the boundary (tables handed over with the projection of their full step): the
+    same converged tables, iterations, certificates and iterates to rounding."""
+    pytest.importorskip("numba")
+    from thermalink.analysis import tomography
+    from thermalink.analysis.tomography import _linear_inversion, _mle_newton, pauli_to_state, state_to_pauli
+
+    narrow = steady_state(LinkParameters(kappa=1e-3, n_source=0.05))
+    twin = steady_state(LinkParameters(kappa=0.1, n_source=10.0))
+    handed_over = 0
+    for rho_true, assignment, shots, seed in ((twin, READOUT, 2000, 1), (narrow, READOUT, 2000, 3),
+                                              (_random_state(1, 1), None, 300, 5)):
+        counts = sample_counts(rho_true, shots, assignment=assignment, rng=seed, size=80)
+        values, model, _, _ = _prepare(counts, assignment, stacked=True)
+        n = values.reshape(len(values), -1).astype(float)
+        start = project_to_states(pauli_to_state(_linear_inversion(values, model)))
+        r0 = state_to_pauli(0.999 * start + 0.001 * np.eye(4) / 4)
+        r0[:, 0] = 1.0
+        runs = {}
+        for stack in (16, 10**9):  # compiled for the stack; never (the numpy loop)
+            monkeypatch.setattr(tomography, "_COMPILED_STACK", stack)
+            runs[stack] = _mle_newton(n / n.sum(axis=1, keepdims=True), r0, model, 1e-4 / n.sum(axis=1), 30)
+        (r, ok, its, gap), (r_np, ok_np, its_np, gap_np) = runs.values()
+        np.testing.assert_array_equal(ok, ok_np)
+        np.testing.assert_array_equal(its, its_np)
+        np.testing.assert_allclose(gap, gap_np, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(r, r_np, atol=1e-10)
+        handed_over += int((~ok).sum())
+    assert handed_over >= 20  # the boundary stacks exercised the hand-over
+
+
 def test_single_matrix_projection_agrees_with_the_batched_one():
     from thermalink.analysis.tomography import _project_one
 
