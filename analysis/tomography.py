@@ -806,10 +806,11 @@ def _grown_support(f: np.ndarray, sigma: np.ndarray, model: MeasurementModel) ->
     return (1 - _LOW_RANK_NEW_WEIGHT) * sigma + _LOW_RANK_NEW_WEIGHT * top[:, :, None] * np.conj(top)[:, None, :]
 
 
-#: Smallest group of the rank-k phase, and smallest stack of the Newton phase, handed to the
-#: compiled kernels (numba installed; imported on first use, ~0.5 s once per process).
+#: Smallest group of the rank-k phase, and smallest stack of the Newton phase (one table
+#: included), handed to the compiled kernels (numba installed; imported on first use, ~0.5 s once
+#: per process; without numba the numpy paths run).
 _COMPILED_GROUP = 1
-_COMPILED_STACK = 16
+_COMPILED_STACK = 1
 _PAULI_TO_STATE_C = np.ascontiguousarray(_PAULI_TO_STATE, dtype=complex)  # rho.flat = r @ it
 
 
@@ -969,7 +970,7 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
         start[outside] = project_to_states(start[outside])
     r0 = state_to_pauli((1 - _MIX_START) * np.asarray(start, dtype=complex) + _MIX_START * np.eye(4) / 4)
     r0[:, 0] = 1.0
-    if len(n) == 1:
+    if len(n) == 1 and (len(n) < _COMPILED_STACK or _compiled_kernel("newton_steps") is None):
         r, converged, iterations, gap = _mle_newton_one(n[0] / total[0], r0[0], model, tol / total[0],
                                                         min(_NEWTON_MAX_ITER, max_iter))
     else:

@@ -262,6 +262,16 @@ def test_compiled_newton_kernel_takes_the_numpy_loops_steps(monkeypatch):
         np.testing.assert_allclose(gap, gap_np, rtol=1e-6, atol=1e-12)
         np.testing.assert_allclose(r, r_np, atol=1e-10)
         handed_over += int((~ok).sum())
+        for i in range(0, 80, 16):  # one table: the kernel, or the single-table numpy path
+            single = {}
+            for stack in (1, 10**9):
+                monkeypatch.setattr(tomography, "_COMPILED_STACK", stack)
+                single[stack] = _mle(values[i:i + 1], model)
+            (rho_c, ok_c, _, gap_c), (rho_s, ok_s, _, gap_s) = single.values()
+            assert ok_c[0] and ok_s[0]
+            difference = (log_likelihood(values[i:i + 1], model.probabilities(rho_c))
+                          - log_likelihood(values[i:i + 1], model.probabilities(rho_s)))
+            assert abs(difference[0]) <= gap_c[0] + gap_s[0] + 1e-9
     assert handed_over >= 20  # the boundary stacks exercised the hand-over
 
 
