@@ -449,7 +449,8 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
             _PAULI_TO_STATE_C, r, np.asarray(tol_per_shot, dtype=float), int(max_iter), full)
         out = np.flatnonzero(handed)
         if out.size:  # hand over the projection of the full Newton step if it is more likely
-            projected = state_to_pauli(project_to_states(pauli_to_state(full[out])))
+            states = pauli_to_state(full[out])
+            projected = state_to_pauli(_project_one(states[0])[None] if out.size == 1 else project_to_states(states))
             change = _nll_change(f[out], r[out] @ design_t, (projected - r[out]) @ design_t, f[out] > 0)
             better = change < 0
             r[out[better]] = projected[better]
@@ -979,7 +980,10 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     rho = pauli_to_state(r)
     gap = gap * total
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
-    if _LOW_RANK_BATCH <= rest.size <= _LOW_RANK_STACK:  # on the boundary: the rank-k phase, batched
+    # compiled, even one table takes the batched phase (unless it is switched off: a batch limit
+    # above the stack limit)
+    batch = 1 if _LOW_RANK_BATCH <= _LOW_RANK_STACK and _compiled_low_rank() is not None else _LOW_RANK_BATCH
+    if batch <= rest.size <= _LOW_RANK_STACK:  # on the boundary: the rank-k phase, batched
         budgets = np.minimum(_LOW_RANK_MAX_ITER, max_iter - iterations[rest])
         grow, changes = rest, 0
         while True:  # stalled short of the certificate: the support grows (as in _mle_low_rank_one), batched
@@ -995,7 +999,7 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
                 break
             rho[grow] = _grown_support(n[grow] / total[grow, None], rho[grow], model)
             changes += 1
-            if grow.size < _LOW_RANK_BATCH:
+            if grow.size < batch:
                 one_by_one = grow  # a few: table by table from their grown support
                 break
     else:
