@@ -83,6 +83,17 @@ def _positive(a, work):  # pragma: no cover - compiled
     return True
 
 
+@njit(cache=True, boundscheck=False, inline="always")
+def _weighted_sum(q, e, out):  # pragma: no cover - compiled
+    """``out = R = sum_k q_k E_k`` (4 x 4) from ``e`` (K, 16), each ``E_k`` flattened row-major."""
+    out[:, :] = 0.0
+    for k in range(len(q)):
+        if q[k] != 0.0:
+            for a in range(4):
+                for b in range(4):
+                    out[a, b] += q[k] * e[k, 4 * a + b]
+
+
 @njit(cache=True, boundscheck=False)
 def _below(r_matrix, level, work):  # pragma: no cover - compiled
     """Whether every eigenvalue of the Hermitian 4 x 4 ``R`` lies below ``level`` (``level I - R``
@@ -134,12 +145,7 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
                     s += design[k, a] * rg[a]
                 p[k] = s
                 q[k] = fg[k] / s if obs[k] else 0.0
-            r_matrix[:, :] = 0.0
-            for k in range(k_count):
-                if q[k] != 0.0:
-                    for a in range(4):
-                        for c in range(4):
-                            r_matrix[a, c] += q[k] * eg[k, 4 * a + c]
+            _weighted_sum(q, eg, r_matrix)
             iterations[g] = it
             if _below(r_matrix, 1.0 + tol[g], work):
                 gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
@@ -271,12 +277,7 @@ def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign
                     s += hj[k, i] * xg[i]
                 p[k] = s
                 q[k] = fg[k] / s if obs[k] else 0.0
-            r_matrix[:, :] = 0.0
-            for k in range(k_count):
-                if q[k] != 0.0:
-                    for a in range(4):
-                        for b in range(4):
-                            r_matrix[a, b] += q[k] * er[k, 4 * a + b]
+            _weighted_sum(q, er, r_matrix)
             trace = 0.0
             for i in range(n):
                 trace += xg[i] * xg[i]
