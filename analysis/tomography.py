@@ -46,9 +46,9 @@ the pseudo-inverses of linear inversion.
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import xarray as xr
@@ -231,12 +231,14 @@ def _positive_definite(rho: np.ndarray) -> np.ndarray:
     positive = np.ones(len(rho), dtype=bool)
     for j in range(4):
         row = lower[:, j, :j]
-        pivot = rho[:, j, j].real - np.einsum("bk,bk->b", row.real, row.real) - np.einsum("bk,bk->b", row.imag, row.imag)
+        pivot = (rho[:, j, j].real - np.einsum("bk,bk->b", row.real, row.real)
+                 - np.einsum("bk,bk->b", row.imag, row.imag))
         positive &= pivot > 0
         root = np.sqrt(np.where(pivot > 0, pivot, 1.0))
         lower[:, j, j] = root
         if j < 3:
-            lower[:, j + 1:, j] = (rho[:, j + 1:, j] - (lower[:, j + 1:, :j] @ np.conj(row)[:, :, None])[:, :, 0]) / root[:, None]
+            below = (lower[:, j + 1:, :j] @ np.conj(row)[:, :, None])[:, :, 0]
+            lower[:, j + 1:, j] = (rho[:, j + 1:, j] - below) / root[:, None]
     return positive
 
 
@@ -439,7 +441,7 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
     """
     design_t, free, free_t, outer = _newton_operators(model)
     b = len(r)
-    kernel = _compiled_kernel("newton_steps") if b >= _COMPILED_STACK else None
+    kernel = _newton_kernel(b)
     if kernel is not None:  # the same steps, table by table, compiled
         r = np.array(r, dtype=float, order="C")
         f = np.ascontiguousarray(f, dtype=float)
@@ -687,9 +689,7 @@ def _mle_low_rank_one(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, t
     it is a valid start for the projected gradient (every observed outcome has ``p > 0``).
     """
     zheevd, dposv = _lapack()
-    povm = model.cache.get("povm_flat")
-    if povm is None:
-        povm = model.cache["povm_flat"] = np.ascontiguousarray(model.povm.reshape(-1, 16))
+    povm = _povm_flat(model)
     observed = f > 0
     fo, e_obs = (f, povm) if observed.all() else (f[observed], povm[observed])
     n_obs = len(fo)
@@ -778,9 +778,7 @@ def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, 
     support (:func:`_grown_support`) and steps again, batched.
     Returns (rho, converged, iterations, certificate per shot, redo).
     """
-    povm = model.cache.get("povm_flat")
-    if povm is None:
-        povm = model.cache["povm_flat"] = np.ascontiguousarray(model.povm.reshape(-1, 16))
+    povm = _povm_flat(model)
     b = len(f)
     out = (rho.copy(), np.zeros(b, dtype=bool), np.zeros(b, dtype=int), np.full(b, np.inf), np.zeros(b, dtype=bool))
     w, v = np.linalg.eigh(rho)
@@ -802,7 +800,7 @@ def _grown_support(f: np.ndarray, sigma: np.ndarray, model: MeasurementModel) ->
     :func:`_mle_low_rank_one` for a stack ``f`` (B, K), ``sigma`` (B, 4, 4) of stalled states."""
     p = (state_to_pauli(sigma) @ model.design.T).reshape(f.shape)
     q = np.divide(f, p, out=np.zeros_like(p), where=f > 0)
-    r_matrix = (q @ model.povm.reshape(-1, 16)).reshape(-1, 4, 4)
+    r_matrix = (q @ _povm_flat(model)).reshape(-1, 4, 4)
     top = np.linalg.eigh(r_matrix)[1][:, :, -1]
     return (1 - _LOW_RANK_NEW_WEIGHT) * sigma + _LOW_RANK_NEW_WEIGHT * top[:, :, None] * np.conj(top)[:, None, :]
 
@@ -824,8 +822,9 @@ def _compiled_kernel(name: str):
     return getattr(compiled_low_rank, name)
 
 
-def _compiled_low_rank():
-    return _compiled_kernel("low_rank_steps")
+def _newton_kernel(tables: int):
+    """The compiled Newton phase for a stack of ``tables`` (``None``: the numpy path)."""
+    return _compiled_kernel("newton_steps") if tables >= _COMPILED_STACK else None
 
 
 def _povm_flat(model: MeasurementModel) -> np.ndarray:
@@ -870,7 +869,7 @@ def _low_rank_group(f, w, v, povm, k, tol_per_shot, cap, index, out):
     full[:, np.arange(k), np.arange(k), 0] = np.sqrt(w / w.sum(axis=1, keepdims=True))
     x = full.reshape(len(f), -1)[:, free]
     observed = f > 0
-    kernel = _compiled_low_rank() if len(f) >= _COMPILED_GROUP else None
+    kernel = _compiled_kernel("low_rank_steps") if len(f) >= _COMPILED_GROUP else None
     if kernel is not None:  # the same iterations, table by table, compiled (the forms read off e_rot)
         x = np.ascontiguousarray(x)
         its_c, gap_c, ok_c, stalled_c = kernel(
@@ -971,7 +970,7 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
         start[outside] = project_to_states(start[outside])
     r0 = state_to_pauli((1 - _MIX_START) * np.asarray(start, dtype=complex) + _MIX_START * np.eye(4) / 4)
     r0[:, 0] = 1.0
-    if len(n) == 1 and (len(n) < _COMPILED_STACK or _compiled_kernel("newton_steps") is None):
+    if len(n) == 1 and _newton_kernel(1) is None:
         r, converged, iterations, gap = _mle_newton_one(n[0] / total[0], r0[0], model, tol / total[0],
                                                         min(_NEWTON_MAX_ITER, max_iter))
     else:
@@ -982,7 +981,8 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
     # compiled, even one table takes the batched phase (unless it is switched off: a batch limit
     # above the stack limit)
-    batch = 1 if _LOW_RANK_BATCH <= _LOW_RANK_STACK and _compiled_low_rank() is not None else _LOW_RANK_BATCH
+    compiled = _LOW_RANK_BATCH <= _LOW_RANK_STACK and _compiled_kernel("low_rank_steps") is not None
+    batch = 1 if compiled else _LOW_RANK_BATCH
     if batch <= rest.size <= _LOW_RANK_STACK:  # on the boundary: the rank-k phase, batched
         budgets = np.minimum(_LOW_RANK_MAX_ITER, max_iter - iterations[rest])
         grow, changes = rest, 0
