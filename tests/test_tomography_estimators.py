@@ -315,6 +315,7 @@ def test_the_projected_gradient_takes_over_when_the_rank_k_newton_stops_early(mo
     ref, ref_ok, _, ref_gap = _mle_reference(values, model)
     for stack in (256, 0):
         monkeypatch.setattr(tomography, "_LOW_RANK_STACK", stack)
+        monkeypatch.setattr(tomography, "_COMPILED_LOW_RANK_STACK", stack)
         handed_over.clear()
         fast, fast_ok, _, fast_gap = _mle(values, model)
         if stack == 0:  # nothing through the rank-k phase: the batched projected gradient finishes
