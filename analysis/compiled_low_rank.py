@@ -111,7 +111,7 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
 
     ``f`` (B, K) frequencies per shot, ``observed`` (B, K), ``design`` (K, 16) (``p = design @
     r``), ``free`` (K, 15) its traceless columns and ``free_t`` their transpose (contiguous),
-    ``povm`` (B or 1, K, 16) the ``E_k`` flattened, ``to_state`` (16, 16) complex
+    ``povm`` (K, 16) the ``E_k`` flattened, ``to_state`` (16, 16) complex
     (``rho.flat = r @ to_state``), ``r`` (B, 16) Pauli
     vectors of positive-definite starts, ``tol`` (B,) certificate per shot. Returns (converged,
     iterations, certificate, handed over); a table handed over has its full Newton step, which
@@ -137,7 +137,6 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
     weighted = np.empty((n, k_count))
     for g in range(b_count):
         rg, fg, obs = r[g], f[g], observed[g]
-        eg = povm[g if povm.shape[0] > 1 else 0]
         for it in range(max_iter + 1):
             for k in range(k_count):
                 s = 0.0
@@ -145,7 +144,7 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
                     s += design[k, a] * rg[a]
                 p[k] = s
                 q[k] = fg[k] / s if obs[k] else 0.0
-            _weighted_sum(q, eg, r_matrix)
+            _weighted_sum(q, povm, r_matrix)
             iterations[g] = it
             if _below(r_matrix, 1.0 + tol[g], work):
                 gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
@@ -153,7 +152,6 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
                     converged[g] = True
                     break
             if it == max_iter:
-                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
                 break
             for a in range(n):
                 grad[a] = 0.0
@@ -178,7 +176,7 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
             for k in range(k_count):
                 s = 0.0
                 for a in range(n):
-                    s += design[k, a + 1] * step[a]
+                    s += free[k, a] * step[a]
                 dp[k] = s
             accepted = False
             t = 1.0
@@ -216,8 +214,9 @@ def newton_steps(f, observed, design, free, free_t, povm, to_state, r, tol, max_
                     break
                 t *= 0.5
             if not accepted:  # handed over, or no decrease along the step: the table stops here
-                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
                 break
+        if not converged[g]:  # the certificate at the iterate it stopped at (R is of it)
+            gaps[g] = np.linalg.eigvalsh(r_matrix)[3] - 1.0
     return converged, iterations, gaps, handed
 
 
@@ -282,15 +281,13 @@ def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign
             for i in range(n):
                 trace += xg[i] * xg[i]
             # The certificate lambda_max(R) x.x - 1 <= tol, decided by a Cholesky test; its value
-            # (an eigvalsh) only where the table stops or the test passes (confirmed there).
-            gaps[g] = np.inf
+            # (an eigvalsh) only where the test passes (confirmed there) or the table stops.
             if _below(r_matrix, (1.0 + tol[g]) / trace, chol4):
                 gaps[g] = np.linalg.eigvalsh(r_matrix)[3] * trace - 1.0
                 if gaps[g] <= tol[g]:
                     ok[g] = True
                     break
             if its[g] >= cap[g]:
-                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] * trace - 1.0
                 break
             for i in range(n):
                 grad[i] = xg[i]
@@ -336,7 +333,6 @@ def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign
                 slope += grad[i] * step[i]
             if -slope <= 1e-28:  # stationary on the rank-k states: the support must grow
                 stalled[g] = True
-                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] * trace - 1.0
                 break
             linear, quadratic = 0.0, 0.0
             for i in range(n):
@@ -377,11 +373,12 @@ def low_rank_steps(f, observed, e_rot, form_rows, form_cols, form_src, form_sign
             its[g] += 1
             if not accepted:  # no decrease along the step: stalled too (x unchanged)
                 stalled[g] = True
-                gaps[g] = np.linalg.eigvalsh(r_matrix)[3] * trace - 1.0
                 break
             for i in range(n):
                 xg[i] += t * step[i]
             for k in range(k_count):
                 for i in range(n):
                     hj[k, i] += t * jac_step[k, i]
+        if not ok[g]:  # the certificate at the iterate it stopped at (R and x.x are of it)
+            gaps[g] = np.linalg.eigvalsh(r_matrix)[3] * trace - 1.0
     return its, gaps, ok, stalled

@@ -447,7 +447,7 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
         f = np.ascontiguousarray(f, dtype=float)
         full = np.zeros_like(r)
         converged, iterations, gap, handed = kernel(
-            f, f > 0, np.ascontiguousarray(model.design), free, free_t, _povm_flat(model)[None],
+            f, f > 0, np.ascontiguousarray(model.design), free, free_t, _povm_flat(model),
             _PAULI_TO_STATE_C, r, np.asarray(tol_per_shot, dtype=float), int(max_iter), full)
         out = np.flatnonzero(handed)
         if out.size:  # hand over the projection of the full Newton step if it is more likely
