@@ -206,7 +206,7 @@ def test_batched_rank_k_phase_agrees_with_the_table_by_table_one(monkeypatch):
 def test_compiled_rank_k_kernel_takes_the_numpy_loops_steps(monkeypatch):
     """The compiled rank-k phase (analysis/compiled_low_rank.py) against the numpy loop it replaces:
     the same converged and stalled tables, iterations, certificates and states to rounding."""
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled MLE kernels")
     from thermalink.analysis import tomography
     from thermalink.analysis.compiled_low_rank import ARMIJO
     from thermalink.analysis.tomography import _mle_low_rank_many
@@ -237,7 +237,7 @@ def test_compiled_newton_kernel_takes_the_numpy_loops_steps(monkeypatch):
     """The compiled interior Newton phase against the numpy loop it replaces, on stacks inside the
     states and on the boundary (tables handed over with the projection of their full step): the
     same converged tables, iterations, certificates and iterates to rounding."""
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled MLE kernels")
     from thermalink.analysis import tomography
     from thermalink.analysis.tomography import _linear_inversion, _mle_newton, pauli_to_state, state_to_pauli
 
