@@ -9,19 +9,17 @@ dense matrix products per block);
 ``D``, ``U`` and ``R`` are rebuilt from the interior polynomial of
 :func:`.liouvillian_blocks._nonzero_interior_polynomial` whenever a sweep needs them, as lists of
 terms ``(row, column, monomial, coefficient)`` per part (about 100 terms for the 300 entries of a
-10-parameter block), applied without forming the blocks. The edge
-blocks (``N <= 2`` and ``N >= cutoff - 1``, where states are missing) come precomputed: ``low``
-holds blocks 0-2 and ``high`` blocks ``cutoff - 1 .. cutoff + 2``, each ``(3, k, k)`` as ``D, U,
-R`` with absent entries decoupled (identity rows in ``D``, unshifted), and ``low_present`` /
-``high_present`` mark the entries the shift applies to.
+10-parameter block), applied without forming the blocks. The edge blocks (``N <= 2`` and ``N >=
+cutoff - 1``, where states are missing; absent entries decoupled by identity rows in ``D``,
+unshifted) are term lists of their own, of constant terms (monomial 0, which is 1), so every block
+goes through the same loops: :func:`_kind` says which list a block uses, ``bounds[kind]`` where
+its ``D``, ``U`` and ``R`` terms start and end.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-from .compiled_blocks import _subtract_product
 
 
 @njit(cache=True, boundscheck=False, inline="always")
@@ -65,18 +63,6 @@ def _invert(A, perm, column):  # pragma: no cover - compiled
 
 
 @njit(cache=True, boundscheck=False, inline="always")
-def _product(out, A, B):  # pragma: no cover - compiled
-    """``out = A @ B`` (dense ``k x k`` times ``k x b``)."""
-    k, b = A.shape[0], B.shape[1]
-    for i in range(k):
-        for c in range(b):
-            s = 0.0
-            for l in range(k):
-                s += A[i, l] * B[l, c]
-            out[i, c] = s
-
-
-@njit(cache=True, boundscheck=False, inline="always")
 def _monomials(N, mono):  # pragma: no cover - compiled
     """The monomials of block ``N``'s photon amplitudes ``v_i = sqrt(N + 1 - i)`` in
     :func:`.liouvillian_blocks._monomials` order: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (i < j)."""
@@ -92,9 +78,20 @@ def _monomials(N, mono):  # pragma: no cover - compiled
 
 
 @njit(cache=True, boundscheck=False, inline="always")
+def _kind(N, cutoff):  # pragma: no cover - compiled
+    """The term list of block ``N``: 0 the interior polynomial, ``1 + N`` for ``N <= 2``, ``4 + N -
+    (cutoff - 1)`` for ``N >= cutoff - 1`` (the edge blocks, constant terms)."""
+    if N <= 2:
+        return 1 + N
+    if N >= cutoff - 1:
+        return 4 + N - (cutoff - 1)
+    return 0
+
+
+@njit(cache=True, boundscheck=False, inline="always")
 def _subtract_terms(out, mono, terms, coefficients, lo, hi, X):  # pragma: no cover - compiled
-    """``out -= B X`` for the part of an interior block given by ``terms[lo:hi]`` (rows ``row,
-    column, monomial``) and ``coefficients[lo:hi]``; ``X``, ``out`` are ``k x b``."""
+    """``out -= B X`` for the block part given by ``terms[lo:hi]`` (rows ``row, column,
+    monomial``) and ``coefficients[lo:hi]``; ``X``, ``out`` are ``k x b``."""
     b = X.shape[1]
     for t in range(lo, hi):
         f = coefficients[t] * mono[terms[t, 2]]
@@ -105,7 +102,7 @@ def _subtract_terms(out, mono, terms, coefficients, lo, hi, X):  # pragma: no co
 
 @njit(cache=True, boundscheck=False, inline="always")
 def _fill_terms(out, mono, terms, coefficients, lo, hi):  # pragma: no cover - compiled
-    """The dense part ``terms[lo:hi]`` of an interior block into ``out`` (``k x k``)."""
+    """The dense block part ``terms[lo:hi]`` into ``out`` (``k x k``)."""
     out[:, :] = 0.0
     for t in range(lo, hi):
         out[terms[t, 0], terms[t, 1]] += coefficients[t] * mono[terms[t, 2]]
@@ -113,7 +110,7 @@ def _fill_terms(out, mono, terms, coefficients, lo, hi):  # pragma: no cover - c
 
 @njit(cache=True, boundscheck=False, inline="always")
 def _multiply_terms(out, A, mono, terms, coefficients, lo, hi):  # pragma: no cover - compiled
-    """``out = A B`` with ``B`` the interior part ``terms[lo:hi]`` (``k x k``), column by term."""
+    """``out = A B`` with ``B`` the block part ``terms[lo:hi]`` (``k x k``), column by term."""
     k = A.shape[0]
     out[:, :] = 0.0
     for t in range(lo, hi):
@@ -123,74 +120,36 @@ def _multiply_terms(out, A, mono, terms, coefficients, lo, hi):  # pragma: no co
             out[i, j] += f * A[i, l]
 
 
-@njit(cache=True, boundscheck=False, inline="always")
-def _edge(N, cutoff, low, high):  # pragma: no cover - compiled
-    """Index into ``low`` (>= 0) or ``high`` (< 0, as ``-1 - index``) of an edge block; None else."""
-    if N <= 2:
-        return N
-    if N >= cutoff - 1:
-        return -1 - (N - (cutoff - 1))
-    return 99
-
-
 @njit(cache=True, boundscheck=False)
-def factor_shifted(sigma, cutoff, terms, coefficients, bounds, low, low_present, high, high_present,
-                   inverse):  # pragma: no cover - compiled
+def factor_shifted(sigma, cutoff, terms, coefficients, bounds, shifted, inverse):  # pragma: no cover - compiled
     """Block elimination from the top of ``L - sigma``: ``inverse[N]`` is ``S_N^-1``.
 
-    ``bounds``: the terms of ``D``, ``U``, ``R`` are ``bounds[0]:bounds[1]``, ``bounds[1]:bounds[2]``
-    and ``bounds[2]:bounds[3]``."""
+    ``bounds[kind]``: the terms of ``D``, ``U``, ``R`` of a block of that kind (:func:`_kind`) are
+    ``bounds[kind, 0]:bounds[kind, 1]``, ``bounds[kind, 1]:bounds[kind, 2]`` and ``bounds[kind,
+    2]:bounds[kind, 3]``; ``shifted[kind, i]`` is 1 where the shift applies (0 for absent entries)."""
     n, k, _ = inverse.shape
     T = np.empty((k, k))
     perm = np.empty(k, np.int64)
     column = np.empty(k)
     mono = np.empty(15)
+    kind = _kind(n - 1, cutoff)
+    _monomials(n - 1, mono)
+    _fill_terms(inverse[n - 1], mono, terms, coefficients, bounds[kind, 0], bounds[kind, 1])  # S_top = D_top
     for N in range(n - 1, -1, -1):
         S = inverse[N]
-        e = _edge(N, cutoff, low, high)
-        if N == n - 1:  # S_top = D_top - sigma (an edge block)
-            S[:, :] = high[-1 - e, 0]
+        kind = _kind(N, cutoff)
         for i in range(k):
-            if e == 99:
-                S[i, i] -= sigma
-            elif e >= 0:
-                S[i, i] -= sigma * low_present[e, i]
-            else:
-                S[i, i] -= sigma * high_present[-1 - e, i]
+            S[i, i] -= sigma * shifted[kind, i]
         _invert(S, perm, column)
         if N == 0:
             break
-        if e == 99:  # T_N = S_N^-1 R_N
-            _monomials(N, mono)
-            _multiply_terms(T, S, mono, terms, coefficients, bounds[2], bounds[3])
-        elif e >= 0:
-            _product(T, S, low[e, 2])
-        else:
-            _product(T, S, high[-1 - e, 2])
-        below = inverse[N - 1]  # S_{N-1} = D_{N-1} - sigma - U_{N-1} T_N (the shift at the next step)
-        e = _edge(N - 1, cutoff, low, high)
-        if e == 99:
-            _monomials(N - 1, mono)
-            _fill_terms(below, mono, terms, coefficients, bounds[0], bounds[1])
-            _subtract_terms(below, mono, terms, coefficients, bounds[1], bounds[2], T)
-        elif e >= 0:
-            below[:, :] = low[e, 0]
-            _subtract_product(below, low[e, 1], T)
-        else:
-            below[:, :] = high[-1 - e, 0]
-            _subtract_product(below, high[-1 - e, 1], T)
-
-
-@njit(cache=True, boundscheck=False, inline="always")
-def _subtract_part(out, N, part, cutoff, terms, coefficients, bounds, low, high, mono, X):  # pragma: no cover
-    """``out -= B X`` with ``B`` part ``part`` (0: ``D``, 1: ``U``, 2: ``R``) of block ``N``."""
-    e = _edge(N, cutoff, low, high)
-    if e == 99:
-        _subtract_terms(out, mono, terms, coefficients, bounds[part], bounds[part + 1], X)
-    elif e >= 0:
-        _subtract_product(out, low[e, part], X)
-    else:
-        _subtract_product(out, high[-1 - e, part], X)
+        _monomials(N, mono)  # T_N = S_N^-1 R_N
+        _multiply_terms(T, S, mono, terms, coefficients, bounds[kind, 2], bounds[kind, 3])
+        below = inverse[N - 1]  # S_{N-1} = D_{N-1} - U_{N-1} T_N (the shift at the next step)
+        kind = _kind(N - 1, cutoff)
+        _monomials(N - 1, mono)
+        _fill_terms(below, mono, terms, coefficients, bounds[kind, 0], bounds[kind, 1])
+        _subtract_terms(below, mono, terms, coefficients, bounds[kind, 1], bounds[kind, 2], T)
 
 
 #: Floating-point flags of the solve: sums may be reassociated (so LLVM vectorises the dot products
@@ -212,31 +171,20 @@ def _dot_rows(out, A, W):  # pragma: no cover - compiled
             out[c, i] = s
 
 
-@njit(cache=True, boundscheck=False, inline="always")
-def _subtract_part_rows(out, N, part, cutoff, terms, coefficients, bounds, low, high, mono, X):  # pragma: no cover
-    """``out[c] -= B X[c]`` with ``B`` part ``part`` (0: ``D``, 1: ``U``, 2: ``R``) of block ``N``;
-    ``out`` and ``X`` are ``b x k`` (right-hand sides as rows)."""
+@njit(cache=True, boundscheck=False, inline="always", fastmath=_SOLVE_FLAGS)
+def _subtract_terms_rows(out, mono, terms, coefficients, lo, hi, X):  # pragma: no cover - compiled
+    """``out[c] -= B X[c]`` for the block part ``terms[lo:hi]``; ``out`` and ``X`` are ``b x k``
+    (right-hand sides as rows)."""
     b = X.shape[0]
-    e = _edge(N, cutoff, low, high)
-    if e == 99:
-        for t in range(bounds[part], bounds[part + 1]):
-            f = coefficients[t] * mono[terms[t, 2]]
-            i, j = terms[t, 0], terms[t, 1]
-            for c in range(b):
-                out[c, i] -= f * X[c, j]
-        return
-    B = low[e, part] if e >= 0 else high[-1 - e, part]
-    k = B.shape[0]
-    for i in range(k):
-        for j in range(k):
-            f = B[i, j]
-            if f != 0.0:
-                for c in range(b):
-                    out[c, i] -= f * X[c, j]
+    for t in range(lo, hi):
+        f = coefficients[t] * mono[terms[t, 2]]
+        i, j = terms[t, 0], terms[t, 1]
+        for c in range(b):
+            out[c, i] -= f * X[c, j]
 
 
 @njit(cache=True, boundscheck=False, fastmath=_SOLVE_FLAGS)
-def solve_shifted(cutoff, terms, coefficients, bounds, low, high, inverse, X):  # pragma: no cover
+def solve_shifted(cutoff, terms, coefficients, bounds, inverse, X):  # pragma: no cover - compiled
     """``X <- (L - sigma)^-1 X`` in place from :func:`factor_shifted`'s inverses; ``X`` is
     ``(b, n, k)``: ``b`` vectors, each contiguous. From the top ``y_N = S_N^-1 (x_N - U_N
     y_{N+1})``, then from the bottom ``x_N = y_N - S_N^-1 R_N x_{N-1}``."""
@@ -250,16 +198,18 @@ def solve_shifted(cutoff, terms, coefficients, bounds, low, high, inverse, X):  
             for i in range(k):
                 work[c, i] = X[c, N, i]
         if N < n - 1:
+            kind = _kind(N, cutoff)
             _monomials(N, mono)
-            _subtract_part_rows(work, N, 1, cutoff, terms, coefficients, bounds, low, high, mono, done)
+            _subtract_terms_rows(work, mono, terms, coefficients, bounds[kind, 1], bounds[kind, 2], done)
         _dot_rows(done, inverse[N], work)
         for c in range(b):
             for i in range(k):
                 X[c, N, i] = done[c, i]
     for N in range(1, n):  # done holds x_0 = y_0
+        kind = _kind(N, cutoff)
         _monomials(N, mono)
         work[:, :] = 0.0
-        _subtract_part_rows(work, N, 2, cutoff, terms, coefficients, bounds, low, high, mono, done)
+        _subtract_terms_rows(work, mono, terms, coefficients, bounds[kind, 2], bounds[kind, 3], done)
         _dot_rows(product, inverse[N], work)  # -S_N^-1 R_N x_{N-1}
         for c in range(b):
             for i in range(k):
@@ -269,7 +219,7 @@ def solve_shifted(cutoff, terms, coefficients, bounds, low, high, inverse, X):  
 
 
 @njit(cache=True, boundscheck=False)
-def rayleigh_matrix(cutoff, terms, coefficients, bounds, low, high, Q, H):  # pragma: no cover
+def rayleigh_matrix(cutoff, terms, coefficients, bounds, Q, H):  # pragma: no cover - compiled
     """``H = Q^T L Q`` (unshifted ``L``) for ``Q`` of shape ``(b, n, k)``, without storing ``L Q``."""
     b, n, k = Q.shape
     minus_LQ = np.empty((k, b))
@@ -286,13 +236,14 @@ def rayleigh_matrix(cutoff, terms, coefficients, bounds, low, high, Q, H):  # pr
             for i in range(k):
                 for j in range(b):
                     above[i, j] = Q[j, N + 1, i]
+        kind = _kind(N, cutoff)
         _monomials(N, mono)
         minus_LQ[:, :] = 0.0
-        _subtract_part(minus_LQ, N, 0, cutoff, terms, coefficients, bounds, low, high, mono, here)
+        _subtract_terms(minus_LQ, mono, terms, coefficients, bounds[kind, 0], bounds[kind, 1], here)
         if N > 0:
-            _subtract_part(minus_LQ, N, 2, cutoff, terms, coefficients, bounds, low, high, mono, below)
+            _subtract_terms(minus_LQ, mono, terms, coefficients, bounds[kind, 2], bounds[kind, 3], below)
         if N < n - 1:
-            _subtract_part(minus_LQ, N, 1, cutoff, terms, coefficients, bounds, low, high, mono, above)
+            _subtract_terms(minus_LQ, mono, terms, coefficients, bounds[kind, 1], bounds[kind, 2], above)
         for i in range(b):
             for j in range(b):
                 s = 0.0

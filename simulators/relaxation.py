@@ -237,9 +237,10 @@ class FactorLightChain:
     """``L - sigma`` on one parameter set of the sector, for repeated shifts and solves (compiled).
 
     Only the inverse of every pivot block is kept (``k^2`` numbers per block, :mod:`.compiled_gap`);
-    the blocks themselves are rebuilt from the interior polynomial by every sweep, the edge blocks
-    (absent states decoupled as in :class:`ShiftedBlockChain`) come precomputed. Vectors are
-    ``(blocks, k, b)`` arrays: ``b`` right-hand sides solved in one sweep.
+    the blocks themselves are rebuilt by every sweep from term lists: the interior polynomial, and
+    one list of constant terms per edge block (absent states decoupled as in
+    :class:`ShiftedBlockChain`). Vectors are ``(b, blocks, k)`` arrays: ``b`` right-hand sides
+    solved in one sweep.
     """
 
     def __init__(self, p: LinkParameters, cutoff: int, params: tuple[int, ...]):
@@ -250,12 +251,8 @@ class FactorLightChain:
         columns, polynomial = _nonzero_interior_polynomial(p, params)
         monomial, entry = np.nonzero(polynomial)  # the terms, in the order of their entries
         order = np.argsort(columns[entry], kind="stable")
-        flat, monomial = columns[entry][order], monomial[order]
-        part, row, column = np.unravel_index(flat, (3, k, k))
-        self._polynomial = (np.ascontiguousarray(np.stack([row, column, monomial], axis=1), dtype=np.int64),
-                            np.ascontiguousarray(polynomial[monomial, entry[order]]),
-                            np.searchsorted(part, [0, 1, 2, 3]).astype(np.int64))
-        blocks = np.r_[0:3, cutoff - 1 : cutoff + 3]
+        lists = [(columns[entry][order], monomial[order], polynomial[monomial[order], entry[order]])]
+        blocks = np.r_[0:3, cutoff - 1 : cutoff + 3]  # the edge blocks, in compiled_gap._kind's order
         diag, up, down = (np.array(a) for a in sector_blocks(p, blocks, cutoff, params=params))
         present = present_params(np.arange(-1, cutoff + 4), cutoff)[:, list(params)]
         here = present[blocks + 1]
@@ -265,8 +262,23 @@ class FactorLightChain:
         for block, absent in zip(range(len(blocks)), ~here):
             diag[block][absent], up[block][absent], down[block][absent] = 0.0, 0.0, 0.0
             diag[block][absent, absent] = 1.0  # decoupled, and not shifted
-        edges = np.stack([diag, up, down], axis=1)
-        self._edges = (edges[:3].copy(), here[:3].astype(float), edges[3:].copy(), here[3:].astype(float))
+        edges = np.stack([diag, up, down], axis=1)  # (7, 3, k, k)
+        for edge in edges:
+            flat = np.flatnonzero(edge)
+            lists.append((flat, np.zeros(len(flat), dtype=np.int64), edge.ravel()[flat]))
+        parts = [np.unravel_index(flat, (3, k, k)) for flat, _, _ in lists]
+        self._terms = (
+            np.ascontiguousarray(np.concatenate([np.stack([row, column, mono], axis=1)
+                                                 for (_, row, column), (_, mono, _) in zip(parts, lists)]),
+                                 dtype=np.int64),
+            np.ascontiguousarray(np.concatenate([values for _, _, values in lists])),
+            np.array([np.searchsorted(part, [0, 1, 2, 3]) for part, _, _ in parts], dtype=np.int64)
+            + np.cumsum([0] + [len(flat) for flat, _, _ in lists[:-1]])[:, None],
+        )
+        #: Where the shift applies, per kind of block (interior: every entry).
+        self._shifted = np.vstack([np.ones((1, k)), here.astype(float)])
+        #: Blocks 0 and 1 as ``(D, U, R)``, absent entries decoupled (the Ritz matrix's correction).
+        self._low = edges[:2].copy()
         self.present = present_params(np.arange(cutoff + 3), cutoff)[:, list(params)]
         #: Positions of the populations in ``params`` (block 0's ``|gg><gg|`` first), if any.
         self.populations = tuple(i for i, q in enumerate(params) if REAL_PARAMS[q][0] == "d")
@@ -275,28 +287,21 @@ class FactorLightChain:
     def factor(self, sigma: float) -> None:
         from .compiled_gap import factor_shifted
 
-        terms, coefficients, bounds = self._polynomial
-        low, low_present, high, high_present = self._edges
-        factor_shifted(float(sigma), self.cutoff, terms, coefficients, bounds, low, low_present, high,
-                       high_present, self.inverse)
+        factor_shifted(float(sigma), self.cutoff, *self._terms, self._shifted, self.inverse)
 
     def solve(self, X: np.ndarray) -> None:
         """``X <- (L - sigma)^-1 X`` in place (``sigma`` of the last :meth:`factor`); ``X`` is
         ``(b, blocks, k)``."""
         from .compiled_gap import solve_shifted
 
-        terms, coefficients, bounds = self._polynomial
-        low, _, high, _ = self._edges
-        solve_shifted(self.cutoff, terms, coefficients, bounds, low, high, self.inverse, X)
+        solve_shifted(self.cutoff, *self._terms, self.inverse, X)
 
     def rayleigh(self, Q: np.ndarray) -> np.ndarray:
         """``Q^T L Q`` (``b x b``), ``L`` unshifted, without storing ``L Q``."""
         from .compiled_gap import rayleigh_matrix
 
-        terms, coefficients, bounds = self._polynomial
-        low, _, high, _ = self._edges
         H = np.empty((Q.shape[0], Q.shape[0]))
-        rayleigh_matrix(self.cutoff, terms, coefficients, bounds, low, high, Q, H)
+        rayleigh_matrix(self.cutoff, *self._terms, Q, H)
         return H
 
 
@@ -362,7 +367,7 @@ def _ritz_from_solve(chain: "FactorLightChain", sigma: float, Q: np.ndarray, pre
     for lo in range(0, flat.shape[1], _CHUNK):
         overlap += flat[:, lo : lo + _CHUNK] @ flat_previous[:, lo : lo + _CHUNK].T
     if chain.populations:
-        low = chain._edges[0]
+        low = chain._low
         first = chain.populations[0]
         column0 = low[0, 0][:, first].copy()  # block 0's rows (D_0 - sigma)
         column0[first] -= sigma
