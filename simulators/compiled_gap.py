@@ -184,10 +184,10 @@ def _subtract_terms_rows(out, mono, terms, coefficients, lo, hi, X):  # pragma: 
 
 
 @njit(cache=True, boundscheck=False, fastmath=_SOLVE_FLAGS)
-def solve_shifted(cutoff, terms, coefficients, bounds, inverse, X):  # pragma: no cover - compiled
-    """``X <- (L - sigma)^-1 X`` in place from :func:`factor_shifted`'s inverses; ``X`` is
-    ``(b, n, k)``: ``b`` vectors, each contiguous. From the top ``y_N = S_N^-1 (x_N - U_N
-    y_{N+1})``, then from the bottom ``x_N = y_N - S_N^-1 R_N x_{N-1}``."""
+def solve_shifted(cutoff, terms, coefficients, bounds, inverse, V, X):  # pragma: no cover - compiled
+    """``X <- (L - sigma)^-1 V`` from :func:`factor_shifted`'s inverses (``V`` may be ``X``: in
+    place); both are ``(b, n, k)``: ``b`` vectors, each contiguous. From the top ``y_N = S_N^-1
+    (v_N - U_N y_{N+1})``, then from the bottom ``x_N = y_N - S_N^-1 R_N x_{N-1}``."""
     b, n, k = X.shape
     work = np.empty((b, k))
     done = np.empty((b, k))  # y_{N+1}, then x_{N-1}
@@ -196,7 +196,7 @@ def solve_shifted(cutoff, terms, coefficients, bounds, inverse, X):  # pragma: n
     for N in range(n - 1, -1, -1):
         for c in range(b):
             for i in range(k):
-                work[c, i] = X[c, N, i]
+                work[c, i] = V[c, N, i]
         if N < n - 1:
             kind = _kind(N, cutoff)
             _monomials(N, mono)

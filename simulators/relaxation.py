@@ -289,12 +289,12 @@ class FactorLightChain:
 
         factor_shifted(float(sigma), self.cutoff, *self._terms, self._shifted, self.inverse)
 
-    def solve(self, X: np.ndarray) -> None:
-        """``X <- (L - sigma)^-1 X`` in place (``sigma`` of the last :meth:`factor`); ``X`` is
-        ``(b, blocks, k)``."""
+    def solve(self, X: np.ndarray, out: np.ndarray | None = None) -> None:
+        """``X <- (L - sigma)^-1 X`` in place, or into ``out`` (``sigma`` of the last
+        :meth:`factor`); ``X`` and ``out`` are ``(b, blocks, k)``."""
         from .compiled_gap import solve_shifted
 
-        solve_shifted(self.cutoff, *self._terms, self.inverse, X)
+        solve_shifted(self.cutoff, *self._terms, self.inverse, X, X if out is None else out)
 
     def rayleigh(self, Q: np.ndarray) -> np.ndarray:
         """``Q^T L Q`` (``b x b``), ``L`` unshifted, without storing ``L Q``."""
@@ -340,18 +340,25 @@ _SELECTION_TOL = 1e-2
 #: pair of Ritz values is two real modes not yet resolved, or a complex pair.)
 _REAL_TOL = 1e-8
 _CHUNK = 1 << 16
+#: One Cholesky-QR pass leaves the vectors orthonormal to ~``cond^2 x 1e-16``: up to this condition
+#: number (1e-10, far below the selection's ``_SUBSPACE_TOL``) it is the only pass.
+_ONE_PASS_CONDITION = 1e3
 
 
 def _orthonormalize(X: np.ndarray) -> np.ndarray:
-    """The vectors ``X[j]`` (``X`` is ``(b, blocks, k)``) orthonormal in place: Cholesky QR, twice.
-    Returns ``W`` (``b x b``, lower triangular): the new vectors are ``W`` times the old ones."""
+    """The vectors ``X[j]`` (``X`` is ``(b, blocks, k)``) orthonormal in place: Cholesky QR, a
+    second pass only if the vectors' condition number exceeds ``_ONE_PASS_CONDITION``. Returns ``W``
+    (``b x b``, lower triangular): the new vectors are ``W`` times the old ones."""
     flat = X.reshape(X.shape[0], -1)
     W = np.eye(X.shape[0])
     for _ in range(2):
-        step = np.linalg.inv(np.linalg.cholesky(flat @ flat.T))
+        factor = np.linalg.cholesky(flat @ flat.T)
+        step = np.linalg.inv(factor)
         for lo in range(0, flat.shape[1], _CHUNK):
             flat[:, lo : lo + _CHUNK] = step @ flat[:, lo : lo + _CHUNK]
         W = step @ W
+        if np.linalg.cond(factor) <= _ONE_PASS_CONDITION:
+            break
     return W
 
 
@@ -384,7 +391,9 @@ def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> np.ndarray:
     (zeros for a parameter set without populations)."""
     if not populations:
         return np.zeros(len(X))
-    trace = sum(X[:, :, q].sum(axis=1) for q in populations)
+    weights = np.zeros(X.shape[2])
+    weights[list(populations)] = 1.0
+    trace = (X @ weights).sum(axis=1)  # one pass over X (its columns one by one took 4x longer)
     X[:, 0, populations[0]] -= trace
     return trace
 
@@ -415,11 +424,13 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
     X *= chain.present[None]
     _remove_trace(X, chain.populations)
     previous = None
-    start = np.empty_like(X) if X.nbytes <= _RITZ_COPY_BYTES else None
+    start = np.empty_like(X) if X.nbytes <= _RITZ_COPY_BYTES else None  # the vectors before a solve
     for iteration in range(_SUBSPACE_ITERATIONS):
-        if start is not None:
-            start[:] = X
-        chain.solve(X)
+        if start is not None:  # solved out of place: X holds the solution, start its right-hand side
+            chain.solve(X, out=start)
+            X, start = start, X
+        else:
+            chain.solve(X)
         trace = _remove_trace(X, chain.populations)
         W = _orthonormalize(X)
         if iteration == 0:
