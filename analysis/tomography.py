@@ -57,6 +57,7 @@ from thermalink.simulators.blas_threads import single_threaded_blas
 from thermalink.simulators.conventions import BASIS_LABELS
 
 from .tomography_data import (
+    _PAULI_FROM_STATE,
     _PAULI_TO_STATE,
     PAULI_BASIS,
     PAULI_SETTINGS,
@@ -200,6 +201,11 @@ def _lapack():
 def _project_one(rho: np.ndarray) -> np.ndarray:
     """:func:`_project_hermitian` of one Hermitian 4x4 matrix (same arithmetic for the
     eigenvalues onto the simplex, written on 4 floats)."""
+    return _project_one_ranked(rho)[0]
+
+
+def _project_one_ranked(rho: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`_project_one` and the rank of the projection (its eigenvalues above 0)."""
     w, v, _ = _lapack()[0](rho)
     u = w.tolist()[::-1]  # descending
     css, total, count = [], 0.0, 0
@@ -208,7 +214,8 @@ def _project_one(rho: np.ndarray) -> np.ndarray:
         css.append(total - 1.0)
         count += value * k > total - 1.0
     theta = css[count - 1] / count
-    return (v * np.maximum(w - theta, 0.0)) @ np.conj(v.T)
+    kept = np.maximum(w - theta, 0.0)
+    return (v * kept) @ np.conj(v.T), int(np.count_nonzero(kept))
 
 
 def _project_sorted_to_simplex(w: np.ndarray) -> np.ndarray:
@@ -294,6 +301,15 @@ def _nll_change(n_per_shot, p, dp, observed):
     out = -(n_per_shot * np.log1p(ratio)).sum(axis=-1)
     out[bad] = np.inf
     return out
+
+
+def _nll_change_one(n_per_shot, p, dp) -> float:
+    """:func:`_nll_change` of one table (1-d arrays), without its masks' passes."""
+    observed = n_per_shot > 0
+    ratio = dp[observed] / np.maximum(p[observed], _TINY)
+    if ratio.size and ratio.min() <= -1:
+        return np.inf
+    return float(-(n_per_shot[observed] * np.log1p(ratio)).sum())
 
 
 def _real_view(rho: np.ndarray) -> np.ndarray:
@@ -450,7 +466,13 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
             f, f > 0, np.ascontiguousarray(model.design), free, free_t, _povm_flat(model),
             _PAULI_TO_STATE_C, r, np.asarray(tol_per_shot, dtype=float), int(max_iter), full)
         out = np.flatnonzero(handed)
-        if out.size:  # hand over the projection of the full Newton step if it is more likely
+        if out.size == 1:  # one table (as a single reconstruct hands it over): the same, lean
+            i = int(out[0])
+            projected = (_project_one((full[i] @ _PAULI_TO_STATE).reshape(4, 4)).reshape(16) @ _PAULI_FROM_STATE).real
+            p = r[i] @ design_t
+            if _nll_change_one(f[i], p, (projected - r[i]) @ design_t) < 0:
+                r[i] = projected
+        elif out.size:  # hand over the projection of the full Newton step if it is more likely
             states = pauli_to_state(full[out])
             projected = state_to_pauli(_project_one(states[0])[None] if out.size == 1 else project_to_states(states))
             change = _nll_change(f[out], r[out] @ design_t, (projected - r[out]) @ design_t, f[out] > 0)
@@ -784,10 +806,14 @@ def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, 
     povm = _povm_flat(model)
     b = len(f)
     out = (rho.copy(), np.zeros(b, dtype=bool), np.zeros(b, dtype=int), np.full(b, np.inf), np.zeros(b, dtype=bool))
-    w, v = np.linalg.eigh(rho)
-    w, v = w[:, ::-1], v[:, :, ::-1]
+    if b == 1:  # one table: LAPACK's zheevd directly (a third of numpy.linalg's call overhead)
+        w, v, _ = _lapack()[0](rho[0])
+        w, v = w[None, ::-1], v[None, :, ::-1]
+    else:
+        w, v = np.linalg.eigh(rho)
+        w, v = w[:, ::-1], v[:, :, ::-1]
     ranks = (w > _LOW_RANK_SUPPORT).sum(axis=1)
-    for k in np.unique(ranks).tolist():
+    for k in (ranks.tolist() if b == 1 else np.unique(ranks).tolist()):
         group = np.flatnonzero(ranks == k)
         _low_rank_group(f[group], w[group, :k], v[group], povm, int(k), tol_per_shot[group], max_iter[group],
                         group, out)
@@ -850,12 +876,19 @@ def _low_rank_form_map(k: int):
     return (column // n_free, column % n_free, src, form[src, column].copy())
 
 
+@lru_cache(maxsize=None)
+def _low_rank_diagonal(k: int) -> np.ndarray:
+    """Positions of ``B``'s diagonal (the real parts of its entries ``(j, j)``) among the free
+    coordinates of :func:`_low_rank_layout`."""
+    return np.searchsorted(_low_rank_layout(k)[0], np.arange(k) * (2 * k + 2))
+
+
 def _low_rank_states(v: np.ndarray, x: np.ndarray, free: np.ndarray, k: int) -> np.ndarray:
     """``V B B^dag V^dag / Tr(B B^dag)`` per table from the rank-k coordinates ``x`` (G, n)."""
     fin = np.zeros((len(x), 4, k, 2))
     fin.reshape(len(fin), -1)[:, free] = x
     vb = v @ fin.view(np.complex128).reshape(len(fin), 4, k)
-    trace = np.einsum("gi,gi->g", x, x)
+    trace = (x * x).sum(axis=1)
     return (vb @ np.conj(np.swapaxes(vb, -1, -2))) / trace[:, None, None]
 
 
@@ -868,9 +901,8 @@ def _low_rank_group(f, w, v, povm, k, tol_per_shot, cap, index, out):
     n_free, n_out = len(free), f.shape[1]
     rot = (np.conj(v)[:, :, None, :, None] * v[:, None, :, None, :]).reshape(-1, 16, 16)
     e_rot = np.matmul(povm, rot)  # (G, K, 16): V^dag E_k V per table
-    full = np.zeros((len(f), 4, k, 2))
-    full[:, np.arange(k), np.arange(k), 0] = np.sqrt(w / w.sum(axis=1, keepdims=True))
-    x = full.reshape(len(f), -1)[:, free]
+    x = np.zeros((len(f), n_free))  # B's diagonal (the real parts of its entries (j, j)) from w
+    x[:, _low_rank_diagonal(k)] = np.sqrt(w / w.sum(axis=1, keepdims=True))
     observed = f > 0
     kernel = _compiled_kernel("low_rank_steps") if len(f) >= _COMPILED_GROUP else None
     if kernel is not None:  # the same iterations, table by table, compiled (the forms read off e_rot)
@@ -959,6 +991,8 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     the certificate stepping again, batched, on a support grown by one (up to ``_LOW_RANK_CHANGES``
     times, as :func:`_mle_low_rank_one` does); table by table, :func:`_mle_low_rank_one`, below
     that), then the projected-gradient reference (:func:`_mle_reference`) for those still unconverged.
+    One table whose projected linear-inversion start is rank-deficient (compiled kernels) starts the
+    rank-k phase at that start (the Newton phase mostly hands such a table over at once).
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
     ``N (lambda_max(R) - 1) <= tol``; ``max_iter`` bounds the iterations of both phases together.
@@ -966,22 +1000,28 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     """
     n = values.reshape(len(values), -1).astype(float)
     total = n.sum(axis=-1)
+    boundary_start = False
     if start is None and len(n) == 1:
-        start = _project_one(pauli_to_state(_linear_inversion(values, model))[0])[None]
+        start, rank = _project_one_ranked(pauli_to_state(_linear_inversion(values, model))[0])
+        start = start[None]
+        boundary_start = rank < 4 and _compiled_kernel("low_rank_steps") is not None
     elif start is None:  # linear inversion, projected onto the states where it is not positive definite
         start = pauli_to_state(_linear_inversion(values, model))
         outside = ~_positive_definite(start)
         start[outside] = project_to_states(start[outside])
-    r0 = state_to_pauli((1 - _MIX_START) * np.asarray(start, dtype=complex) + _MIX_START * np.eye(4) / 4)
-    r0[:, 0] = 1.0
-    if len(n) == 1 and _newton_kernel(1) is None:
-        r, converged, iterations, gap = _mle_newton_one(n[0] / total[0], r0[0], model, tol / total[0],
-                                                        min(_NEWTON_MAX_ITER, max_iter))
+    if boundary_start:  # one table, its start on the boundary: the rank-k phase starts there
+        rho, converged, iterations, gap = start.astype(complex), np.zeros(1, bool), np.zeros(1, int), np.full(1, np.inf)
     else:
-        r, converged, iterations, gap = _mle_newton(n / total[:, None], r0, model, tol / total,
-                                                    min(_NEWTON_MAX_ITER, max_iter))
-    rho = pauli_to_state(r)
-    gap = gap * total
+        r0 = state_to_pauli((1 - _MIX_START) * np.asarray(start, dtype=complex) + _MIX_START * np.eye(4) / 4)
+        r0[:, 0] = 1.0
+        if len(n) == 1 and _newton_kernel(1) is None:
+            r, converged, iterations, gap = _mle_newton_one(n[0] / total[0], r0[0], model, tol / total[0],
+                                                            min(_NEWTON_MAX_ITER, max_iter))
+        else:
+            r, converged, iterations, gap = _mle_newton(n / total[:, None], r0, model, tol / total,
+                                                        min(_NEWTON_MAX_ITER, max_iter))
+        rho = pauli_to_state(r)
+        gap = gap * total
     rest = np.flatnonzero(~converged & (iterations < max_iter))  # handed over (or Newton's cap)
     # compiled, even one table takes the batched phase (unless it is switched off: a batch limit
     # above the stack limit)

@@ -125,6 +125,38 @@ def test_rank_k_newton_agrees_with_the_reference_on_random_states():
     assert boundary >= 20 and zero_count_tables >= 5  # the cases do exercise the boundary path
 
 
+def test_one_table_with_its_start_on_the_boundary_skips_the_newton_phase(monkeypatch):
+    """A single table whose projected linear-inversion start is rank-deficient starts the rank-k
+    phase there (compiled kernels): no Newton phase, and the same maximum as the batched path
+    (which starts Newton from the mixed start) within the certified gaps; full-rank maxima behind
+    such a start (few shots) are reached too, the support growing."""
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled MLE kernels")
+    from thermalink.analysis import tomography
+    from thermalink.analysis.tomography_data import pauli_to_state
+
+    newton_stacks = []
+    original = tomography._mle_newton
+    monkeypatch.setattr(tomography, "_mle_newton", lambda f, *a: newton_stacks.append(len(f)) or original(f, *a))
+    skipped = full_rank_behind = 0
+    twin = steady_state(LinkParameters(kappa=0.1, n_source=10.0))  # full rank; seeds 9, 11: boundary starts
+    cases = [(_random_state(1 + seed % 4, 200 + seed), (30, 2000)[seed % 2], seed) for seed in range(24)]
+    for rho, shots, seed in cases + [(twin, 2000, 9), (twin, 2000, 11)]:
+        counts = sample_counts(rho, shots, rng=seed)
+        values, model, _, _ = _prepare(counts, None, stacked=False)
+        start_rank = tomography._project_one_ranked(pauli_to_state(tomography._linear_inversion(values, model))[0])[1]
+        newton_stacks.clear()
+        one, one_ok, _, one_gap = _mle(values, model)
+        assert (newton_stacks == []) == (start_rank < 4)
+        batched, batched_ok, _, batched_gap = _mle(np.concatenate([values, values]), model)
+        assert newton_stacks and one_ok[0] and batched_ok.all() and one_gap[0] <= 1e-4 and batched_gap[0] <= 1e-4
+        difference = (log_likelihood(values, model.probabilities(one))
+                      - log_likelihood(values, model.probabilities(batched[:1])))[0]
+        assert abs(difference) <= one_gap[0] + batched_gap[0] + 1e-9, (seed, difference)
+        skipped += start_rank < 4
+        full_rank_behind += start_rank < 4 and np.linalg.eigvalsh(one[0])[0] > 1e-6
+    assert skipped >= 12 and full_rank_behind >= 1  # both kinds of boundary start are exercised
+
+
 def test_rank_k_newton_alone_certifies_boundary_maxima():
     """_mle_low_rank_one from the Newton hand-over point converges by itself (no projected
     gradient) on pure and rank-2 states, and its reported gap is the certificate of its state."""
