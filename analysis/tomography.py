@@ -474,7 +474,7 @@ def _mle_newton(f: np.ndarray, r: np.ndarray, model: MeasurementModel, tol_per_s
                 r[i] = projected
         elif out.size:  # hand over the projection of the full Newton step if it is more likely
             states = pauli_to_state(full[out])
-            projected = state_to_pauli(_project_one(states[0])[None] if out.size == 1 else project_to_states(states))
+            projected = state_to_pauli(project_to_states(states))
             change = _nll_change(f[out], r[out] @ design_t, (projected - r[out]) @ design_t, f[out] > 0)
             better = change < 0
             r[out[better]] = projected[better]
@@ -807,7 +807,7 @@ def _mle_low_rank_many(f: np.ndarray, rho: np.ndarray, model: MeasurementModel, 
     b = len(f)
     out = (rho.copy(), np.zeros(b, dtype=bool), np.zeros(b, dtype=int), np.full(b, np.inf), np.zeros(b, dtype=bool))
     if b == 1:  # one table: LAPACK's zheevd directly (a third of numpy.linalg's call overhead)
-        w, v, _ = _lapack()[0](rho[0])
+        w, v, _ = _lapack()[0](rho[0], lower=1)  # the lower triangle, as numpy's eigh reads it
         w, v = w[None, ::-1], v[None, :, ::-1]
     else:
         w, v = np.linalg.eigh(rho)
@@ -991,8 +991,9 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     the certificate stepping again, batched, on a support grown by one (up to ``_LOW_RANK_CHANGES``
     times, as :func:`_mle_low_rank_one` does); table by table, :func:`_mle_low_rank_one`, below
     that), then the projected-gradient reference (:func:`_mle_reference`) for those still unconverged.
-    One table whose projected linear-inversion start is rank-deficient (compiled kernels) starts the
-    rank-k phase at that start (the Newton phase mostly hands such a table over at once).
+    One table whose projected linear-inversion start is rank-deficient (compiled kernels,
+    ``max_iter >= 1``) starts the rank-k phase at that start (the Newton phase mostly hands such a
+    table over at once).
 
     Same contract and certificate as :func:`_mle_reference`: a table is converged when
     ``N (lambda_max(R) - 1) <= tol``; ``max_iter`` bounds the iterations of both phases together.
@@ -1004,7 +1005,7 @@ def _mle(values: np.ndarray, model: MeasurementModel, tol: float = MLE_TOL, max_
     if start is None and len(n) == 1:
         start, rank = _project_one_ranked(pauli_to_state(_linear_inversion(values, model))[0])
         start = start[None]
-        boundary_start = rank < 4 and _compiled_kernel("low_rank_steps") is not None
+        boundary_start = rank < 4 and max_iter > 0 and _compiled_kernel("low_rank_steps") is not None
     elif start is None:  # linear inversion, projected onto the states where it is not positive definite
         start = pauli_to_state(_linear_inversion(values, model))
         outside = ~_positive_definite(start)

@@ -471,3 +471,22 @@ def test_the_reported_gap_is_the_certificate_of_the_returned_state(max_iter):
     np.testing.assert_allclose(result.likelihood_gap, certificate, rtol=1e-6, atol=1e-9)
     assert np.all(result.converged == (certificate <= 1e-4))
     assert np.all(result.iterations <= max_iter)
+
+
+@pytest.mark.parametrize("max_iter", [0, 1, 2, 3, 2000])
+def test_one_tables_reported_gap_is_the_certificate_of_its_state(max_iter):
+    """``reconstruct`` on single tables (interior, and boundary starts that skip the Newton phase
+    when compiled) reports the certificate of the state it returns, at every iteration budget."""
+    for seed, rho in enumerate([bell_state(), _random_state(4, 3), _random_state(1, 4), _random_state(2, 502)]):
+        counts = sample_counts(rho, 100 if seed == 3 else 2000, rng=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = reconstruct(counts, max_iter=max_iter)
+        values, model, _, _ = _prepare(counts, None, stacked=False)
+        n = values.reshape(-1).astype(float)
+        p = model.probabilities(result.density_matrix).reshape(-1)
+        r_matrix = np.einsum("k,kij->ij", np.divide(n, p, out=np.zeros_like(n), where=n > 0),
+                             model.povm.reshape(-1, 4, 4)) / n.sum()
+        certificate = n.sum() * max(np.linalg.eigvalsh(r_matrix)[-1] - 1, 0)
+        assert result.likelihood_gap == pytest.approx(certificate, rel=1e-6, abs=1e-9)
+        assert result.converged == (certificate <= 1e-4) and result.iterations <= max_iter
