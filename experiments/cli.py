@@ -211,8 +211,23 @@ def _sweep_plan(args: argparse.Namespace):
     return bandwidth_temperature_map(log_range(*bandwidth, args.points), temperatures, **options)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+def _polite_kill(request_stop):
+    """The handler of SIGTERM and SIGHUP during ``thermalink run``: the sweep stops as after Ctrl-C.
+
+    The stop is requested from the sweep (``request_stop``, checked before every point) and raised
+    at once as a KeyboardInterrupt, or handed to QCoDeS' SIGINT handler when one is installed (it
+    defers the interrupt to the end of a database write)."""
+
+    def interrupt(signum, frame) -> None:
+        reason = f"stopped by signal {signal.Signals(signum).name}"
+        request_stop(reason)
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(signal.SIGINT, frame)
+            return
+        raise KeyboardInterrupt(reason)
+
+    return interrupt
 
 
 def _writable_folder(folder: Path) -> None:
@@ -225,6 +240,7 @@ def _writable_folder(folder: Path) -> None:
 def _run(args: argparse.Namespace) -> int:
     """Start or resume a sweep (:mod:`.experiment_session`), then print its summary."""
     from thermalink.experiments.experiment_session import resume_run, start_run
+    from thermalink.experiments.sweep_runner import clear_stop_requests, request_stop
 
     if args.allow_station_change and args.resume is None:
         raise InputError("--allow-station-change only applies with --resume RUN_ID")
@@ -236,7 +252,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         plan = None if args.resume is not None else _sweep_plan(args)
     # A polite kill (SIGTERM, a closed terminal) stops like Ctrl-C: source safe, run resumable.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    handler = _polite_kill(request_stop)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if plan is None:
             result = resume_run(args.resume, db=args.db, station=args.station, out=args.out,
@@ -247,8 +264,9 @@ def _run(args: argparse.Namespace) -> int:
                                calibration_shots=args.calibration_shots, retries=args.retries,
                                monitor_port=args.monitor, plottr=args.plottr)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        clear_stop_requests()
     print(result.summary)
     if result.outcome.points_measured:
         print("time per point (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.time_per_point_ms().items()))

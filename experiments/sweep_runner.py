@@ -62,6 +62,25 @@ class SweepOutcome:
 #: that did not settle) and a retry would heat it again. The sweep stops and says why.
 NOT_RETRIED = (SafetyError, TimeoutError)
 
+#: Stops asked for by a signal handler (the ``thermalink`` program's SIGTERM and SIGHUP), checked
+#: before every point: the handler's KeyboardInterrupt can be swallowed where it lands (numba's
+#: runtime unpickling inside a compiled kernel was seen to), the request cannot.
+_STOP_REQUESTS: list[str] = []
+
+
+def request_stop(reason: str) -> None:
+    """Ask the running sweep to stop (as Ctrl-C does) before its next point, at the latest."""
+    _STOP_REQUESTS.append(reason)
+
+
+def clear_stop_requests() -> None:
+    _STOP_REQUESTS.clear()
+
+
+def _stop_if_requested() -> None:
+    if _STOP_REQUESTS:
+        raise KeyboardInterrupt(_STOP_REQUESTS[-1])
+
 
 def with_retries(action: Callable, what: str, retries: int):
     """Call ``action``; on an exception retry up to ``retries`` more times, then raise.
@@ -131,6 +150,7 @@ def run_sweep(
     bar = tqdm(total=len(plan.points), initial=len(done), desc=f"run {run.run_id}", unit="pt", disable=not progress)
     try:
         for index in todo:
+            _stop_if_requested()
             point = plan.points[index]
             log.info("run %d, point %d: %s", run.run_id, index, point)
             start = time.perf_counter()
@@ -165,7 +185,9 @@ def run_sweep(
                     on_point(index, run)
                 except Exception:  # noqa: BLE001 - e.g. a live analysis: never stops data taking
                     log.exception("on_point failed at point %d; the point is saved, the sweep goes on", index)
+        _stop_if_requested()
     except KeyboardInterrupt as interrupt:
+        clear_stop_requests()
         log.warning("run %d interrupted (%s); source made safe", run.run_id, interrupt or "by the user")
         lab.safe_state()
         run.set_status("interrupted")

@@ -300,6 +300,13 @@ class SweepRun:
         self.dataset.add_metadata(SNAPSHOT_TAKEN_KEY, f"after setting point {after_point}")
 
     def set_status(self, status: str) -> None:
+        """Record the run's status. An interrupt that landed inside a database write (the point in
+        flight) leaves that write's transaction open (QCoDeS rolls back only on an ``Exception``): it
+        is rolled back first, so the point in flight is not stored, and is measured on resume."""
+        conn = self.dataset.conn
+        if conn.in_transaction and not conn.atomic_in_progress:
+            _LOG.warning("run %d: a database write was interrupted; the point in flight is discarded", self.run_id)
+            conn.rollback()
         self.dataset.add_metadata(STATUS_KEY, status)
 
     def complete(self) -> None:

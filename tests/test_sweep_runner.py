@@ -124,6 +124,78 @@ def test_interrupted_sweep_resumes_without_repeating_or_losing_points(lab, conn)
     assert run_sweep(lab, None, conn, resume_run_id=run_id, progress=False).already_complete
 
 
+def test_an_interrupt_inside_a_database_write_loses_only_the_point_in_flight(lab, conn, monkeypatch):
+    """A SIGTERM that lands inside QCoDeS' write of a point (its transaction open, not rolled back:
+    QCoDeS rolls back on an Exception only) used to make recording the status fail; now the write is
+    rolled back, the run is marked interrupted, and the resume measures that point again."""
+    from qcodes.dataset.sqlite import query_helpers
+
+    plan = small_plan()
+    reference = load_sweep(open_sweep_run(conn, run_sweep(lab, plan, conn, progress=False).run_id))
+    inserts = {"points": 0}
+    execute = query_helpers.transaction
+
+    def interrupted_insert(connection, sql, *args):
+        cursor = execute(connection, sql, *args)
+        if sql.lstrip().upper().startswith("INSERT"):
+            inserts["points"] += 1
+            if inserts["points"] == 2:  # the second point's rows are written, not yet committed
+                raise KeyboardInterrupt("stopped by signal SIGTERM")
+        return cursor
+
+    monkeypatch.setattr(query_helpers, "transaction", interrupted_insert)
+    with pytest.raises(SweepStopped) as stopped:
+        run_sweep(lab, plan, conn, progress=False)
+    monkeypatch.setattr(query_helpers, "transaction", execute)
+    partial = open_sweep_run(conn, stopped.value.run_id)
+    assert load_sweep(partial).attrs["status"] == "interrupted"
+    assert partial.completed_points() == [0]
+    assert not lab.source.output() and heater_is_off(lab)
+    outcome = run_sweep(lab, None, conn, resume_run_id=stopped.value.run_id, progress=False)
+    assert outcome.points_measured == [1, 2, 3]
+    resumed = load_sweep(open_sweep_run(conn, stopped.value.run_id))
+    np.testing.assert_array_equal(resumed["counts"].values, reference["counts"].values)
+
+
+def test_a_polite_kill_requests_the_stop_and_defers_to_an_installed_sigint_handler():
+    """The ``thermalink run`` handler of SIGTERM and SIGHUP records the stop with the sweep, then
+    hands the signal to QCoDeS' SIGINT handler when one is installed (it defers the interrupt to the
+    end of a database write), and otherwise stops at once."""
+    from thermalink.experiments.cli import _polite_kill
+
+    requests, received = [], []
+    interrupt = _polite_kill(requests.append)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        interrupt(signal.SIGTERM, None)
+        assert received == [signal.SIGINT] and requests == ["stopped by signal SIGTERM"]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with pytest.raises(KeyboardInterrupt, match="stopped by signal SIGHUP"):
+            interrupt(signal.SIGHUP, None)
+        assert requests[-1] == "stopped by signal SIGHUP"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_stop_request_stops_the_sweep_even_when_its_interrupt_was_swallowed(lab, conn):
+    """A signal's KeyboardInterrupt can vanish where it lands (seen inside numba's runtime during
+    the live analysis); the stop it requested still ends the sweep before the next point."""
+    from thermalink.experiments.sweep_runner import _STOP_REQUESTS, request_stop
+
+    def swallowed_at_second(index, run):
+        if index == 1:
+            request_stop("stopped by signal SIGTERM")  # and its KeyboardInterrupt never arrives
+
+    with pytest.raises(SweepStopped, match="SIGTERM") as stopped:
+        run_sweep(lab, small_plan(), conn, progress=False, on_point=swallowed_at_second)
+    partial = open_sweep_run(conn, stopped.value.run_id)
+    assert partial.completed_points() == [0, 1]
+    assert load_sweep(partial).attrs["status"] == "interrupted"
+    assert not lab.source.output() and heater_is_off(lab)
+    assert not _STOP_REQUESTS  # handled: the resume is not stopped by it
+    assert run_sweep(lab, None, conn, resume_run_id=stopped.value.run_id, progress=False).points_measured == [2, 3]
+
+
 def test_a_flaky_instrument_is_retried(lab, conn, monkeypatch):
     calls = {"n": 0}
     acquire = type(lab.readout)._acquire
