@@ -8,7 +8,7 @@ Layers inside this package, lowest first (a module imports only from its own lay
   (basis, setting and outcome labels, the counts array), :mod:`.blas_threads`, :mod:`.errors`
   (the project's exception classes);
 * physics core (unit-free, no lab types): :mod:`.liouvillian_blocks`, :mod:`.exact_solver`,
-  :mod:`.limits`, :mod:`.relaxation`, :mod:`.twin` (``steady_state``), :mod:`.figures_of_merit`,
+  :mod:`.limits`, :mod:`.filter_chain`, :mod:`.relaxation`, :mod:`.twin` (``steady_state``), :mod:`.figures_of_merit`,
   :mod:`.maps` (``twin_map``);
 * :mod:`.virtual_lab`: virtual instruments (they subclass the drivers) and the lab-keyed twin cache.
 

@@ -251,3 +251,14 @@ def rayleigh_matrix(cutoff, terms, coefficients, bounds, Q, H):  # pragma: no co
                     s -= here[r, i] * minus_LQ[r, j]
                 H[i, j] += s
         below, here, above = here, above, below
+
+
+@njit(cache=True, boundscheck=False)
+def remove_filter_marginal(X, gg, ge, eg, ee):  # pragma: no cover - compiled
+    """Every vector ``X[j]`` (``X`` is ``(b, blocks, k)``) without a filter marginal, in place: block
+    ``m``'s ``|gg>`` population (photon number ``m``) set to minus the other populations at photon
+    number ``m`` (``ge``, ``eg`` of block ``m + 1``, ``ee`` of block ``m + 2``); one pass."""
+    b, n, _ = X.shape
+    for j in range(b):
+        for m in range(n - 2):
+            X[j, m, gg] = -(X[j, m + 1, ge] + X[j, m + 1, eg] + X[j, m + 2, ee])

@@ -13,8 +13,11 @@ sector either way. Two paths, the same eigenvalues to rounding (tested to 1e-8):
   (:mod:`.compiled_gap`). A subspace iteration of 4 vectors picks the eigenvalues nearest the
   shift, as ARPACK would (its Ritz matrix from the solve itself up to ``_RITZ_COPY_BYTES``);
   inverse iteration at the wanted Ritz value refines it (the estimate
-  from the shift-inverted Rayleigh quotient, as ARPACK's). Memory ``~ (k^2 + 4 k)`` numbers per block (0.9 GB at
-  n_source 1e5); when it cannot settle (an oscillating slowest mode), ARPACK decides.
+  from the shift-inverted Rayleigh quotient, as ARPACK's). On the chiral link the filter chain's
+  slowest mode comes exactly from :mod:`.filter_chain` and the search runs on the vectors without a
+  filter marginal (an invariant subspace holding every other mode), so a set whose modes settle
+  to the left of the filter's is never refined. Memory ``~ (k^2 + 4 k)`` numbers per block (0.9 GB
+  at n_source 1e5); when it cannot settle (an oscillating slowest mode), ARPACK decides.
 * numpy (``"reduction"``, and the fallback): ARPACK in shift-invert mode on the block solves of
   :class:`ShiftedBlockChain` (block cyclic reduction, factorised once; ``5 k^2`` numbers per block,
   or ``3 k^2`` with the compiled block LU of :mod:`.compiled_blocks`), ~40 Arnoldi steps
@@ -33,6 +36,7 @@ import scipy.sparse.linalg
 from .blas_threads import single_threaded_blas
 from .errors import InputError
 from .exact_solver import METHODS, fock_cutoff, reduction_level, resolve_method
+from .filter_chain import filter_gap
 from .liouvillian_blocks import BLOCK_SIZE, REAL_PARAMS, is_real_link, present_params, sector_blocks
 from .link_parameters import LinkParameters
 
@@ -277,8 +281,6 @@ class FactorLightChain:
         )
         #: Where the shift applies, per kind of block (interior: every entry).
         self._shifted = np.vstack([np.ones((1, k)), here.astype(float)])
-        #: Blocks 0 and 1 as ``(D, U, R)``, absent entries decoupled (the Ritz matrix's correction).
-        self._low = edges[:2].copy()
         self.present = present_params(np.arange(cutoff + 3), cutoff)[:, list(params)]
         #: Positions of the populations in ``params`` (block 0's ``|gg><gg|`` first), if any.
         self.populations = tuple(i for i, q in enumerate(params) if REAL_PARAMS[q][0] == "d")
@@ -309,7 +311,7 @@ class _NeedsArnoldi(Exception):
     """The inverse iteration cannot settle the gap (complex or unconverged): ARPACK decides."""
 
 
-#: Vectors per parameter set in the selection (kept free of the steady state: see _remove_trace).
+#: Vectors per parameter set in the selection (kept free of the steady state: see _project).
 _SUBSPACE = 4
 #: Up to this size the selection keeps a copy of its vectors (``_SUBSPACE`` per block) and takes
 #: the Ritz matrix from the solve itself (:func:`_ritz_from_solve`: no sweep of ``L``, ~20 % of the
@@ -362,81 +364,82 @@ def _orthonormalize(X: np.ndarray) -> np.ndarray:
     return W
 
 
-def _ritz_from_solve(chain: "FactorLightChain", sigma: float, Q: np.ndarray, previous: np.ndarray,
-                     W: np.ndarray, trace: np.ndarray) -> np.ndarray:
-    """``Q^T L Q`` without a sweep of ``L``, for ``Q = W Y`` with ``Y = (L - sigma)^-1 previous``
-    then its trace removed (``trace[m]`` taken off ``Y[m]``'s first entry, :func:`_remove_trace`):
-    ``L q_j = sigma q_j + sum_m W_jm (previous_m - trace_m (L - sigma) e_0)``, and the column
-    ``(L - sigma) e_0`` lives in blocks 0 and 1 only."""
+def _ritz_from_solve(sigma: float, Q: np.ndarray, previous: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``Q^T L Q`` without a sweep of ``L``, for ``Q = W Y`` with ``Y = (L - sigma)^-1 previous``:
+    ``L Y = sigma Y + previous``, so ``Q^T L Q = sigma + (Q^T previous) W^T``."""
     b = Q.shape[0]
     flat, flat_previous = Q.reshape(b, -1), previous.reshape(b, -1)
     overlap = np.zeros((b, b))
     for lo in range(0, flat.shape[1], _CHUNK):
         overlap += flat[:, lo : lo + _CHUNK] @ flat_previous[:, lo : lo + _CHUNK].T
-    if chain.populations:
-        low = chain._low
-        first = chain.populations[0]
-        column0 = low[0, 0][:, first].copy()  # block 0's rows (D_0 - sigma)
-        column0[first] -= sigma
-        column1 = low[1, 2][:, first]  # block 1's rows (R_1 acts on block 0)
-        overlap -= np.outer(Q[:, 0] @ column0 + Q[:, 1] @ column1, trace)
     return sigma * np.eye(b) + overlap @ W.T
 
 
-def _remove_trace(X: np.ndarray, populations: tuple[int, ...]) -> np.ndarray:
-    """Make every vector ``X[j]`` traceless, in place, by changing its first entry (block 0's
-    ``|gg><gg|``). The trace is the sector's left eigenvector of eigenvalue 0, so traceless
-    vectors stay traceless under ``(L - sigma)^-1``: the steady state never enters the subspace
-    (done after every solve, against rounding). Returns the trace removed from each vector
-    (zeros for a parameter set without populations)."""
+def _project(X: np.ndarray, populations: tuple[int, ...], filter_modes: bool) -> None:
+    """Take out of every vector ``X[j]`` (in place, before a solve) the part the iteration must not
+    see, by changing the ``|gg>`` populations: its trace or, with ``filter_modes``, its whole filter
+    marginal (the photon-number distribution, populations summed at equal photon number ``m``;
+    the ``|m, gg><m, gg|`` entry of block ``m`` absorbs it).
+
+    The trace is the sector's left eigenvector of the eigenvalue 0, so traceless vectors stay
+    traceless under ``(L - sigma)^-1`` and the steady state never enters the subspace. On the chiral
+    link the filter marginal evolves by itself (:mod:`.filter_chain`), so the vectors without one
+    form an invariant subspace too: it holds every mode but the filter chain's, whose slowest is
+    known exactly. Done before every solve (against rounding), so the Ritz matrix taken from the
+    solve stays exact. A parameter set without populations (the imaginary one) is left alone."""
     if not populations:
-        return np.zeros(len(X))
+        return
+    if filter_modes:
+        from .compiled_gap import remove_filter_marginal
+
+        remove_filter_marginal(X, *populations)  # photon number m = 0 .. cutoff: blocks m .. m + 2
+        return
     weights = np.zeros(X.shape[2])
     weights[list(populations)] = 1.0
-    trace = (X @ weights).sum(axis=1)  # one pass over X (its columns one by one took 4x longer)
-    X[:, 0, populations[0]] -= trace
-    return trace
+    X[:, 0, populations[0]] -= (X @ weights).sum(axis=1)  # one pass over X (column by column: 4x longer)
 
 
-def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | None = None) -> float:
+def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | None = None,
+                  filter_modes: bool = False) -> float:
     """Rightmost eigenvalue of one parameter set among its traceless modes (the steady state's
-    zero excluded; a second zero, if any, is found), by inverse iteration.
+    zero excluded; a second zero, if any, is found), or with ``filter_modes`` among those without
+    a filter marginal (the filter chain's own modes excluded, :func:`_project`), by inverse iteration.
 
-    Selection: subspace iteration with ``_SUBSPACE`` traceless vectors on ``(L - sigma)^-1`` (the
+    Selection: subspace iteration with ``_SUBSPACE`` such vectors on ``(L - sigma)^-1`` (the
     eigenvalues nearest ``sigma``, as ARPACK finds them), Ritz values of ``L`` itself. Refinement: inverse
     iteration from the wanted Ritz vector, shifted to its Ritz value (refactorised when progress
     is slow), the estimate from the shift-inverted Rayleigh quotient. ``slower_than``: an eigenvalue
-    already found elsewhere; a Ritz value settling far to its left is returned unrefined (see
+    already found elsewhere; a Ritz value settling to its left is returned unrefined (see
     ``_DISCARD_MARGIN``). Raises ``_NeedsArnoldi`` whenever the result would not be certain
     (complex, unsettled, moved away from the selection, singular, non-finite).
     """
     try:
-        return _inverse_iteration(chain, sigma, slower_than)
+        return _inverse_iteration(chain, sigma, slower_than, filter_modes)
     except (ZeroDivisionError, np.linalg.LinAlgError) as error:
         raise _NeedsArnoldi(f"the inverse iteration broke down ({error})") from error
 
 
-def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float | None) -> float:
+def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float | None,
+                       filter_modes: bool = False) -> float:
     """:func:`_slowest_mode` without its guard against breakdowns."""
     chain.factor(sigma)
     rng = np.random.default_rng(0)
     X = rng.uniform(-1.0, 1.0, (_SUBSPACE, chain.size, chain.k))
     X *= chain.present[None]
-    _remove_trace(X, chain.populations)
     previous = None
     start = np.empty_like(X) if X.nbytes <= _RITZ_COPY_BYTES else None  # the vectors before a solve
     for iteration in range(_SUBSPACE_ITERATIONS):
+        _project(X, chain.populations, filter_modes)
         if start is not None:  # solved out of place: X holds the solution, start its right-hand side
             chain.solve(X, out=start)
             X, start = start, X
         else:
             chain.solve(X)
-        trace = _remove_trace(X, chain.populations)
         W = _orthonormalize(X)
         if iteration == 0:
             continue
         if start is not None:
-            ritz = _ritz_from_solve(chain, sigma, X, start, W, trace)
+            ritz = _ritz_from_solve(sigma, X, start, W)
         else:
             ritz = chain.rayleigh(X)
         theta, vectors = np.linalg.eig(ritz)
@@ -445,9 +448,11 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
         wanted = np.argmax(theta.real)
         value = theta[wanted]
         change = np.inf if previous is None else abs(value - previous)
-        if change <= _SUBSPACE_TOL * abs(value):
-            break
         margin = slower_than - value.real if slower_than is not None else -np.inf
+        if change <= _SUBSPACE_TOL * abs(value):
+            if margin > _DISCARD_MARGIN * change:
+                return float(value.real)  # settled to the left of a mode found already
+            break
         if iteration >= 2 and margin > _DISCARD_MARGIN * change and margin > _DISCARD_FACTOR * abs(slower_than):
             return float(value.real)  # settling far to the left of a mode found already
         previous = value
@@ -465,9 +470,9 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
     chain.factor(shift)
     last_change, since_factor = np.inf, 0
     for _ in range(_REFINE_ITERATIONS):
+        _project(x, chain.populations, filter_modes)
         flat_previous[:] = flat_x
         chain.solve(x)
-        _remove_trace(x, chain.populations)
         # x^T (L - shift)^-1 x = 1 / (lambda - shift) for the normalised eigenvector: the estimate
         # carries the rounding of lambda - shift, not of lambda (the rates in L reach 1e5 times the
         # gap at n_source 1e4, where the Rayleigh quotient of L itself is good to ~1e-9 only).
@@ -494,10 +499,17 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
 
 def _gap_by_inverse_iteration(p: LinkParameters, cutoff: int, sigma: float) -> float:
     """The gap from each parameter set's slowest mode (compiled; memory ``(k^2 + 4 k)`` numbers
-    per block of the largest set: the inverses and ``_SUBSPACE`` vectors)."""
-    slowest = None
+    per block of the largest set: the inverses and ``_SUBSPACE`` vectors). On the chiral link the
+    filter chain's slowest mode comes first, exactly (:func:`.filter_chain.filter_gap`), and the
+    sets are searched without the filter's modes."""
+    filter_modes, slowest = False, None
+    if p.is_chiral:
+        try:
+            slowest, filter_modes = -filter_gap(p, cutoff), True
+        except ArithmeticError:
+            pass  # the filter's modes stay in the search, as without a chiral link
     for params in _parameter_sets(p):
-        mode = _slowest_mode(FactorLightChain(p, cutoff, params), sigma, slower_than=slowest)
+        mode = _slowest_mode(FactorLightChain(p, cutoff, params), sigma, slowest, filter_modes)
         slowest = mode if slowest is None else max(slowest, mode)
     return -slowest
 
