@@ -449,12 +449,13 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
         value = theta[wanted]
         change = np.inf if previous is None else abs(value - previous)
         margin = slower_than - value.real if slower_than is not None else -np.inf
-        if change <= _SUBSPACE_TOL * abs(value):
-            if margin > _DISCARD_MARGIN * change:
-                return float(value.real)  # settled to the left of a mode found already
-            break
+        # Settling far to the left of a mode found already: not the gap (also when settled; a
+        # settled Ritz value closer to that mode is refined, since it can pause on its way to a
+        # slower mode of its set: seen 0.8 % left of the filter's mode with the true one 1.5 % right).
         if iteration >= 2 and margin > _DISCARD_MARGIN * change and margin > _DISCARD_FACTOR * abs(slower_than):
-            return float(value.real)  # settling far to the left of a mode found already
+            return float(value.real)
+        if change <= _SUBSPACE_TOL * abs(value):
+            break
         previous = value
     else:
         raise _NeedsArnoldi("the subspace iteration did not settle")
@@ -483,6 +484,8 @@ def _inverse_iteration(chain: FactorLightChain, sigma: float, slower_than: float
         change = abs(new - estimate)
         if abs(new - value.real) > _SELECTION_TOL * abs(value.real):
             raise _NeedsArnoldi("the refinement left the selected mode")
+        if slower_than is not None and slower_than - new > _DISCARD_MARGIN * change:
+            return new  # the mode it converges to stays left of one found already: not the gap
         # Converged, or at the rounding floor (the changes stop shrinking) close enough to it.
         if change <= _REFINE_TOL * abs(new):
             return new
