@@ -64,7 +64,9 @@ NOT_RETRIED = (SafetyError, TimeoutError)
 
 #: Stops asked for by a signal handler (the ``thermalink`` program's SIGTERM and SIGHUP), checked
 #: before every point: the handler's KeyboardInterrupt can be swallowed where it lands (numba's
-#: runtime unpickling inside a compiled kernel was seen to), the request cannot.
+#: runtime unpickling inside a compiled kernel was seen to), the request cannot. A request that
+#: arrives after the last point has nothing left to stop: the run completes. Cleared when a sweep
+#: handles it and when the ``thermalink run`` command ends.
 _STOP_REQUESTS: list[str] = []
 
 
@@ -185,13 +187,14 @@ def run_sweep(
                     on_point(index, run)
                 except Exception:  # noqa: BLE001 - e.g. a live analysis: never stops data taking
                     log.exception("on_point failed at point %d; the point is saved, the sweep goes on", index)
-        _stop_if_requested()
     except KeyboardInterrupt as interrupt:
+        # A signal deferred by QCoDeS comes back as a bare KeyboardInterrupt: its reason is the request's.
+        reason = str(interrupt) or (_STOP_REQUESTS[-1] if _STOP_REQUESTS else "interrupted by the user")
         clear_stop_requests()
-        log.warning("run %d interrupted (%s); source made safe", run.run_id, interrupt or "by the user")
+        log.warning("run %d interrupted (%s); source made safe", run.run_id, reason)
         lab.safe_state()
         run.set_status("interrupted")
-        raise SweepStopped(run.run_id, str(interrupt) or "interrupted by the user") from None
+        raise SweepStopped(run.run_id, reason) from None
     except Exception as error:  # noqa: BLE001 - whatever failed, the source goes safe first
         log.error("run %d stopped: %r; source made safe", run.run_id, error)
         lab.safe_state()

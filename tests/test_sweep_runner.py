@@ -196,6 +196,31 @@ def test_a_stop_request_stops_the_sweep_even_when_its_interrupt_was_swallowed(la
     assert run_sweep(lab, None, conn, resume_run_id=stopped.value.run_id, progress=False).points_measured == [2, 3]
 
 
+def test_a_stop_deferred_by_qcodes_keeps_its_reason_and_a_late_one_lets_the_run_complete(lab, conn):
+    """QCoDeS re-raises a deferred signal as a bare KeyboardInterrupt: the stop's reason comes from
+    the request. A request made during the last point finds nothing left to stop."""
+    from thermalink.experiments.sweep_runner import clear_stop_requests, request_stop
+
+    def deferred_at_first(index, run):
+        if index == 0:
+            request_stop("stopped by signal SIGHUP")
+            raise KeyboardInterrupt  # as DelayedKeyboardInterrupt raises it at the end of a write
+
+    with pytest.raises(SweepStopped, match="stopped by signal SIGHUP"):
+        run_sweep(lab, small_plan(), conn, progress=False, on_point=deferred_at_first)
+
+    def late(index, run):
+        if index == 3:
+            request_stop("stopped by signal SIGTERM")
+
+    try:
+        outcome = run_sweep(lab, small_plan(), conn, progress=False, on_point=late)
+    finally:
+        clear_stop_requests()
+    assert outcome.points_measured == [0, 1, 2, 3]
+    assert load_sweep(open_sweep_run(conn, outcome.run_id)).attrs["status"] == "completed"
+
+
 def test_a_flaky_instrument_is_retried(lab, conn, monkeypatch):
     calls = {"n": 0}
     acquire = type(lab.readout)._acquire
