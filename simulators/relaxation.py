@@ -15,8 +15,8 @@ sector either way. Two paths, the same eigenvalues to rounding (tested to 1e-8):
   inverse iteration at the wanted Ritz value refines it (the estimate
   from the shift-inverted Rayleigh quotient, as ARPACK's). On the chiral link the filter chain's
   slowest mode comes exactly from :mod:`.filter_chain` and the search runs on the vectors without a
-  filter marginal (an invariant subspace holding every other mode), so a set whose modes settle
-  to the left of the filter's is never refined. Memory ``~ (k^2 + 4 k)`` numbers per block (0.9 GB
+  filter marginal (an invariant subspace holding every other mode), so a set whose modes lie far
+  to the left of the filter's needs no refinement. Memory ``~ (k^2 + 4 k)`` numbers per block (0.9 GB
   at n_source 1e5); when it cannot settle (an oscillating slowest mode), ARPACK decides.
 * numpy (``"reduction"``, and the fallback): ARPACK in shift-invert mode on the block solves of
   :class:`ShiftedBlockChain` (block cyclic reduction, factorised once; ``5 k^2`` numbers per block,
@@ -409,8 +409,8 @@ def _slowest_mode(chain: FactorLightChain, sigma: float, slower_than: float | No
     eigenvalues nearest ``sigma``, as ARPACK finds them), Ritz values of ``L`` itself. Refinement: inverse
     iteration from the wanted Ritz vector, shifted to its Ritz value (refactorised when progress
     is slow), the estimate from the shift-inverted Rayleigh quotient. ``slower_than``: an eigenvalue
-    already found elsewhere; a Ritz value settling to its left is returned unrefined (see
-    ``_DISCARD_MARGIN``). Raises ``_NeedsArnoldi`` whenever the result would not be certain
+    already found elsewhere; a Ritz value settling far to its left is returned unrefined, and the
+    refinement stops once its estimate stays to its left (see ``_DISCARD_MARGIN``). Raises ``_NeedsArnoldi`` whenever the result would not be certain
     (complex, unsettled, moved away from the selection, singular, non-finite).
     """
     try:
