@@ -114,12 +114,14 @@ def eliminate_run(diag, up, down, weights, S, acc):  # pragma: no cover - compil
         _step(S, acc, down[N], diag[N - 1], up[N - 1], weights[N - 1], T, piv, new)
 
 
-@njit(cache=True, boundscheck=False)
-def _interior_block(N, coefficients, columns, out):  # pragma: no cover - compiled
-    """Block ``N``'s ``(D, U, R)`` into ``out`` (``3 x k x k``, zeroed here) from the interior
-    polynomial (:func:`.liouvillian_blocks._nonzero_interior_polynomial`): the monomials of the
-    photon amplitudes ``v_i = sqrt(N + 1 - i)``, ``i = 0..3``, in the order of
-    :func:`.liouvillian_blocks._monomials`: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (``i < j``).
+@njit(cache=True, boundscheck=False, inline="always")
+def _interior_block(N, columns, starts, monomials, coefficients, flat):  # pragma: no cover - compiled
+    """Block ``N``'s nonzero ``(D, U, R)`` entries into ``flat`` (``3 k^2``, row-major; the other
+    entries are left alone: zero them once) from the interior polynomial
+    (:func:`.liouvillian_blocks._nonzero_interior_polynomial`) as terms: entry ``columns[c]`` is the
+    sum over ``t = starts[c] .. starts[c + 1]`` of ``coefficients[t]`` times monomial
+    ``monomials[t]`` of the photon amplitudes ``v_i = sqrt(N + 1 - i)``, ``i = 0..3``, in the order
+    of :func:`.liouvillian_blocks._monomials`: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (``i < j``).
     """
     v = np.empty(4)
     for i in range(4):
@@ -134,30 +136,28 @@ def _interior_block(N, coefficients, columns, out):  # pragma: no cover - compil
         for j in range(i + 1, 4):
             mono[q] = v[i] * v[j]
             q += 1
-    flat = out.reshape(out.size)
-    flat[:] = 0.0
     for c in range(len(columns)):
         s = 0.0
-        for t in range(15):
-            s += mono[t] * coefficients[t, c]
+        for t in range(starts[c], starts[c + 1]):
+            s += coefficients[t] * mono[monomials[t]]
         flat[columns[c]] = s
 
 
 @njit(cache=True, boundscheck=False)
-def eliminate_interior(top, bottom, coefficients, columns, w0, w1, S, acc):  # pragma: no cover
+def eliminate_interior(top, bottom, columns, starts, monomials, coefficients, w0, w1, S, acc):  # pragma: no cover
     """:func:`eliminate_run` over the interior blocks ``top .. bottom`` (``top > bottom``), assembled
-    here from the interior polynomial, with functional rows ``w0 + N w1``. On entry ``S``, ``acc``
-    are block ``top``'s, on exit block ``bottom``'s."""
+    here from the interior polynomial's terms (:func:`_interior_block`), with functional rows ``w0 +
+    N w1``. On entry ``S``, ``acc`` are block ``top``'s, on exit block ``bottom``'s."""
     k = S.shape[0]
-    here = np.empty((3, k, k))
-    below = np.empty((3, k, k))
+    here = np.zeros((3, k, k))  # the entries outside ``columns`` stay zero
+    below = np.zeros((3, k, k))
     weights = np.empty(acc.shape)
     T = np.empty((k, k))
     piv = np.empty(k, np.int64)
     new = np.empty(acc.shape)
-    _interior_block(top, coefficients, columns, here)
+    _interior_block(top, columns, starts, monomials, coefficients, here.reshape(here.size))
     for N in range(top, bottom, -1):
-        _interior_block(N - 1, coefficients, columns, below)
+        _interior_block(N - 1, columns, starts, monomials, coefficients, below.reshape(below.size))
         for i in range(acc.shape[0]):
             for j in range(k):
                 weights[i, j] = w0[i, j] + (N - 1) * w1[i, j]

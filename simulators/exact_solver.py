@@ -277,8 +277,11 @@ def _sequential_elimination(p: LinkParameters, cutoff: int) -> np.ndarray:
         return run(0, top)[1][:, 0]
     S, acc = run(cutoff - 1, top)  # now block cutoff - 1's
     columns, coefficients = _nonzero_interior_polynomial(p, tuple(int(i) for i in solved))
+    entry, monomial = np.nonzero(coefficients.T)  # the nonzero terms, entry by entry
+    starts = np.searchsorted(entry, np.arange(len(columns) + 1))
     unit = _functional_weights(solved, np.array([0, 1]))
-    eliminate_interior(cutoff - 1, 2, np.ascontiguousarray(coefficients), columns.astype(np.int64),
+    eliminate_interior(cutoff - 1, 2, columns.astype(np.int64), starts.astype(np.int64),
+                       monomial.astype(np.int64), np.ascontiguousarray(coefficients.T[entry, monomial]),
                        unit[0].copy(), unit[1] - unit[0], S, acc)
     S, acc = run(0, 2, S, acc)
     return acc[:, 0]  # x_0 = |0, gg><0, gg|
