@@ -252,6 +252,18 @@ def _cyclic_reduction(p: LinkParameters, cutoff: int) -> np.ndarray:
     return carried[:, 0]  # x_0 = |0, gg><0, gg|
 
 
+def interior_terms(p: LinkParameters, params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The interior blocks' nonzero polynomial terms, entry by entry, for the compiled assembly
+    (:func:`.compiled_blocks._interior_block`): ``columns`` (flat ``(D, U, R)`` entries), ``starts``
+    (entry ``c``'s terms are ``starts[c]:starts[c + 1]``), each term's ``monomials`` index and
+    ``coefficients``."""
+    columns, coefficients = _nonzero_interior_polynomial(p, tuple(int(i) for i in params))
+    entry, monomial = np.nonzero(coefficients.T)  # row-major: grouped by entry
+    starts = np.searchsorted(entry, np.arange(len(columns) + 1))
+    return (columns.astype(np.int64), starts.astype(np.int64), monomial.astype(np.int64),
+            np.ascontiguousarray(coefficients.T[entry, monomial]))
+
+
 def _sequential_elimination(p: LinkParameters, cutoff: int) -> np.ndarray:
     """The marginal's functionals by the compiled block elimination from the top (.compiled_blocks).
 
@@ -276,13 +288,8 @@ def _sequential_elimination(p: LinkParameters, cutoff: int) -> np.ndarray:
     if cutoff < 8:
         return run(0, top)[1][:, 0]
     S, acc = run(cutoff - 1, top)  # now block cutoff - 1's
-    columns, coefficients = _nonzero_interior_polynomial(p, tuple(int(i) for i in solved))
-    entry, monomial = np.nonzero(coefficients.T)  # the nonzero terms, entry by entry
-    starts = np.searchsorted(entry, np.arange(len(columns) + 1))
     unit = _functional_weights(solved, np.array([0, 1]))
-    eliminate_interior(cutoff - 1, 2, columns.astype(np.int64), starts.astype(np.int64),
-                       monomial.astype(np.int64), np.ascontiguousarray(coefficients.T[entry, monomial]),
-                       unit[0].copy(), unit[1] - unit[0], S, acc)
+    eliminate_interior(cutoff - 1, 2, *interior_terms(p, solved), unit[0].copy(), unit[1] - unit[0], S, acc)
     S, acc = run(0, 2, S, acc)
     return acc[:, 0]  # x_0 = |0, gg><0, gg|
 

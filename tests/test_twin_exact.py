@@ -103,6 +103,22 @@ def test_interior_blocks_equal_direct_assembly():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("detuning, backward", [(0.0, 0.0), (0.3, 0.0), (0.2, 0.1)])
+def test_compiled_interior_blocks_equal_the_polynomial_assembly(detuning, backward):
+    pytest.importorskip("numba", reason="numba (the fast extra, also in the test extra) runs the compiled kernel")
+    from thermalink.simulators.compiled_blocks import _interior_block
+
+    p = LinkParameters(kappa=0.05, n_source=40.0, delta1=detuning, delta2=-detuning, backward_fraction=backward)
+    solved = exact_solver._solved_parameters(p)
+    k = len(solved)
+    terms = exact_solver.interior_terms(p, solved)
+    flat = np.zeros(3 * k * k)
+    for N in (3, 17, 250):
+        _interior_block(N, *terms, flat)  # the same buffer each time: entries outside the terms stay 0
+        expected = np.stack(sector_blocks(p, np.array([N]), 1000, params=solved))[:, 0]
+        np.testing.assert_allclose(flat.reshape(3, k, k), expected, rtol=1e-13, atol=1e-13)
+
+
 def test_steady_state_is_a_physical_state():
     p = LinkParameters(kappa=0.05, n_source=300.0, delta1=0.3, delta2=-0.3)
     rho = steady_state(p)
