@@ -115,27 +115,30 @@ def eliminate_run(diag, up, down, weights, S, acc):  # pragma: no cover - compil
 
 
 @njit(cache=True, boundscheck=False, inline="always")
+def _monomials(N, mono):  # pragma: no cover - compiled
+    """The monomials of block ``N``'s photon amplitudes ``v_i = sqrt(N + 1 - i)`` in
+    :func:`.liouvillian_blocks._monomials` order: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (i < j)."""
+    v0 = np.sqrt(max(N + 1.0, 0.0))
+    v1 = np.sqrt(max(N + 0.0, 0.0))
+    v2 = np.sqrt(max(N - 1.0, 0.0))
+    v3 = np.sqrt(max(N - 2.0, 0.0))
+    mono[0] = 1.0
+    mono[1], mono[2], mono[3], mono[4] = v0, v1, v2, v3
+    mono[5], mono[6], mono[7], mono[8] = v0 * v0, v1 * v1, v2 * v2, v3 * v3
+    mono[9], mono[10], mono[11] = v0 * v1, v0 * v2, v0 * v3
+    mono[12], mono[13], mono[14] = v1 * v2, v1 * v3, v2 * v3
+
+
+@njit(cache=True, boundscheck=False, inline="always")
 def _interior_block(N, columns, starts, monomials, coefficients, flat):  # pragma: no cover - compiled
     """Block ``N``'s nonzero ``(D, U, R)`` entries into ``flat`` (``3 k^2``, row-major; the other
     entries are left alone: zero them once) from the interior polynomial
     (:func:`.liouvillian_blocks._nonzero_interior_polynomial`) as terms: entry ``columns[c]`` is the
     sum over ``t = starts[c] .. starts[c + 1]`` of ``coefficients[t]`` times monomial
-    ``monomials[t]`` of the photon amplitudes ``v_i = sqrt(N + 1 - i)``, ``i = 0..3``, in the order
-    of :func:`.liouvillian_blocks._monomials`: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (``i < j``).
+    ``monomials[t]`` (:func:`_monomials`).
     """
-    v = np.empty(4)
-    for i in range(4):
-        v[i] = np.sqrt(max(N + 1.0 - i, 0.0))
     mono = np.empty(15)
-    mono[0] = 1.0
-    for i in range(4):
-        mono[1 + i] = v[i]
-        mono[5 + i] = v[i] * v[i]
-    q = 9
-    for i in range(4):
-        for j in range(i + 1, 4):
-            mono[q] = v[i] * v[j]
-            q += 1
+    _monomials(N, mono)
     for c in range(len(columns)):
         s = 0.0
         for t in range(starts[c], starts[c + 1]):

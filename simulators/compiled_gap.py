@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .compiled_blocks import _monomials
+
 
 @njit(cache=True, boundscheck=False, inline="always")
 def _invert(A, perm, column):  # pragma: no cover - compiled
@@ -60,21 +62,6 @@ def _invert(A, perm, column):  # pragma: no cover - compiled
             column[perm[j]] = A[i, j]
         for j in range(k):
             A[i, j] = column[j]
-
-
-@njit(cache=True, boundscheck=False, inline="always")
-def _monomials(N, mono):  # pragma: no cover - compiled
-    """The monomials of block ``N``'s photon amplitudes ``v_i = sqrt(N + 1 - i)`` in
-    :func:`.liouvillian_blocks._monomials` order: 1, ``v_i``, ``v_i^2``, ``v_i v_j`` (i < j)."""
-    v0 = np.sqrt(max(N + 1.0, 0.0))
-    v1 = np.sqrt(max(N + 0.0, 0.0))
-    v2 = np.sqrt(max(N - 1.0, 0.0))
-    v3 = np.sqrt(max(N - 2.0, 0.0))
-    mono[0] = 1.0
-    mono[1], mono[2], mono[3], mono[4] = v0, v1, v2, v3
-    mono[5], mono[6], mono[7], mono[8] = v0 * v0, v1 * v1, v2 * v2, v3 * v3
-    mono[9], mono[10], mono[11] = v0 * v1, v0 * v2, v0 * v3
-    mono[12], mono[13], mono[14] = v1 * v2, v1 * v3, v2 * v3
 
 
 @njit(cache=True, boundscheck=False, inline="always")
